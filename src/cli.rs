@@ -1,0 +1,185 @@
+//! The `hookgate` command line: `serve` (the default), `check`, `sign`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Config};
+use crate::routes::Route;
+use crate::server::Application;
+use crate::telemetry::{self, LogFormat};
+
+/// An inbound webhook gateway.
+#[derive(Debug, Parser)]
+#[command(name = "hookgate", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (what a bare `hookgate` does).
+    Serve(ConfigArg),
+    /// Validate the config like `nginx -t`: print the routes, or every error.
+    Check(ConfigArg),
+    /// Print the headers a route's source would send for a body.
+    Sign {
+        /// The route's name, as in `[routes.NAME]`.
+        #[arg(long)]
+        route: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The body: a file, or `-` / nothing for standard input.
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+struct ConfigArg {
+    /// The routes file.
+    #[arg(long, env = "HOOKGATE_CONFIG", default_value = "config/routes.toml")]
+    config: PathBuf,
+}
+
+impl Default for ConfigArg {
+    fn default() -> Self {
+        Self {
+            config: std::env::var_os("HOOKGATE_CONFIG")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("config/routes.toml")),
+        }
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        None => serve(ConfigArg::default(), cli.log_format),
+        Some(Command::Serve(arg)) => serve(arg, cli.log_format),
+        Some(Command::Check(arg)) => check(&arg.config),
+        Some(Command::Sign {
+            route,
+            config,
+            file,
+        }) => sign(&config.config, &route, file.as_deref()),
+    }
+}
+
+fn serve(arg: ConfigArg, log_format: LogFormat) -> ExitCode {
+    let _guard = telemetry::init(log_format);
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+    let result = runtime.block_on(async {
+        let app = Application::build(arg.config).await?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        app.run_until_stopped(shutdown).await?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM can be handled");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    shutdown.cancel();
+}
+
+fn check(path: &Path) -> ExitCode {
+    match config::load(path) {
+        Ok(config) => {
+            print_routes(path, &config);
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_routes(path: &Path, config: &Config) {
+    println!(
+        "{}: ok ({} routes, environment {:?}, listen {})",
+        path.display(),
+        config.routes.len(),
+        config.server.environment,
+        config.server.listen
+    );
+    for route in config.routes.iter() {
+        println!("  {}", describe(route));
+    }
+}
+
+/// One line about a route, secrets redacted.
+fn describe(route: &Route) -> String {
+    let mut downstream = route.downstream.clone();
+    if downstream.password().is_some() {
+        let _ = downstream.set_password(Some("redacted"));
+    }
+    let state = if route.enabled { "enabled" } else { "DISABLED" };
+    format!(
+        "{name}: POST {path} -> {downstream} [{state}, scheme {scheme}, secret {secret}, timeout {timeout}, max {max} bytes]",
+        name = route.name,
+        path = route.path,
+        scheme = route.verifier.scheme(),
+        secret = if route.verifier.has_secret() { "<redacted>" } else { "none" },
+        timeout = humantime::format_duration(route.timeout),
+        max = route.max_body_bytes,
+    )
+}
+
+fn sign(path: &Path, name: &str, file: Option<&Path>) -> ExitCode {
+    let result = (|| {
+        let config = config::load(path).map_err(|e| e.to_string())?;
+        let route = config
+            .routes
+            .by_name(name)
+            .ok_or_else(|| format!("{}: no route named `{name}`", path.display()))?;
+        if !route.verifier.has_secret() {
+            return Err(format!("route `{name}` has no secret to sign with"));
+        }
+        let body = read_body(file).map_err(|e| format!("cannot read the body: {e}"))?;
+        for (header, value) in route.verifier.sign(&body, SystemTime::now()) {
+            println!("{header}: {value}");
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read_body(file: Option<&Path>) -> std::io::Result<Vec<u8>> {
+    match file {
+        Some(path) if path != Path::new("-") => std::fs::read(path),
+        _ => {
+            let mut body = Vec::new();
+            std::io::stdin().read_to_end(&mut body)?;
+            Ok(body)
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Loading `routes.toml`: path → text → parse → interpolate → validate.
+//!
+//! Each step is a plain function so tests drive it from strings; [`load`]
+//! chains them for a file on disk.
+
+pub mod interpolate;
+pub mod schema;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::Value;
+use sha2::{Digest, Sha256};
+
+pub use schema::Environment;
+pub use validate::ServerSettings;
+
+use crate::routes::RouteTable;
+
+/// Prefix of the environment variables that override keys, e.g. `HOOKGATE_SERVER__LISTEN`.
+pub const ENV_PREFIX: &str = "HOOKGATE_";
+
+/// A whole, valid configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// `[server]`.
+    pub server: ServerSettings,
+    /// `[routes.*]`.
+    pub routes: RouteTable,
+    /// The first 12 hex digits of the file's SHA-256, to tell versions apart.
+    pub content_hash: String,
+}
+
+/// One thing wrong with the configuration, located as precisely as known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The route it concerns, if any.
+    pub route: Option<String>,
+    /// The key, relative to the route when there is one, e.g. `signature.secret`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(route) = &self.route {
+            write!(f, "route `{route}`, ")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, "field `{}`: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: cannot read the config: {source}", file.display())]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid configuration.
+    #[error("{}", invalid_message(file, problems))]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+}
+
+fn invalid_message(file: &Path, problems: &[Problem]) -> String {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|problem| format!("{}: {problem}", file.display()))
+        .collect();
+    lines.join("\n")
+}
+
+/// Reads and validates the file at `path`, with the process environment for
+/// `${VAR}` and `HOOKGATE_*` overrides.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    from_text(&text, path, &|var| std::env::var(var).ok())
+}
+
+/// Parses, interpolates and validates `text`, read from `file`.
+pub fn from_text(
+    text: &str,
+    file: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let invalid = |problems| ConfigError::Invalid {
+        file: file.to_path_buf(),
+        problems,
+    };
+    let mut tree = parse(text).map_err(invalid)?;
+    let development = is_development(&tree, lookup);
+    let unset = interpolate::expand(&mut tree, lookup, &|path| {
+        development && is_signature_secret(path)
+    });
+    if !unset.is_empty() {
+        return Err(invalid(unset.iter().map(unset_problem).collect()));
+    }
+    let raw = Figment::from(Serialized::defaults(tree))
+        .extract::<schema::RawConfig>()
+        .map_err(|e| invalid(figment_problems(e)))?;
+    let (server, routes) = validate::validate(&raw).map_err(invalid)?;
+    Ok(Config {
+        server,
+        routes,
+        content_hash: content_hash(text),
+    })
+}
+
+/// The TOML text merged with `HOOKGATE_*` overrides, as an untyped tree.
+fn parse(text: &str) -> Result<Value, Vec<Problem>> {
+    // Only keys with a section separator are overrides: HOOKGATE_CONFIG and
+    // HOOKGATE_ADMIN_TOKEN are settings of the binary, not of this file.
+    let overrides = Env::prefixed(ENV_PREFIX)
+        .filter(|key| key.as_str().contains("__"))
+        .split("__");
+    Figment::from(Toml::string(text))
+        .merge(overrides)
+        .extract::<Value>()
+        .map_err(figment_problems)
+}
+
+fn is_development(tree: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> bool {
+    let Some(text) = tree.find_ref("server.environment").and_then(Value::as_str) else {
+        return false;
+    };
+    let expanded = shellexpand::env_with_context_no_errors(text, |var| lookup(var));
+    expanded == "development"
+}
+
+fn is_signature_secret(path: &[String]) -> bool {
+    matches!(path, [routes, _, signature, key, ..]
+        if routes == "routes" && signature == "signature" && (key == "secret" || key == "secrets"))
+}
+
+fn unset_problem(unset: &interpolate::Unset) -> Problem {
+    let mut problem = located(&unset.path);
+    problem.message = format!("environment variable `{}` is not set and has no default", unset.var);
+    problem
+}
+
+fn figment_problems(error: figment::Error) -> Vec<Problem> {
+    error
+        .into_iter()
+        .map(|e| {
+            let mut problem = located(&e.path);
+            problem.message = e.kind.to_string();
+            problem
+        })
+        .collect()
+}
+
+/// A problem whose route and field come from a key path like `routes.a.downstream`.
+fn located(path: &[String]) -> Problem {
+    let (route, field) = match path {
+        [routes, name, rest @ ..] if routes == "routes" => (Some(name.clone()), rest.join(".")),
+        other => (None, other.join(".")),
+    };
+    Problem {
+        route,
+        field,
+        message: String::new(),
+    }
+}
+
+fn content_hash(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    hex::encode(&digest[..6])
+}

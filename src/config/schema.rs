@@ -1,0 +1,147 @@
+//! The serde shape of `routes.toml`: what an operator may write, nothing more.
+//!
+//! These types only describe the file. Every value is still a string the
+//! operator typed; [`super::validate`] turns them into runtime types.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// The `[server]` table.
+    #[serde(default)]
+    pub server: RawServer,
+    /// The `[routes.NAME]` tables, by route name.
+    #[serde(default)]
+    pub routes: BTreeMap<String, RawRoute>,
+}
+
+/// `[server]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Socket address of the public listener.
+    pub listen: Option<String>,
+    /// `production` (default) or `development`.
+    pub environment: Option<Environment>,
+    /// Default body limit for every route.
+    pub max_body_bytes: Option<u64>,
+    /// How long SIGTERM waits for in-flight requests.
+    pub shutdown_timeout: Option<String>,
+}
+
+/// Whether signatures are enforced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// Signatures are verified (the default: fail closed).
+    #[default]
+    Production,
+    /// Signature checks are skipped, loudly.
+    Development,
+}
+
+/// `[routes.NAME]`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// The public path the source posts to.
+    pub path: String,
+    /// `false` answers 503 without calling the downstream.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// The http(s) URL the raw body is forwarded to.
+    pub downstream: String,
+    /// Downstream request timeout, e.g. `"4s"`.
+    pub timeout: Option<String>,
+    /// Body limit for this route; overrides `[server] max_body_bytes`.
+    pub max_body_bytes: Option<u64>,
+    /// `[routes.NAME.signature]`.
+    pub signature: RawSignature,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// `[routes.NAME.signature]`, tagged by `scheme`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(tag = "scheme", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum RawSignature {
+    /// No signature: anyone who knows the path may post.
+    None {},
+    /// Chatwoot's `X-Chatwoot-Signature` over `"<timestamp>.<body>"`.
+    Chatwoot {
+        /// One secret.
+        secret: Option<String>,
+        /// Several secrets during a rotation; any one may match.
+        secrets: Option<Vec<String>>,
+        /// Largest accepted clock difference, e.g. `"5m"`.
+        tolerance: Option<String>,
+    },
+    /// A generic HMAC-SHA256 of the raw body in one header.
+    HmacSha256 {
+        /// One secret.
+        secret: Option<String>,
+        /// Several secrets during a rotation; any one may match.
+        secrets: Option<Vec<String>>,
+        /// The header carrying the signature.
+        header: String,
+        /// `hex` (default) or `base64`.
+        encoding: Option<Encoding>,
+        /// A literal the header value starts with, e.g. `"sha256="`.
+        prefix: Option<String>,
+    },
+}
+
+/// How a digest is written in a header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// Lower- or upper-case hexadecimal.
+    #[default]
+    Hex,
+    /// Standard base64 with padding.
+    Base64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use figment::providers::Format;
+
+    fn parse(toml: &str) -> Result<RawConfig, String> {
+        figment::Figment::from(figment::providers::Toml::string(toml))
+            .extract()
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_signature_table_rejects_a_key_of_another_scheme() {
+        let err = parse(
+            r#"[routes.a]
+path = "/a"
+downstream = "http://x"
+signature = { scheme = "chatwoot", secret = "s", header = "X" }"#,
+        )
+        .unwrap_err();
+        assert!(err.contains("unknown field: found `header`"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_rejected_with_the_known_ones_listed() {
+        let err = parse(
+            r#"[routes.a]
+path = "/a"
+downstream = "http://x"
+signature = { scheme = "rot13" }"#,
+        )
+        .unwrap_err();
+        assert!(err.contains("unknown variant: found `rot13`"), "{err}");
+        assert!(err.contains("chatwoot"), "{err}");
+    }
+}

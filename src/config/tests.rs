@@ -1,0 +1,122 @@
+//! Config tables: what is accepted, and every refusal with its message.
+
+use std::path::Path;
+
+use super::*;
+
+const FILE: &str = "config/routes.toml";
+
+fn env(var: &str) -> Option<String> {
+    match var {
+        "SECRET" => Some("s3cret".into()),
+        "AGENT" => Some("http://agent.internal:9000".into()),
+        _ => None,
+    }
+}
+
+fn load_str(text: &str) -> Result<Config, String> {
+    from_text(text, Path::new(FILE), &env).map_err(|e| e.to_string())
+}
+
+fn route(extra: &str) -> String {
+    format!(
+        r#"[routes.hook]
+path = "/hook"
+downstream = "http://127.0.0.1:9/x"
+{extra}
+[routes.hook.signature]
+scheme = "chatwoot"
+secret = "${{SECRET}}"
+"#
+    )
+}
+
+#[test]
+fn the_shipped_config_is_valid_when_its_secret_is_set() {
+    let text = std::fs::read_to_string("config/routes.toml").unwrap();
+    let lookup = |var: &str| (var == "CHATWOOT_WEBHOOK_SECRET").then(|| "x".to_string());
+    let config = from_text(&text, Path::new(FILE), &lookup).unwrap();
+    let chatwoot = config.routes.by_name("chatwoot").unwrap();
+    assert_eq!(chatwoot.path, "/api/webhooks/chatwoot");
+    assert_eq!(
+        chatwoot.downstream.as_str(),
+        "https://hotdash-agent-service.fly.dev/webhooks/chatwoot"
+    );
+    assert_eq!(chatwoot.timeout, std::time::Duration::from_secs(4));
+}
+
+#[test]
+fn a_default_is_used_only_when_its_variable_is_unset() {
+    let text = route("").replace("http://127.0.0.1:9/x", "${AGENT:-http://fallback}/hook");
+    let config = load_str(&text).unwrap();
+    let hook = config.routes.by_name("hook").unwrap();
+    assert_eq!(hook.downstream.as_str(), "http://agent.internal:9000/hook");
+
+    let text = route("").replace("http://127.0.0.1:9/x", "${NOPE:-http://fallback}/hook");
+    let config = load_str(&text).unwrap();
+    let hook = config.routes.by_name("hook").unwrap();
+    assert_eq!(hook.downstream.as_str(), "http://fallback/hook");
+}
+
+#[test]
+fn defaults_fill_what_a_route_leaves_out() {
+    let config = load_str(&route("")).unwrap();
+    assert_eq!(config.server.environment, Environment::Production);
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+    let hook = config.routes.by_name("hook").unwrap();
+    assert!(hook.enabled);
+    assert_eq!(hook.max_body_bytes, 1024 * 1024);
+}
+
+#[test]
+fn a_missing_secret_is_allowed_only_in_development() {
+    let text = route("").replace("${SECRET}", "${UNSET_SECRET}");
+    let err = load_str(&text).unwrap_err();
+    assert!(err.contains("UNSET_SECRET"), "{err}");
+
+    let dev = format!("[server]\nenvironment = \"development\"\n{text}");
+    let config = load_str(&dev).unwrap();
+    assert!(!config.routes.by_name("hook").unwrap().verifier.has_secret());
+}
+
+/// Each broken config and a fragment of the message it must be refused with.
+#[test]
+fn broken_configs_are_refused_naming_file_route_and_field() {
+    let cases: Vec<(String, &str)> = vec![
+        (route("").replace("\"/hook\"", "\"hook\""), "route `hook`, field `path`: `hook` must start with `/`"),
+        (route("").replace("\"/hook\"", "\"/healthz\""), "field `path`: `/healthz` is one of the gateway's own endpoints"),
+        (route("").replace("http://127.0.0.1:9/x", "ftp://x/y"), "field `downstream`: `ftp://x/y` is not an http(s) URL"),
+        (route("").replace("http://127.0.0.1:9/x", "not a url"), "field `downstream`: `not a url` is not a URL"),
+        (route("timeout = \"0s\""), "field `timeout`: `0s` must be above 0"),
+        (route("timeout = \"2days\""), "field `timeout`: `2days` must be above 0 and at most 5m"),
+        (route("timeout = \"soon\""), "field `timeout`: `soon` is not a duration"),
+        (route("max_body_bytes = 0"), "field `max_body_bytes`: 0 must be between"),
+        (route("colour = \"blue\""), "field `colour`: unknown field: found `colour`"),
+        (route("").replace("chatwoot", "rot13"), "field `signature.scheme`: unknown variant: found `rot13`"),
+        (route("").replace("${SECRET}", "${NOT_SET}"), "route `hook`, field `signature.secret`: environment variable `NOT_SET` is not set"),
+        (route("").replace("secret = \"${SECRET}\"", ""), "field `signature.secret`: a secret is required in production"),
+        (route("").replace("secret = \"${SECRET}\"", "secret = \"\""), "a secret must not be empty"),
+        (route("").replace("secret = \"${SECRET}\"", "secrets = [\"a\"]\nsecret = \"b\""), "set `secret` or `secrets`, not both"),
+        (route("").replace("scheme = \"chatwoot\"", "scheme = \"chatwoot\"\ntolerance = \"3h\""), "field `signature.tolerance`: `3h` must be between 1s and 1h"),
+        (format!("[server]\nlisten = \"everywhere\"\n{}", route("")), "field `server.listen`: `everywhere` is not an ip:port address"),
+        (format!("[server]\nenvironment = \"staging\"\n{}", route("")), "field `server.environment`: unknown variant: found `staging`"),
+        (format!("{}\n{}", route(""), route("").replace("routes.hook", "routes.copy")), "route `hook`, field `path`: `/hook` is already the path of route `copy`"),
+        ("[routes.a\npath = 1".to_string(), FILE),
+    ];
+    for (text, expected) in cases {
+        let err = load_str(&text).expect_err(&text);
+        assert!(err.starts_with(FILE), "no file in: {err}");
+        assert!(err.contains(expected), "expected `{expected}` in:\n{err}\nfor:\n{text}");
+    }
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    let text = route("timeout = \"0s\"")
+        .replace("\"/hook\"", "\"hook\"")
+        .replace("http://127.0.0.1:9/x", "ftp://x");
+    let err = load_str(&text).unwrap_err();
+    for field in ["`path`", "`downstream`", "`timeout`"] {
+        assert!(err.contains(field), "{field} missing in:\n{err}");
+    }
+}

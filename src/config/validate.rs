@@ -1,0 +1,198 @@
+//! Schema → runtime types, collecting every problem with its route and field.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use poem::http::HeaderValue;
+use reqwest::Url;
+
+use super::Problem;
+use super::schema::{RawConfig, RawRoute, RawServer};
+use crate::routes::{Route, RouteTable, is_gateway_path};
+use crate::signature;
+
+/// The validated `[server]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// The public listener's address.
+    pub listen: SocketAddr,
+    /// Whether signatures are enforced.
+    pub environment: super::Environment,
+    /// Default body limit.
+    pub max_body_bytes: usize,
+    /// How long SIGTERM waits for in-flight requests.
+    pub shutdown_timeout: Duration,
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+const MAX_BODY_BYTES_CEILING: u64 = 64 * 1024 * 1024;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Checks the whole file; returns every problem, not just the first.
+pub fn validate(raw: &RawConfig) -> Result<(ServerSettings, RouteTable), Vec<Problem>> {
+    let mut problems = Vec::new();
+    let server = server_settings(&raw.server, &mut problems);
+    let mut routes = Vec::new();
+    for (name, raw_route) in &raw.routes {
+        let mut route_problems = Vec::new();
+        if let Some(route) = route(name, raw_route, &server, &mut route_problems) {
+            routes.push(route);
+        }
+        problems.extend(route_problems.into_iter().map(|(field, message)| Problem {
+            route: Some(name.clone()),
+            field: field.to_string(),
+            message,
+        }));
+    }
+    problems.extend(duplicate_paths(&routes));
+    if problems.is_empty() {
+        Ok((server, RouteTable::new(routes)))
+    } else {
+        Err(problems)
+    }
+}
+
+fn server_settings(raw: &RawServer, problems: &mut Vec<Problem>) -> ServerSettings {
+    let mut problem = |field: &str, message: String| {
+        problems.push(Problem {
+            route: None,
+            field: format!("server.{field}"),
+            message,
+        })
+    };
+    let listen_text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+    let listen = listen_text.parse().unwrap_or_else(|_| {
+        problem("listen", format!("`{listen_text}` is not an ip:port address"));
+        DEFAULT_LISTEN.parse().expect("the default address parses")
+    });
+    let max_body_bytes = body_limit(raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES))
+        .unwrap_or_else(|message| {
+            problem("max_body_bytes", message);
+            0
+        });
+    let shutdown_timeout = duration(&raw.shutdown_timeout, DEFAULT_SHUTDOWN_TIMEOUT, MAX_TIMEOUT)
+        .unwrap_or_else(|message| {
+            problem("shutdown_timeout", message);
+            DEFAULT_SHUTDOWN_TIMEOUT
+        });
+    ServerSettings {
+        listen,
+        environment: raw.environment.unwrap_or_default(),
+        max_body_bytes,
+        shutdown_timeout,
+    }
+}
+
+type FieldProblems = Vec<(&'static str, String)>;
+
+fn route(
+    name: &str,
+    raw: &RawRoute,
+    server: &ServerSettings,
+    problems: &mut FieldProblems,
+) -> Option<Route> {
+    let route_header = HeaderValue::from_str(name)
+        .map_err(|_| problems.push(("name", format!("`{name}` cannot be sent as a header value"))))
+        .ok();
+    let path = check_path(&raw.path).map_err(|m| problems.push(("path", m))).ok();
+    let downstream = downstream(&raw.downstream)
+        .map_err(|m| problems.push(("downstream", m)))
+        .ok();
+    let timeout = duration(&raw.timeout, DEFAULT_TIMEOUT, MAX_TIMEOUT)
+        .map_err(|m| problems.push(("timeout", m)))
+        .ok();
+    let max_body_bytes = match raw.max_body_bytes {
+        Some(limit) => body_limit(limit).map_err(|m| problems.push(("max_body_bytes", m))).ok(),
+        None => Some(server.max_body_bytes),
+    };
+    let verifier = signature::build(&raw.signature, server.environment)
+        .map_err(|found| {
+            let in_table = found.into_iter().map(|(f, m)| (signature_field(f), m));
+            problems.extend(in_table)
+        })
+        .ok();
+    Some(Route {
+        name: name.to_string(),
+        path: path?,
+        enabled: raw.enabled,
+        downstream: downstream?,
+        timeout: timeout?,
+        max_body_bytes: max_body_bytes?,
+        verifier: verifier?,
+        route_header: route_header?,
+    })
+}
+
+fn signature_field(field: &str) -> &'static str {
+    match field {
+        "secret" => "signature.secret",
+        "secrets" => "signature.secrets",
+        "tolerance" => "signature.tolerance",
+        "header" => "signature.header",
+        _ => "signature",
+    }
+}
+
+fn check_path(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') {
+        return Err(format!("`{path}` must start with `/`"));
+    }
+    if path.contains(['?', '#']) || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("`{path}` must be a plain path (no query, fragment or spaces)"));
+    }
+    if is_gateway_path(path) {
+        return Err(format!("`{path}` is one of the gateway's own endpoints"));
+    }
+    Ok(path.to_string())
+}
+
+fn downstream(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("`{text}` is not an http(s) URL"));
+    }
+    Ok(url)
+}
+
+fn duration(text: &Option<String>, default: Duration, max: Duration) -> Result<Duration, String> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    let value =
+        humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration: {e}"))?;
+    if value.is_zero() || value > max {
+        return Err(format!(
+            "`{text}` must be above 0 and at most {}",
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(value)
+}
+
+fn body_limit(limit: u64) -> Result<usize, String> {
+    if limit == 0 || limit > MAX_BODY_BYTES_CEILING {
+        return Err(format!(
+            "{limit} must be between 1 and {MAX_BODY_BYTES_CEILING} bytes"
+        ));
+    }
+    Ok(limit as usize)
+}
+
+fn duplicate_paths(routes: &[Route]) -> Vec<Problem> {
+    let mut owner: HashMap<&str, &str> = HashMap::new();
+    let mut problems = Vec::new();
+    for route in routes {
+        if let Some(first) = owner.insert(&route.path, &route.name) {
+            problems.push(Problem {
+                route: Some(route.name.clone()),
+                field: "path".into(),
+                message: format!("`{}` is already the path of route `{first}`", route.path),
+            });
+        }
+    }
+    problems
+}

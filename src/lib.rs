@@ -1,0 +1,26 @@
+//! hookgate: an inbound webhook gateway.
+//!
+//! A source (Chatwoot, GitHub, Stripe, ...) POSTs an event to a route; the
+//! gateway checks the signature over the exact raw bytes, forwards those bytes
+//! unchanged to the route's downstream and answers the source with the outcome.
+//!
+//! # Layout
+//!
+//! - [`config`]: `routes.toml` → text → parse → interpolate → validate → [`config::Config`].
+//! - [`routes`]: the validated runtime types, [`routes::Route`] and [`routes::RouteTable`].
+//! - [`signature`]: one file per signature scheme behind [`signature::Verifier`].
+//! - [`forward`]: the pooled HTTP client and the header rules for the downstream call.
+//! - [`server`]: the poem application, the webhook handler and the error → status mapping.
+//! - [`reload`]: watching the config file and swapping in a new snapshot.
+//! - [`telemetry`]: tracing subscriber set-up.
+//! - [`cli`]: the `hookgate` command line and its subcommands.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod forward;
+pub mod reload;
+pub mod routes;
+pub mod server;
+pub mod signature;
+pub mod telemetry;

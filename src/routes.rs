@@ -1,0 +1,94 @@
+//! The validated runtime routes: what a request is matched against.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::http::HeaderValue;
+use reqwest::Url;
+
+use crate::signature::Verifier;
+
+/// One webhook route, ready to serve: every value parsed and checked.
+#[derive(Debug)]
+pub struct Route {
+    /// The route's name, the key of `[routes.NAME]`.
+    pub name: String,
+    /// The public path, e.g. `/api/webhooks/chatwoot`.
+    pub path: String,
+    /// `false` answers 503 and leaves the downstream alone.
+    pub enabled: bool,
+    /// Where the raw body is forwarded.
+    pub downstream: Url,
+    /// The downstream request's timeout.
+    pub timeout: Duration,
+    /// The largest body accepted.
+    pub max_body_bytes: usize,
+    /// The signature check.
+    pub verifier: Verifier,
+    /// The route name as an `X-Hookgate-Route` value, prepared once.
+    pub route_header: HeaderValue,
+}
+
+/// Every route, by path for matching and by name for listing.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    by_name: BTreeMap<String, Arc<Route>>,
+    by_path: HashMap<String, Arc<Route>>,
+}
+
+impl RouteTable {
+    /// A table of `routes`; paths are assumed unique (validation checks it).
+    pub fn new(routes: impl IntoIterator<Item = Route>) -> Self {
+        let mut table = Self::default();
+        for route in routes {
+            let route = Arc::new(route);
+            table.by_path.insert(route.path.clone(), route.clone());
+            table.by_name.insert(route.name.clone(), route);
+        }
+        table
+    }
+
+    /// The route serving `path`, if any.
+    pub fn by_path(&self, path: &str) -> Option<&Arc<Route>> {
+        self.by_path.get(path)
+    }
+
+    /// The route called `name`, if any.
+    pub fn by_name(&self, name: &str) -> Option<&Arc<Route>> {
+        self.by_name.get(name)
+    }
+
+    /// Every route, ordered by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.by_name.values()
+    }
+
+    /// How many routes there are.
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// True when no route is configured.
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+}
+
+/// Paths the gateway answers itself; no route may take them.
+pub const GATEWAY_PATHS: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/openapi.yaml",
+    "/docs",
+    "/admin",
+];
+
+/// Whether `path` is, or lies under, one of the [`GATEWAY_PATHS`].
+pub fn is_gateway_path(path: &str) -> bool {
+    GATEWAY_PATHS.iter().any(|own| {
+        path == *own || (path.starts_with(own) && path.as_bytes().get(own.len()) == Some(&b'/'))
+    })
+}

@@ -1,0 +1,98 @@
+//! Every way a webhook request can fail, mapped to its HTTP answer in one place.
+
+use poem::http::{StatusCode, header};
+use poem::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::forward::ForwardError;
+use crate::signature::VerifyError;
+
+/// Seconds a source is asked to wait before retrying a disabled route.
+const DISABLED_RETRY_AFTER_SECS: &str = "60";
+
+/// Why a webhook request was not processed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// No route at this path.
+    #[error("no route at this path")]
+    NotFound,
+    /// A route exists but only takes POST.
+    #[error("only POST is allowed")]
+    MethodNotAllowed,
+    /// The body is over the route's limit.
+    #[error("body exceeds {0} bytes")]
+    TooLarge(usize),
+    /// The body could not be read (the client went away, bad chunking).
+    #[error("could not read the body")]
+    BodyRead(#[source] std::io::Error),
+    /// The route is switched off (`enabled = false`).
+    #[error("route is disabled")]
+    Disabled,
+    /// The signature check failed.
+    #[error("invalid signature: {0}")]
+    Unauthorized(#[from] VerifyError),
+    /// The downstream failed; the source should retry.
+    #[error("downstream failed: {0}")]
+    Downstream(#[from] ForwardError),
+}
+
+impl WebhookError {
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            WebhookError::NotFound => StatusCode::NOT_FOUND,
+            WebhookError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            WebhookError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            WebhookError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            WebhookError::Disabled => StatusCode::SERVICE_UNAVAILABLE,
+            WebhookError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            // 500, not 502: Chatwoot's agent bots retry on 429 and 500 only.
+            WebhookError::Downstream(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The short reason given to the caller: never a secret, an expected
+    /// signature or the downstream's address.
+    fn public_message(&self) -> String {
+        match self {
+            WebhookError::Downstream(ForwardError::Status { status, .. }) => {
+                format!("downstream answered {}", status.as_u16())
+            }
+            WebhookError::Downstream(ForwardError::Timeout(_)) => "downstream timed out".into(),
+            WebhookError::Downstream(ForwardError::Unreachable(_)) => {
+                "downstream unreachable".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for WebhookError {
+    fn into_response(self) -> Response {
+        let body = json!({ "success": false, "error": self.public_message() });
+        let mut response = json_response(self.status(), &body);
+        match self {
+            WebhookError::Disabled => {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from_static(DISABLED_RETRY_AFTER_SECS),
+                );
+            }
+            WebhookError::MethodNotAllowed => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// A JSON response with `status`.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .body(body.to_string())
+}

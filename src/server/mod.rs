@@ -1,0 +1,124 @@
+//! The poem application: bind, serve, drain on shutdown.
+//!
+//! Every request first looks its path up in the live route table; paths that
+//! are no route are either the gateway's own endpoints or a JSON 404.
+
+mod error;
+mod gateway;
+mod health;
+pub mod state;
+mod webhook;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use poem::Server;
+use poem::listener::{Acceptor, TcpAcceptor};
+use tokio_util::sync::CancellationToken;
+
+pub use error::WebhookError;
+use gateway::Gateway;
+pub use state::{Snapshot, State};
+
+use crate::config::{self, ConfigError};
+use crate::forward::Forwarder;
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The HTTP client could not be built (TLS roots).
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// A built, bound gateway, ready to run.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    addr: SocketAddr,
+    state: Arc<State>,
+    config_path: PathBuf,
+}
+
+impl Application {
+    /// Loads the config at `config_path` and binds its listen address.
+    pub async fn build(config_path: PathBuf) -> Result<Self, StartError> {
+        let config = config::load(&config_path)?;
+        let addr = config.server.listen;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let acceptor =
+            TcpAcceptor::from_tokio(listener).map_err(|source| StartError::Bind { addr, source })?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .unwrap_or(addr);
+        let state = Arc::new(State::new(config, Forwarder::new()?));
+        Ok(Self {
+            acceptor,
+            addr,
+            state,
+            config_path,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The shared state, for the reloader and for tests.
+    pub fn state(&self) -> Arc<State> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets in-flight requests
+    /// finish for at most `[server] shutdown_timeout`.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let snapshot = self.state.live.load();
+        log_start(&snapshot, self.addr);
+        let drain = snapshot.config.server.shutdown_timeout;
+        crate::reload::spawn(self.config_path, self.state.clone(), shutdown.clone());
+        let endpoint = Gateway::new(self.state);
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(endpoint, shutdown.cancelled_owned(), Some(drain))
+            .await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn log_start(snapshot: &Snapshot, addr: SocketAddr) {
+    let config = &snapshot.config;
+    if config.server.environment == config::Environment::Development {
+        tracing::warn!("ENVIRONMENT IS DEVELOPMENT: signatures are NOT verified on any route");
+    }
+    for route in config.routes.iter() {
+        tracing::info!(
+            route = %route.name,
+            path = %route.path,
+            scheme = route.verifier.scheme(),
+            enabled = route.enabled,
+            "route"
+        );
+    }
+    tracing::info!(%addr, config_hash = %config.content_hash, "listening");
+}

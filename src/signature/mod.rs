@@ -1,0 +1,190 @@
+//! Signature verification: one file per scheme behind [`Verifier`].
+//!
+//! A handler holds an [`UnverifiedBody`]; only [`Verifier::verify`] (or the
+//! explicit development bypass) turns it into the [`VerifiedBody`] that the
+//! forwarder accepts, so an unchecked body cannot reach a downstream by mistake.
+
+mod chatwoot;
+mod header;
+mod hmac_sha256;
+mod keys;
+mod timestamp;
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use poem::http::HeaderMap;
+
+pub use chatwoot::Chatwoot;
+pub use hmac_sha256::HmacSha256;
+pub use keys::HmacKeys;
+
+use crate::config::schema::{Environment, RawSignature};
+
+/// The signature check of one route.
+#[derive(Debug)]
+pub enum Verifier {
+    /// Accepts every request.
+    None,
+    /// `X-Chatwoot-Signature` over `"<X-Chatwoot-Timestamp>.<body>"`.
+    Chatwoot(Chatwoot),
+    /// A generic HMAC-SHA256 of the body in a configured header.
+    HmacSha256(HmacSha256),
+}
+
+/// Why a request's signature was refused. Never carries an expected value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The header is absent.
+    #[error("missing header {0}")]
+    MissingHeader(String),
+    /// The header is present but cannot be read.
+    #[error("malformed header {header}: {reason}")]
+    Malformed {
+        /// The header's name.
+        header: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The signed timestamp is older than the tolerance.
+    #[error("timestamp is outside the tolerance (too old)")]
+    Stale,
+    /// The signed timestamp is further in the future than the tolerance.
+    #[error("timestamp is outside the tolerance (in the future)")]
+    Future,
+    /// No secret produces the given signature.
+    #[error("signature does not match")]
+    Mismatch,
+}
+
+/// A request body whose signature has not been checked.
+#[derive(Debug)]
+pub struct UnverifiedBody(Bytes);
+
+impl UnverifiedBody {
+    /// Wraps the raw bytes as read from the wire.
+    pub fn new(bytes: Bytes) -> Self {
+        Self(bytes)
+    }
+}
+
+/// A request body that passed its route's signature check.
+#[derive(Debug, Clone)]
+pub struct VerifiedBody(Bytes);
+
+impl VerifiedBody {
+    /// The exact bytes the source sent.
+    pub fn bytes(&self) -> &Bytes {
+        &self.0
+    }
+}
+
+impl Verifier {
+    /// Checks `headers` and `body` at time `now`.
+    ///
+    /// ```
+    /// use hookgate::signature::{Chatwoot, HmacKeys, UnverifiedBody, Verifier};
+    /// use poem::http::HeaderMap;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// let keys = HmacKeys::new(&["s3cret"]).unwrap();
+    /// let verifier = Verifier::Chatwoot(Chatwoot::new(keys, Duration::from_secs(300)));
+    /// let now = SystemTime::now();
+    /// let body = br#"{"event":"message_created"}"#;
+    /// let mut headers = HeaderMap::new();
+    /// for (name, value) in verifier.sign(body, now) {
+    ///     headers.insert(name, value.parse().unwrap());
+    /// }
+    /// let verified = verifier.verify(&headers, UnverifiedBody::new(body.to_vec().into()), now);
+    /// assert!(verified.is_ok());
+    /// ```
+    pub fn verify(
+        &self,
+        headers: &HeaderMap,
+        body: UnverifiedBody,
+        now: SystemTime,
+    ) -> Result<VerifiedBody, VerifyError> {
+        match self {
+            Verifier::None => Ok(()),
+            Verifier::Chatwoot(scheme) => scheme.verify(headers, &body.0, now),
+            Verifier::HmacSha256(scheme) => scheme.verify(headers, &body.0),
+        }?;
+        Ok(VerifiedBody(body.0))
+    }
+
+    /// Lets a body through unchecked: only for `environment = "development"`.
+    pub fn bypass_in_development(body: UnverifiedBody) -> VerifiedBody {
+        VerifiedBody(body.0)
+    }
+
+    /// The headers the route's source would send with `body` at `now`,
+    /// signed with the first secret.
+    pub fn sign(&self, body: &[u8], now: SystemTime) -> Vec<(&str, String)> {
+        match self {
+            Verifier::None => Vec::new(),
+            Verifier::Chatwoot(scheme) => scheme.sign(body, now),
+            Verifier::HmacSha256(scheme) => scheme.sign(body),
+        }
+    }
+
+    /// The scheme's name as written in `routes.toml`.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Verifier::None => "none",
+            Verifier::Chatwoot(_) => "chatwoot",
+            Verifier::HmacSha256(_) => "hmac-sha256",
+        }
+    }
+
+    /// True when the route accepts requests without any secret.
+    pub fn has_secret(&self) -> bool {
+        match self {
+            Verifier::None => false,
+            Verifier::Chatwoot(scheme) => !scheme.keys().is_empty(),
+            Verifier::HmacSha256(scheme) => !scheme.keys().is_empty(),
+        }
+    }
+}
+
+/// A problem found while building a verifier: the field and what is wrong.
+pub type FieldProblem = (&'static str, String);
+
+/// Builds the verifier `raw` describes; a secret may be missing only in development.
+pub fn build(raw: &RawSignature, environment: Environment) -> Result<Verifier, Vec<FieldProblem>> {
+    let keys = |secret: &Option<String>, secrets: &Option<Vec<String>>| {
+        keys::from_config(secret, secrets, environment)
+    };
+    match raw {
+        RawSignature::None {} => Ok(Verifier::None),
+        RawSignature::Chatwoot {
+            secret,
+            secrets,
+            tolerance,
+        } => Chatwoot::from_config(keys(secret, secrets), tolerance).map(Verifier::Chatwoot),
+        RawSignature::HmacSha256 {
+            secret,
+            secrets,
+            header,
+            encoding,
+            prefix,
+        } => HmacSha256::from_config(keys(secret, secrets), header, *encoding, prefix)
+            .map(Verifier::HmacSha256),
+    }
+}
+
+/// Parses a scheme's `tolerance`, or gives its default; bounds it to a sane window.
+fn parse_tolerance(
+    text: &Option<String>,
+    default: std::time::Duration,
+) -> Result<std::time::Duration, FieldProblem> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    let tolerance = humantime::parse_duration(text)
+        .map_err(|e| ("tolerance", format!("`{text}` is not a duration: {e}")))?;
+    let bounds = std::time::Duration::from_secs(1)..=std::time::Duration::from_secs(3600);
+    if !bounds.contains(&tolerance) {
+        return Err(("tolerance", format!("`{text}` must be between 1s and 1h")));
+    }
+    Ok(tolerance)
+}
