@@ -142,7 +142,11 @@ fn describe(route: &Route) -> String {
         name = route.name,
         path = route.path,
         scheme = route.verifier.scheme(),
-        secret = if route.verifier.has_secret() { "<redacted>" } else { "none" },
+        secret = if route.verifier.has_secret() {
+            "<redacted>"
+        } else {
+            "none"
+        },
         timeout = humantime::format_duration(route.timeout),
         max = route.max_body_bytes,
     )

@@ -14,7 +14,6 @@
 //! - [`reload`]: watching the config file and swapping in a new snapshot.
 //! - [`telemetry`]: tracing subscriber set-up.
 //! - [`cli`]: the `hookgate` command line and its subcommands.
-#![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod config;

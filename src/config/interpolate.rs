@@ -131,19 +131,31 @@ mod tests {
 
     #[test]
     fn a_set_variable_is_replaced_by_its_value() {
-        assert_eq!(expand_one("http://${HOST}/hook").unwrap(), "http://agent.internal/hook");
+        assert_eq!(
+            expand_one("http://${HOST}/hook").unwrap(),
+            "http://agent.internal/hook"
+        );
     }
 
     #[test]
     fn a_default_applies_only_when_the_variable_is_unset() {
-        assert_eq!(expand_one("${NOPE:-http://fallback}").unwrap(), "http://fallback");
+        assert_eq!(
+            expand_one("${NOPE:-http://fallback}").unwrap(),
+            "http://fallback"
+        );
         assert_eq!(expand_one("${HOST:-fallback}").unwrap(), "agent.internal");
     }
 
     #[test]
     fn an_unset_variable_without_default_is_reported_with_its_key() {
         let unset = expand_one("${NOPE}").unwrap_err();
-        assert_eq!(unset, vec![Unset { path: vec!["key".into()], var: "NOPE".into() }]);
+        assert_eq!(
+            unset,
+            vec![Unset {
+                path: vec!["key".into()],
+                var: "NOPE".into()
+            }]
+        );
     }
 
     #[test]

@@ -156,7 +156,10 @@ fn is_signature_secret(path: &[String]) -> bool {
 
 fn unset_problem(unset: &interpolate::Unset) -> Problem {
     let mut problem = located(&unset.path);
-    problem.message = format!("environment variable `{}` is not set and has no default", unset.var);
+    problem.message = format!(
+        "environment variable `{}` is not set and has no default",
+        unset.var
+    );
     problem
 }
 

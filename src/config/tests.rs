@@ -83,30 +83,97 @@ fn a_missing_secret_is_allowed_only_in_development() {
 #[test]
 fn broken_configs_are_refused_naming_file_route_and_field() {
     let cases: Vec<(String, &str)> = vec![
-        (route("").replace("\"/hook\"", "\"hook\""), "route `hook`, field `path`: `hook` must start with `/`"),
-        (route("").replace("\"/hook\"", "\"/healthz\""), "field `path`: `/healthz` is one of the gateway's own endpoints"),
-        (route("").replace("http://127.0.0.1:9/x", "ftp://x/y"), "field `downstream`: `ftp://x/y` is not an http(s) URL"),
-        (route("").replace("http://127.0.0.1:9/x", "not a url"), "field `downstream`: `not a url` is not a URL"),
-        (route("timeout = \"0s\""), "field `timeout`: `0s` must be above 0"),
-        (route("timeout = \"2days\""), "field `timeout`: `2days` must be above 0 and at most 5m"),
-        (route("timeout = \"soon\""), "field `timeout`: `soon` is not a duration"),
-        (route("max_body_bytes = 0"), "field `max_body_bytes`: 0 must be between"),
-        (route("colour = \"blue\""), "field `colour`: unknown field: found `colour`"),
-        (route("").replace("chatwoot", "rot13"), "field `signature.scheme`: unknown variant: found `rot13`"),
-        (route("").replace("${SECRET}", "${NOT_SET}"), "route `hook`, field `signature.secret`: environment variable `NOT_SET` is not set"),
-        (route("").replace("secret = \"${SECRET}\"", ""), "field `signature.secret`: a secret is required in production"),
-        (route("").replace("secret = \"${SECRET}\"", "secret = \"\""), "a secret must not be empty"),
-        (route("").replace("secret = \"${SECRET}\"", "secrets = [\"a\"]\nsecret = \"b\""), "set `secret` or `secrets`, not both"),
-        (route("").replace("scheme = \"chatwoot\"", "scheme = \"chatwoot\"\ntolerance = \"3h\""), "field `signature.tolerance`: `3h` must be between 1s and 1h"),
-        (format!("[server]\nlisten = \"everywhere\"\n{}", route("")), "field `server.listen`: `everywhere` is not an ip:port address"),
-        (format!("[server]\nenvironment = \"staging\"\n{}", route("")), "field `server.environment`: unknown variant: found `staging`"),
-        (format!("{}\n{}", route(""), route("").replace("routes.hook", "routes.copy")), "route `hook`, field `path`: `/hook` is already the path of route `copy`"),
+        (
+            route("").replace("\"/hook\"", "\"hook\""),
+            "route `hook`, field `path`: `hook` must start with `/`",
+        ),
+        (
+            route("").replace("\"/hook\"", "\"/healthz\""),
+            "field `path`: `/healthz` is one of the gateway's own endpoints",
+        ),
+        (
+            route("").replace("http://127.0.0.1:9/x", "ftp://x/y"),
+            "field `downstream`: `ftp://x/y` is not an http(s) URL",
+        ),
+        (
+            route("").replace("http://127.0.0.1:9/x", "not a url"),
+            "field `downstream`: `not a url` is not a URL",
+        ),
+        (
+            route("timeout = \"0s\""),
+            "field `timeout`: `0s` must be above 0",
+        ),
+        (
+            route("timeout = \"2days\""),
+            "field `timeout`: `2days` must be above 0 and at most 5m",
+        ),
+        (
+            route("timeout = \"soon\""),
+            "field `timeout`: `soon` is not a duration",
+        ),
+        (
+            route("max_body_bytes = 0"),
+            "field `max_body_bytes`: 0 must be between",
+        ),
+        (
+            route("colour = \"blue\""),
+            "field `colour`: unknown field: found `colour`",
+        ),
+        (
+            route("").replace("chatwoot", "rot13"),
+            "field `signature.scheme`: unknown variant: found `rot13`",
+        ),
+        (
+            route("").replace("${SECRET}", "${NOT_SET}"),
+            "route `hook`, field `signature.secret`: environment variable `NOT_SET` is not set",
+        ),
+        (
+            route("").replace("secret = \"${SECRET}\"", ""),
+            "field `signature.secret`: a secret is required in production",
+        ),
+        (
+            route("").replace("secret = \"${SECRET}\"", "secret = \"\""),
+            "a secret must not be empty",
+        ),
+        (
+            route("").replace(
+                "secret = \"${SECRET}\"",
+                "secrets = [\"a\"]\nsecret = \"b\"",
+            ),
+            "set `secret` or `secrets`, not both",
+        ),
+        (
+            route("").replace(
+                "scheme = \"chatwoot\"",
+                "scheme = \"chatwoot\"\ntolerance = \"3h\"",
+            ),
+            "field `signature.tolerance`: `3h` must be between 1s and 1h",
+        ),
+        (
+            format!("[server]\nlisten = \"everywhere\"\n{}", route("")),
+            "field `server.listen`: `everywhere` is not an ip:port address",
+        ),
+        (
+            format!("[server]\nenvironment = \"staging\"\n{}", route("")),
+            "field `server.environment`: unknown variant: found `staging`",
+        ),
+        (
+            format!(
+                "{}\n{}",
+                route(""),
+                route("").replace("routes.hook", "routes.copy")
+            ),
+            "route `hook`, field `path`: `/hook` is already the path of route `copy`",
+        ),
         ("[routes.a\npath = 1".to_string(), FILE),
     ];
     for (text, expected) in cases {
         let err = load_str(&text).expect_err(&text);
         assert!(err.starts_with(FILE), "no file in: {err}");
-        assert!(err.contains(expected), "expected `{expected}` in:\n{err}\nfor:\n{text}");
+        assert!(
+            err.contains(expected),
+            "expected `{expected}` in:\n{err}\nfor:\n{text}"
+        );
     }
 }
 

@@ -66,7 +66,10 @@ fn server_settings(raw: &RawServer, problems: &mut Vec<Problem>) -> ServerSettin
     };
     let listen_text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
     let listen = listen_text.parse().unwrap_or_else(|_| {
-        problem("listen", format!("`{listen_text}` is not an ip:port address"));
+        problem(
+            "listen",
+            format!("`{listen_text}` is not an ip:port address"),
+        );
         DEFAULT_LISTEN.parse().expect("the default address parses")
     });
     let max_body_bytes = body_limit(raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES))
@@ -98,7 +101,9 @@ fn route(
     let route_header = HeaderValue::from_str(name)
         .map_err(|_| problems.push(("name", format!("`{name}` cannot be sent as a header value"))))
         .ok();
-    let path = check_path(&raw.path).map_err(|m| problems.push(("path", m))).ok();
+    let path = check_path(&raw.path)
+        .map_err(|m| problems.push(("path", m)))
+        .ok();
     let downstream = downstream(&raw.downstream)
         .map_err(|m| problems.push(("downstream", m)))
         .ok();
@@ -106,7 +111,9 @@ fn route(
         .map_err(|m| problems.push(("timeout", m)))
         .ok();
     let max_body_bytes = match raw.max_body_bytes {
-        Some(limit) => body_limit(limit).map_err(|m| problems.push(("max_body_bytes", m))).ok(),
+        Some(limit) => body_limit(limit)
+            .map_err(|m| problems.push(("max_body_bytes", m)))
+            .ok(),
         None => Some(server.max_body_bytes),
     };
     let verifier = signature::build(&raw.signature, server.environment)
@@ -142,7 +149,9 @@ fn check_path(path: &str) -> Result<String, String> {
         return Err(format!("`{path}` must start with `/`"));
     }
     if path.contains(['?', '#']) || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("`{path}` must be a plain path (no query, fragment or spaces)"));
+        return Err(format!(
+            "`{path}` must be a plain path (no query, fragment or spaces)"
+        ));
     }
     if is_gateway_path(path) {
         return Err(format!("`{path}` is one of the gateway's own endpoints"));

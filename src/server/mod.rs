@@ -59,8 +59,8 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        let acceptor =
-            TcpAcceptor::from_tokio(listener).map_err(|source| StartError::Bind { addr, source })?;
+        let acceptor = TcpAcceptor::from_tokio(listener)
+            .map_err(|source| StartError::Bind { addr, source })?;
         let addr = acceptor
             .local_addr()
             .first()

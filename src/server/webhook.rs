@@ -38,7 +38,9 @@ pub async fn handle(
         span.in_scope(|| log_failure(&error));
         error.into_response()
     });
-    response.headers_mut().insert(REQUEST_ID.clone(), request_id);
+    response
+        .headers_mut()
+        .insert(REQUEST_ID.clone(), request_id);
     response
 }
 
@@ -74,7 +76,11 @@ async fn process(
 }
 
 /// Reads the body up to `limit`, chunked or not; refuses early on a large Content-Length.
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<UnverifiedBody, WebhookError> {
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<UnverifiedBody, WebhookError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

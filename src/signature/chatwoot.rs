@@ -50,10 +50,12 @@ impl Chatwoot {
         let signed_at_text = header::single(headers, TIMESTAMP)?;
         let signed_at = timestamp::parse(TIMESTAMP, signed_at_text)?;
         let signature = header::single(headers, SIGNATURE)?;
-        let hex = signature.strip_prefix(PREFIX).ok_or(VerifyError::Malformed {
-            header: SIGNATURE.to_string(),
-            reason: "expected sha256=<hex>",
-        })?;
+        let hex = signature
+            .strip_prefix(PREFIX)
+            .ok_or(VerifyError::Malformed {
+                header: SIGNATURE.to_string(),
+                reason: "expected sha256=<hex>",
+            })?;
         let tag = header::hex_digest(SIGNATURE, hex, 32)?;
         timestamp::check(signed_at, now, self.tolerance)?;
         let parts: [&[u8]; 3] = [signed_at_text.as_bytes(), b".", body];
@@ -105,6 +107,9 @@ mod tests {
     fn a_signature_without_its_prefix_is_malformed() {
         let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let result = scheme().verify(&headers(&"ab".repeat(32), "1700000000"), b"", now);
-        assert!(matches!(result, Err(VerifyError::Malformed { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(VerifyError::Malformed { .. })),
+            "{result:?}"
+        );
     }
 }

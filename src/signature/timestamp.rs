@@ -56,8 +56,14 @@ mod tests {
 
     #[test]
     fn a_timestamp_past_the_tolerance_is_stale_or_future() {
-        assert_eq!(check(1_000, at(1_301), FIVE_MINUTES), Err(VerifyError::Stale));
-        assert_eq!(check(1_301, at(1_000), FIVE_MINUTES), Err(VerifyError::Future));
+        assert_eq!(
+            check(1_000, at(1_301), FIVE_MINUTES),
+            Err(VerifyError::Stale)
+        );
+        assert_eq!(
+            check(1_301, at(1_000), FIVE_MINUTES),
+            Err(VerifyError::Future)
+        );
     }
 
     #[test]

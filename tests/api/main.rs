@@ -1,0 +1,7 @@
+//! Integration tests: the real gateway on port 0 against a recording downstream.
+
+mod chatwoot;
+mod contract;
+mod forwarding;
+mod helpers;
+mod limits;

@@ -1,0 +1,185 @@
+//! The built binary as an operator runs it: serve, SIGTERM, check, sign.
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use helpers::*;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
+
+fn write_config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join("routes.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Starts `hookgate serve` with JSON logs and returns it with its bound address.
+fn serve(config: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the gateway logs until it listens")
+            .unwrap();
+        let entry: Value = serde_json::from_str(&line).expect("every log line is JSON");
+        if entry["fields"]["message"] == "listening" {
+            break entry["fields"]["addr"].as_str().unwrap().to_string();
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
+    let downstream = Downstream::start().await;
+    downstream.delay(Duration::from_millis(1500));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &chatwoot_config(&downstream.url("/hook"), ""));
+    let (mut child, addr) = serve(&config);
+
+    let in_flight = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("http://{addr}{CHATWOOT_PATH}"))
+            .headers(to_header_map(&chatwoot_headers(SECRET, now_secs(), EVENT)))
+            .body(EVENT)
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered");
+    assert_eq!(response.status(), 200);
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+fn to_header_map(headers: &[(&str, String)]) -> reqwest::header::HeaderMap {
+    headers
+        .iter()
+        .map(|(n, v)| (n.parse().unwrap(), v.parse().unwrap()))
+        .collect()
+}
+
+#[test]
+fn check_prints_the_routes_without_secrets_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &chatwoot_config("http://127.0.0.1:9/hook", ""));
+
+    let output = Command::new(BIN)
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("chatwoot: POST /api/webhooks/chatwoot"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(SECRET), "{stdout}");
+}
+
+#[test]
+fn check_lists_every_error_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = chatwoot_config("ftp://nowhere", "max_body_bytes = 0");
+    let config = write_config(&dir, &text);
+
+    let output = Command::new(BIN)
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("route `chatwoot`, field `downstream`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("route `chatwoot`, field `max_body_bytes`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_refuses_a_missing_file_naming_it() {
+    let output = Command::new(BIN)
+        .args(["check", "--config", "/nonexistent/routes.toml"])
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("/nonexistent/routes.toml: cannot read the config"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn headers_from_sign_are_accepted_by_the_gateway() {
+    let downstream = Downstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &chatwoot_config(&downstream.url("/hook"), ""));
+    let body_file = dir.path().join("event.json");
+    std::fs::write(&body_file, EVENT).unwrap();
+    let output = Command::new(BIN)
+        .args(["sign", "--route", "chatwoot", "--config"])
+        .arg(&config)
+        .arg(&body_file)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let signed: Vec<(String, String)> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            l.split_once(": ")
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .unwrap()
+        })
+        .collect();
+    let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
+
+    let headers: Vec<(&str, String)> = signed
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.clone()))
+        .collect();
+    let response = app.post(CHATWOOT_PATH, &headers, EVENT).await;
+
+    assert_eq!(response.status(), 200);
+}
