@@ -1,11 +1,185 @@
-//! Live reload of the config file (see the hot-reload issue).
+//! Live reload: watch the config's directory, rebuild off the request path, swap once.
+//!
+//! Editors save by rename, `git checkout` unlinks and recreates, Kubernetes
+//! swaps a `..data` symlink: all of these are events in the *directory*, so
+//! that is what is watched. Any event there re-reads the file and reloads only
+//! when its content hash changed. SIGHUP reloads unconditionally.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use notify_debouncer_mini::new_debouncer;
+use notify_debouncer_mini::notify::RecursiveMode;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
 
+use crate::config::{self, Config, ConfigError};
 use crate::server::State;
 
-/// Starts watching `path`; reloads land in `state` until `shutdown`.
-pub fn spawn(_path: PathBuf, _state: Arc<State>, _shutdown: CancellationToken) {}
+/// Quiet time that ends a burst of file events (an editor's save is several).
+const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The file's content is the one already served.
+    Unchanged,
+    /// A new snapshot is live.
+    Applied {
+        /// Its generation.
+        generation: u64,
+        /// Its content hash.
+        hash: String,
+    },
+}
+
+/// Reloads one config file into one [`State`]. Reloads run one at a time.
+#[derive(Debug)]
+pub struct Reloader {
+    path: PathBuf,
+    state: Arc<State>,
+    /// Hash of the last content tried, valid or not, so a refused version is
+    /// reported once rather than on every unrelated event in the directory.
+    last_seen: Mutex<String>,
+}
+
+impl Reloader {
+    /// A reloader for `path`, whose current content `state` already serves.
+    pub fn new(path: PathBuf, state: Arc<State>) -> Self {
+        let hash = state.live.load().config.content_hash.clone();
+        Self {
+            path,
+            state,
+            last_seen: Mutex::new(hash),
+        }
+    }
+
+    /// Re-reads the file; `force` reloads even when its content is unchanged
+    /// (an environment variable it refers to may have changed).
+    pub fn reload(&self, force: bool) -> Result<Outcome, ConfigError> {
+        let mut last_seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
+        let text = std::fs::read_to_string(&self.path).map_err(|source| ConfigError::Read {
+            file: self.path.clone(),
+            source,
+        })?;
+        let hash = config::content_hash(&text);
+        if !force && *last_seen == hash {
+            return Ok(Outcome::Unchanged);
+        }
+        *last_seen = hash;
+        let mut config = config::from_text(&text, &self.path, &|var| std::env::var(var).ok())?;
+        keep_what_needs_a_restart(&mut config, &self.state.live.load().config);
+        let snapshot = self.state.replace(config);
+        Ok(Outcome::Applied {
+            generation: snapshot.generation,
+            hash: snapshot.config.content_hash.clone(),
+        })
+    }
+
+    /// Reloads and logs the outcome.
+    pub fn reload_and_log(&self, force: bool) {
+        match self.reload(force) {
+            Ok(Outcome::Unchanged) => {}
+            Ok(Outcome::Applied { generation, hash }) => {
+                info!(generation, config_hash = %hash, "config reloaded");
+            }
+            Err(ConfigError::Read { file, source }) => warn!(
+                file = %file.display(),
+                error = %source,
+                "config file unreadable; keeping the last good config"
+            ),
+            Err(refused) => {
+                error!("config refused; keeping the last good config:\n{refused}")
+            }
+        }
+    }
+}
+
+/// Settings bound at start stay as they are, with a warning that a restart is needed.
+fn keep_what_needs_a_restart(new: &mut Config, running: &Config) {
+    let (new, running) = (&mut new.server, &running.server);
+    if new.listen != running.listen {
+        warn!(running = %running.listen, configured = %new.listen, "server.listen changed: restart required");
+        new.listen = running.listen;
+    }
+    if new.shutdown_timeout != running.shutdown_timeout {
+        warn!("server.shutdown_timeout changed: restart required");
+        new.shutdown_timeout = running.shutdown_timeout;
+    }
+}
+
+/// A started watch: file events and SIGHUP are already being captured, so
+/// nothing written after [`watch`] returns is missed.
+pub struct Watch {
+    reloader: Arc<Reloader>,
+    watcher: Option<Watcher>,
+    changed: mpsc::UnboundedReceiver<()>,
+    hangup: tokio::signal::unix::Signal,
+}
+
+/// Starts watching `path`'s directory and SIGHUP for reloads into `state`.
+pub fn watch(path: PathBuf, state: Arc<State>) -> std::io::Result<Watch> {
+    let reloader = Arc::new(Reloader::new(path, state));
+    let (events, changed) = mpsc::unbounded_channel();
+    let watcher = watch_directory(&reloader.path, events);
+    // Registered now, so a SIGHUP right after start reloads instead of killing us.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    Ok(Watch {
+        reloader,
+        watcher,
+        changed,
+        hangup,
+    })
+}
+
+impl Watch {
+    /// The reloader, for an explicit reload (admin API).
+    pub fn reloader(&self) -> Arc<Reloader> {
+        self.reloader.clone()
+    }
+
+    /// Applies reloads until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let _watcher = self.watcher;
+        loop {
+            let force = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(()) = self.changed.recv() => false,
+                _ = self.hangup.recv() => true,
+            };
+            let reloader = self.reloader.clone();
+            let _ = tokio::task::spawn_blocking(move || reloader.reload_and_log(force)).await;
+        }
+    }
+}
+
+type Watcher = notify_debouncer_mini::Debouncer<notify_debouncer_mini::notify::RecommendedWatcher>;
+
+/// Watches the file's directory; `None` (logged) when watching is impossible,
+/// in which case SIGHUP still reloads.
+fn watch_directory(path: &Path, events: mpsc::UnboundedSender<()>) -> Option<Watcher> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let on_event = move |result: notify_debouncer_mini::DebounceEventResult| {
+        if result.is_ok() {
+            let _ = events.send(());
+        }
+    };
+    let started = new_debouncer(DEBOUNCE, on_event).and_then(|mut debouncer| {
+        debouncer
+            .watcher()
+            .watch(&dir, RecursiveMode::NonRecursive)
+            .map(|()| debouncer)
+    });
+    match started {
+        Ok(debouncer) => Some(debouncer),
+        Err(e) => {
+            warn!(dir = %dir.display(), error = %e, "cannot watch the config directory; reload with SIGHUP");
+            None
+        }
+    }
+}

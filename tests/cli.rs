@@ -183,3 +183,31 @@ async fn headers_from_sign_are_accepted_by_the_gateway() {
 
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn sighup_reloads_even_an_unchanged_file() {
+    let downstream = Downstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &chatwoot_config(&downstream.url("/hook"), ""));
+    let (mut child, addr) = serve(&config);
+    let health = || async {
+        let url = format!("http://{addr}/healthz");
+        let body: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+        body["config_generation"].as_u64().unwrap()
+    };
+    assert_eq!(health().await, 1);
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+
+    let mut generation = 1;
+    for _ in 0..50 {
+        generation = health().await;
+        if generation == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    assert_eq!(generation, 2);
+}

@@ -187,7 +187,8 @@ fn located(path: &[String]) -> Problem {
     }
 }
 
-fn content_hash(text: &str) -> String {
+/// The first 12 hex digits of the SHA-256 of `text`.
+pub fn content_hash(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());
     hex::encode(&digest[..6])
 }

@@ -23,6 +23,7 @@ pub use state::{Snapshot, State};
 
 use crate::config::{self, ConfigError};
 use crate::forward::Forwarder;
+use crate::reload;
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,9 @@ pub enum StartError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// SIGHUP could not be hooked for reloads.
+    #[error("cannot handle SIGHUP: {0}")]
+    Watch(#[source] std::io::Error),
     /// The HTTP client could not be built (TLS roots).
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
@@ -48,7 +52,7 @@ pub struct Application {
     acceptor: TcpAcceptor,
     addr: SocketAddr,
     state: Arc<State>,
-    config_path: PathBuf,
+    watch: reload::Watch,
 }
 
 impl Application {
@@ -67,11 +71,13 @@ impl Application {
             .and_then(|a| a.as_socket_addr().copied())
             .unwrap_or(addr);
         let state = Arc::new(State::new(config, Forwarder::new()?));
+        let watch = reload::watch(config_path, state.clone())
+            .map_err(|source| StartError::Watch(source))?;
         Ok(Self {
             acceptor,
             addr,
             state,
-            config_path,
+            watch,
         })
     }
 
@@ -96,7 +102,7 @@ impl Application {
         let snapshot = self.state.live.load();
         log_start(&snapshot, self.addr);
         let drain = snapshot.config.server.shutdown_timeout;
-        crate::reload::spawn(self.config_path, self.state.clone(), shutdown.clone());
+        tokio::spawn(self.watch.run(shutdown.clone()));
         let endpoint = Gateway::new(self.state);
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(endpoint, shutdown.cancelled_owned(), Some(drain))

@@ -5,3 +5,4 @@ mod contract;
 mod forwarding;
 mod helpers;
 mod limits;
+mod reload;

@@ -1,0 +1,218 @@
+//! Hot reload and hot rollback: the running gateway follows edits of its file.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// Polls /healthz until the config generation reaches `generation`, for at most 1 s.
+async fn wait_for_generation(app: &TestApp, generation: u64) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let health: Value = app
+            .client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if health["config_generation"].as_u64() >= Some(generation) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "generation {generation} not reached within 1 s: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn write_by_rename(path: &Path, text: &str) {
+    let tmp = path.with_extension("toml.swp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn write_in_place(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+fn unlink_and_recreate(path: &Path, text: &str) {
+    std::fs::remove_file(path).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// Kubernetes ConfigMap style: the file is a symlink into a `..data` link
+/// that is atomically swapped to a new directory.
+fn swap_symlinked_directory(path: &Path, text: &str) {
+    let dir = path.parent().unwrap();
+    let version = dir.join(format!(
+        "..v{}",
+        std::process::id() as u128 + Instant::now().elapsed().as_nanos()
+    ));
+    std::fs::create_dir_all(&version).unwrap();
+    std::fs::write(version.join("routes.toml"), text).unwrap();
+    let next = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&next);
+    std::os::unix::fs::symlink(&version, &next).unwrap();
+    std::fs::rename(&next, dir.join("..data")).unwrap();
+    if std::fs::symlink_metadata(path)
+        .map(|m| !m.file_type().is_symlink())
+        .unwrap_or(true)
+    {
+        let _ = std::fs::remove_file(path);
+        std::os::unix::fs::symlink(dir.join("..data/routes.toml"), path).unwrap();
+    }
+}
+
+async fn post_event(app: &TestApp) -> u16 {
+    app.post(
+        CHATWOOT_PATH,
+        &chatwoot_headers(SECRET, now_secs(), EVENT),
+        EVENT,
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
+#[tokio::test]
+async fn every_way_of_writing_the_file_is_picked_up_within_a_second() {
+    let writers: [(&str, fn(&Path, &str)); 4] = [
+        ("rename", write_by_rename),
+        ("in place", write_in_place),
+        ("unlink and recreate", unlink_and_recreate),
+        ("symlink swap", swap_symlinked_directory),
+    ];
+    let downstream = Downstream::start().await;
+    let config = chatwoot_config(&downstream.url("/hook"), "");
+    let app = spawn_app(&config).await;
+    for (generation, (how, write)) in (2..).zip(writers) {
+        let enabled = generation % 2 == 1;
+        write(
+            &app.config_path,
+            &chatwoot_config(&downstream.url("/hook"), &format!("enabled = {enabled}")),
+        );
+        wait_for_generation(&app, generation).await;
+        let expected = if enabled { 200 } else { 503 };
+        assert_eq!(post_event(&app).await, expected, "after writing by {how}");
+    }
+}
+
+#[tokio::test]
+async fn disabling_a_route_rolls_it_back_and_enabling_restores_it() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
+    assert_eq!(post_event(&app).await, 200);
+
+    write_by_rename(
+        &app.config_path,
+        &chatwoot_config(&downstream.url("/hook"), "enabled = false"),
+    );
+    wait_for_generation(&app, 2).await;
+    assert_eq!(post_event(&app).await, 503);
+    assert_eq!(downstream.received().len(), 1);
+
+    write_by_rename(
+        &app.config_path,
+        &chatwoot_config(&downstream.url("/hook"), "enabled = true"),
+    );
+    wait_for_generation(&app, 3).await;
+    assert_eq!(post_event(&app).await, 200);
+    assert_eq!(downstream.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_changed_downstream_receives_the_next_requests() {
+    let (blue, green) = (Downstream::start().await, Downstream::start().await);
+    let app = spawn_app(&chatwoot_config(&blue.url("/hook"), "")).await;
+
+    write_by_rename(&app.config_path, &chatwoot_config(&green.url("/hook"), ""));
+    wait_for_generation(&app, 2).await;
+    assert_eq!(post_event(&app).await, 200);
+
+    assert_eq!((blue.received().len(), green.received().len()), (0, 1));
+}
+
+#[tokio::test]
+async fn a_broken_edit_is_refused_and_the_last_good_config_keeps_serving() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
+
+    write_by_rename(&app.config_path, "[routes.chatwoot\nthis is not toml");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(post_event(&app).await, 200);
+
+    std::fs::remove_file(&app.config_path).unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(post_event(&app).await, 200);
+
+    write_by_rename(
+        &app.config_path,
+        &chatwoot_config(&downstream.url("/hook"), "enabled = false"),
+    );
+    wait_for_generation(&app, 2).await;
+    assert_eq!(post_event(&app).await, 503);
+}
+
+/// Several clients post while the file is rewritten dozens of times, broken
+/// versions included: no connection error, every answer is one a valid
+/// version gives (200 enabled, 503 disabled), never one of a broken version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_storm_under_load_drops_nothing_and_never_applies_a_bad_version() {
+    let downstream = Downstream::start().await;
+    let app = Arc::new(spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await);
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (app, stop) = (app.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    answers.push(post_event(&app).await);
+                }
+                answers
+            })
+        })
+        .collect();
+
+    let valid =
+        |enabled: bool| chatwoot_config(&downstream.url("/hook"), &format!("enabled = {enabled}"));
+    let broken = chatwoot_config("ftp://broken", "");
+    let wrong_path = valid(true).replace(CHATWOOT_PATH, "/elsewhere");
+    for round in 0..40 {
+        let text = match round % 4 {
+            0 => valid(false),
+            1 => broken.clone(),
+            2 => valid(true),
+            _ => format!("{wrong_path}\n[[[ broken"),
+        };
+        write_by_rename(&app.config_path, &text);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    write_by_rename(&app.config_path, &valid(true));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    stop.store(true, Ordering::SeqCst);
+
+    let mut total = 0;
+    for client in clients {
+        let answers = client.await.expect("no client saw a connection error");
+        assert!(
+            answers.iter().all(|s| *s == 200 || *s == 503),
+            "{answers:?}"
+        );
+        total += answers.len();
+    }
+    assert!(total > 40, "the clients kept posting: {total}");
+    assert_eq!(
+        post_event(&app).await,
+        200,
+        "alive, on the last valid version"
+    );
+}
