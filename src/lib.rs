@@ -18,8 +18,10 @@
 pub mod cli;
 pub mod config;
 pub mod forward;
+pub mod metrics;
 pub mod reload;
 pub mod routes;
 pub mod server;
 pub mod signature;
+pub mod streak;
 pub mod telemetry;

@@ -104,6 +104,13 @@ fn keep_what_needs_a_restart(new: &mut Config, running: &Config) {
         warn!(running = %running.listen, configured = %new.listen, "server.listen changed: restart required");
         new.listen = running.listen;
     }
+    let admin_listen = |s: &crate::config::ServerSettings| s.admin.as_ref().and_then(|a| a.listen);
+    if admin_listen(new) != admin_listen(running) {
+        warn!("admin.listen changed: restart required");
+        if let Some(admin) = new.admin.as_mut() {
+            admin.listen = admin_listen(running);
+        }
+    }
     if new.shutdown_timeout != running.shutdown_timeout {
         warn!("server.shutdown_timeout changed: restart required");
         new.shutdown_timeout = running.shutdown_timeout;

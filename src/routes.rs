@@ -24,6 +24,10 @@ pub struct Route {
     pub timeout: Duration,
     /// The largest body accepted.
     pub max_body_bytes: usize,
+    /// Requests processed at once before shedding.
+    pub max_in_flight: u64,
+    /// Failure streak length that triggers the escalation log.
+    pub alert_after: Duration,
     /// The signature check.
     pub verifier: Verifier,
     /// The route name as an `X-Hookgate-Route` value, prepared once.

@@ -198,7 +198,13 @@ async fn sighup_reloads_even_an_unchanged_file() {
     assert_eq!(health().await, 1);
 
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
 
     let mut generation = 1;
     for _ in 0..50 {

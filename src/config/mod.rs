@@ -19,7 +19,7 @@ use figment::value::Value;
 use sha2::{Digest, Sha256};
 
 pub use schema::Environment;
-pub use validate::ServerSettings;
+pub use validate::{AdminSettings, ServerSettings};
 
 use crate::routes::RouteTable;
 
@@ -35,6 +35,19 @@ pub struct Config {
     pub routes: RouteTable,
     /// The first 12 hex digits of the file's SHA-256, to tell versions apart.
     pub content_hash: String,
+}
+
+impl Config {
+    /// No routes: the placeholder before the first snapshot.
+    pub fn empty() -> Self {
+        let raw = schema::RawConfig::default();
+        let (server, routes) = validate::validate(&raw).expect("the empty config is valid");
+        Self {
+            server,
+            routes,
+            content_hash: String::new(),
+        }
+    }
 }
 
 /// One thing wrong with the configuration, located as precisely as known.
@@ -112,7 +125,7 @@ pub fn from_text(
     let mut tree = parse(text).map_err(invalid)?;
     let development = is_development(&tree, lookup);
     let unset = interpolate::expand(&mut tree, lookup, &|path| {
-        development && is_signature_secret(path)
+        (development && is_signature_secret(path)) || is_admin_token(path)
     });
     if !unset.is_empty() {
         return Err(invalid(unset.iter().map(unset_problem).collect()));
@@ -152,6 +165,11 @@ fn is_development(tree: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> bool
 fn is_signature_secret(path: &[String]) -> bool {
     matches!(path, [routes, _, signature, key, ..]
         if routes == "routes" && signature == "signature" && (key == "secret" || key == "secrets"))
+}
+
+/// An unset admin token leaves the admin API off rather than failing the file.
+fn is_admin_token(path: &[String]) -> bool {
+    path == ["admin", "token"]
 }
 
 fn unset_problem(unset: &interpolate::Unset) -> Problem {

@@ -17,6 +17,19 @@ pub struct RawConfig {
     /// The `[routes.NAME]` tables, by route name.
     #[serde(default)]
     pub routes: BTreeMap<String, RawRoute>,
+    /// The `[admin]` table; the admin API is off without a token.
+    #[serde(default)]
+    pub admin: RawAdmin,
+}
+
+/// `[admin]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Bearer token for `/admin/*`; absent or empty turns the admin API off.
+    pub token: Option<String>,
+    /// A separate listener for the admin API; default: the public one.
+    pub listen: Option<String>,
 }
 
 /// `[server]`.
@@ -59,6 +72,10 @@ pub struct RawRoute {
     pub timeout: Option<String>,
     /// Body limit for this route; overrides `[server] max_body_bytes`.
     pub max_body_bytes: Option<u64>,
+    /// Requests processed at once; beyond it the route answers 503 at once.
+    pub max_in_flight: Option<u64>,
+    /// How long a failure streak lasts before the escalation is logged.
+    pub alert_after: Option<String>,
     /// `[routes.NAME.signature]`.
     pub signature: RawSignature,
 }
@@ -94,6 +111,48 @@ pub enum RawSignature {
         encoding: Option<Encoding>,
         /// A literal the header value starts with, e.g. `"sha256="`.
         prefix: Option<String>,
+    },
+    /// GitHub's `X-Hub-Signature-256: sha256=<hex>` over the body.
+    Github {
+        /// One secret.
+        secret: Option<String>,
+        /// Several secrets during a rotation; any one may match.
+        secrets: Option<Vec<String>>,
+    },
+    /// Shopify's `X-Shopify-Hmac-Sha256: <base64>` over the body.
+    Shopify {
+        /// One secret.
+        secret: Option<String>,
+        /// Several secrets during a rotation; any one may match.
+        secrets: Option<Vec<String>>,
+    },
+    /// Stripe's `Stripe-Signature: t=<unix>,v1=<hex>` over `"<t>.<body>"`.
+    Stripe {
+        /// One endpoint secret (`whsec_...`, used as is).
+        secret: Option<String>,
+        /// Several secrets during a rotation; any one may match.
+        secrets: Option<Vec<String>>,
+        /// Largest accepted clock difference, e.g. `"5m"`.
+        tolerance: Option<String>,
+    },
+    /// Slack's `X-Slack-Signature: v0=<hex>` over `"v0:<timestamp>:<body>"`.
+    Slack {
+        /// One signing secret.
+        secret: Option<String>,
+        /// Several secrets during a rotation; any one may match.
+        secrets: Option<Vec<String>>,
+        /// Largest accepted clock difference, e.g. `"5m"`.
+        tolerance: Option<String>,
+    },
+    /// Standard Webhooks (Svix and others): `webhook-signature: v1,<base64>`
+    /// over `"<webhook-id>.<webhook-timestamp>.<body>"`.
+    StandardWebhooks {
+        /// One secret; a `whsec_` prefix means base64 key bytes follow.
+        secret: Option<String>,
+        /// Several secrets during a rotation; any one may match.
+        secrets: Option<Vec<String>>,
+        /// Largest accepted clock difference, e.g. `"5m"`.
+        tolerance: Option<String>,
     },
 }
 

@@ -45,6 +45,29 @@ fn the_shipped_config_is_valid_when_its_secret_is_set() {
     assert_eq!(chatwoot.timeout, std::time::Duration::from_secs(4));
 }
 
+/// The standard route with its `chatwoot` scheme swapped for `scheme`.
+fn with_scheme(scheme: &str) -> String {
+    route("").replace("scheme = \"chatwoot\"", &format!("scheme = \"{scheme}\""))
+}
+
+#[test]
+fn every_scheme_is_built_from_its_table_under_its_own_name() {
+    let schemes = [
+        "chatwoot",
+        "github",
+        "shopify",
+        "stripe",
+        "slack",
+        "standard-webhooks",
+    ];
+    for scheme in schemes {
+        let config = load_str(&with_scheme(scheme)).unwrap_or_else(|e| panic!("{scheme}: {e}"));
+        let verifier = &config.routes.by_name("hook").unwrap().verifier;
+        assert_eq!(verifier.scheme(), scheme);
+        assert!(verifier.has_secret(), "{scheme}");
+    }
+}
+
 #[test]
 fn a_default_is_used_only_when_its_variable_is_unset() {
     let text = route("").replace("http://127.0.0.1:9/x", "${AGENT:-http://fallback}/hook");
@@ -148,6 +171,25 @@ fn broken_configs_are_refused_naming_file_route_and_field() {
                 "scheme = \"chatwoot\"\ntolerance = \"3h\"",
             ),
             "field `signature.tolerance`: `3h` must be between 1s and 1h",
+        ),
+        (
+            with_scheme("standard-webhooks").replace("${SECRET}", "whsec_not*base64"),
+            "route `hook`, field `signature.secret`: the part after `whsec_` is not valid base64",
+        ),
+        (
+            with_scheme("standard-webhooks").replace(
+                "secret = \"${SECRET}\"",
+                "secrets = [\"whsec_YW5vdGhlciBrZXk=\", \"whsec_%%\"]",
+            ),
+            "field `signature.secrets`: the part after `whsec_` is not valid base64",
+        ),
+        (
+            with_scheme("github").replace("secret = \"${SECRET}\"", "secret = \"\""),
+            "field `signature.secret`: a secret must not be empty",
+        ),
+        (
+            with_scheme("shopify").replace("secret = \"${SECRET}\"", "tolerance = \"5m\""),
+            "unknown field: found `tolerance`",
         ),
         (
             format!("[server]\nlisten = \"everywhere\"\n{}", route("")),

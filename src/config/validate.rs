@@ -8,7 +8,7 @@ use poem::http::HeaderValue;
 use reqwest::Url;
 
 use super::Problem;
-use super::schema::{RawConfig, RawRoute, RawServer};
+use super::schema::{RawAdmin, RawConfig, RawRoute, RawServer};
 use crate::routes::{Route, RouteTable, is_gateway_path};
 use crate::signature;
 
@@ -23,6 +23,26 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// The admin API, when a token is set.
+    pub admin: Option<AdminSettings>,
+}
+
+/// The validated `[admin]` table.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// The bearer token.
+    pub token: String,
+    /// Its own listener, if any.
+    pub listen: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for AdminSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminSettings")
+            .field("token", &"<redacted>")
+            .field("listen", &self.listen)
+            .finish()
+    }
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -30,12 +50,17 @@ const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 const MAX_BODY_BYTES_CEILING: u64 = 64 * 1024 * 1024;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+const DEFAULT_MAX_IN_FLIGHT: u64 = 1024;
+/// The runbook: escalate when 5xx answers persist for more than 5 minutes.
+const DEFAULT_ALERT_AFTER: Duration = Duration::from_secs(300);
+const MAX_ALERT_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Checks the whole file; returns every problem, not just the first.
 pub fn validate(raw: &RawConfig) -> Result<(ServerSettings, RouteTable), Vec<Problem>> {
     let mut problems = Vec::new();
-    let server = server_settings(&raw.server, &mut problems);
+    let mut server = server_settings(&raw.server, &mut problems);
+    server.admin = admin_settings(&raw.admin, &mut problems);
     let mut routes = Vec::new();
     for (name, raw_route) in &raw.routes {
         let mut route_problems = Vec::new();
@@ -87,7 +112,27 @@ fn server_settings(raw: &RawServer, problems: &mut Vec<Problem>) -> ServerSettin
         environment: raw.environment.unwrap_or_default(),
         max_body_bytes,
         shutdown_timeout,
+        admin: None,
     }
+}
+
+fn admin_settings(raw: &RawAdmin, problems: &mut Vec<Problem>) -> Option<AdminSettings> {
+    let token = raw.token.as_deref().filter(|t| !t.is_empty())?;
+    let listen = raw.listen.as_deref().and_then(|text| {
+        text.parse()
+            .map_err(|_| {
+                problems.push(Problem {
+                    route: None,
+                    field: "admin.listen".into(),
+                    message: format!("`{text}` is not an ip:port address"),
+                })
+            })
+            .ok()
+    });
+    Some(AdminSettings {
+        token: token.to_string(),
+        listen,
+    })
 }
 
 type FieldProblems = Vec<(&'static str, String)>;
@@ -110,6 +155,16 @@ fn route(
     let timeout = duration(&raw.timeout, DEFAULT_TIMEOUT, MAX_TIMEOUT)
         .map_err(|m| problems.push(("timeout", m)))
         .ok();
+    let max_in_flight = match raw.max_in_flight {
+        Some(0) => {
+            problems.push(("max_in_flight", "must be at least 1".into()));
+            None
+        }
+        other => Some(other.unwrap_or(DEFAULT_MAX_IN_FLIGHT)),
+    };
+    let alert_after = duration(&raw.alert_after, DEFAULT_ALERT_AFTER, MAX_ALERT_AFTER)
+        .map_err(|m| problems.push(("alert_after", m)))
+        .ok();
     let max_body_bytes = match raw.max_body_bytes {
         Some(limit) => body_limit(limit)
             .map_err(|m| problems.push(("max_body_bytes", m)))
@@ -129,6 +184,8 @@ fn route(
         downstream: downstream?,
         timeout: timeout?,
         max_body_bytes: max_body_bytes?,
+        max_in_flight: max_in_flight?,
+        alert_after: alert_after?,
         verifier: verifier?,
         route_header: route_header?,
     })

@@ -9,6 +9,8 @@ use crate::signature::VerifyError;
 
 /// Seconds a source is asked to wait before retrying a disabled route.
 const DISABLED_RETRY_AFTER_SECS: &str = "60";
+/// An overloaded route frees up quickly; ask for a short wait.
+const SHED_RETRY_AFTER_SECS: &str = "1";
 
 /// Why a webhook request was not processed.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,9 @@ pub enum WebhookError {
     /// The route is switched off (`enabled = false`).
     #[error("route is disabled")]
     Disabled,
+    /// The route is at `max_in_flight`: shed rather than pile up on a slow downstream.
+    #[error("route is overloaded")]
+    Shed,
     /// The signature check failed.
     #[error("invalid signature: {0}")]
     Unauthorized(#[from] VerifyError),
@@ -44,10 +49,24 @@ impl WebhookError {
             WebhookError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             WebhookError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebhookError::BodyRead(_) => StatusCode::BAD_REQUEST,
-            WebhookError::Disabled => StatusCode::SERVICE_UNAVAILABLE,
+            WebhookError::Disabled | WebhookError::Shed => StatusCode::SERVICE_UNAVAILABLE,
             WebhookError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             // 500, not 502: Chatwoot's agent bots retry on 429 and 500 only.
             WebhookError::Downstream(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `outcome` label of `hookgate_requests_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            WebhookError::NotFound => "not_found",
+            WebhookError::MethodNotAllowed => "method_not_allowed",
+            WebhookError::TooLarge(_) => "too_large",
+            WebhookError::BodyRead(_) => "bad_request",
+            WebhookError::Disabled => "disabled",
+            WebhookError::Shed => "shed",
+            WebhookError::Unauthorized(_) => "unauthorized",
+            WebhookError::Downstream(_) => "downstream_error",
         }
     }
 
@@ -76,6 +95,12 @@ impl IntoResponse for WebhookError {
                 response.headers_mut().insert(
                     header::RETRY_AFTER,
                     header::HeaderValue::from_static(DISABLED_RETRY_AFTER_SECS),
+                );
+            }
+            WebhookError::Shed => {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from_static(SHED_RETRY_AFTER_SECS),
                 );
             }
             WebhookError::MethodNotAllowed => {

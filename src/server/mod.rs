@@ -3,6 +3,7 @@
 //! Every request first looks its path up in the live route table; paths that
 //! are no route are either the gateway's own endpoints or a JSON 404.
 
+mod admin;
 mod error;
 mod gateway;
 mod health;
@@ -71,8 +72,7 @@ impl Application {
             .and_then(|a| a.as_socket_addr().copied())
             .unwrap_or(addr);
         let state = Arc::new(State::new(config, Forwarder::new()?));
-        let watch = reload::watch(config_path, state.clone())
-            .map_err(|source| StartError::Watch(source))?;
+        let watch = reload::watch(config_path, state.clone()).map_err(StartError::Watch)?;
         Ok(Self {
             acceptor,
             addr,
@@ -102,14 +102,46 @@ impl Application {
         let snapshot = self.state.live.load();
         log_start(&snapshot, self.addr);
         let drain = snapshot.config.server.shutdown_timeout;
+        let reloader = self.watch.reloader();
         tokio::spawn(self.watch.run(shutdown.clone()));
-        let endpoint = Gateway::new(self.state);
+        let admin_listen = snapshot.config.server.admin.as_ref().and_then(|a| a.listen);
+        if let Some(addr) = admin_listen {
+            spawn_admin_listener(addr, self.state.clone(), reloader.clone(), shutdown.clone())
+                .await?;
+        }
+        let endpoint = Gateway::new(
+            self.state,
+            reloader,
+            shutdown.clone(),
+            admin_listen.is_none(),
+        );
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(endpoint, shutdown.cancelled_owned(), Some(drain))
             .await?;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Serves the admin API alone on its own address.
+async fn spawn_admin_listener(
+    addr: SocketAddr,
+    state: Arc<State>,
+    reloader: Arc<crate::reload::Reloader>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let acceptor = TcpAcceptor::from_tokio(listener)?;
+    tracing::info!(%addr, "admin API listening");
+    let endpoint = admin::endpoints(state, reloader);
+    tokio::spawn(
+        Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+            endpoint,
+            shutdown.cancelled_owned(),
+            None,
+        ),
+    );
+    Ok(())
 }
 
 fn log_start(snapshot: &Snapshot, addr: SocketAddr) {

@@ -1,12 +1,26 @@
-//! The state every request shares: the live config snapshot and the client.
+//! The state every request shares: the live config snapshot, the client,
+//! the metrics, and per-route state that outlives reloads.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
+use prometheus_client::metrics::gauge::Gauge;
 
 use crate::config::Config;
 use crate::forward::Forwarder;
+use crate::metrics::{Metrics, RouteLabel};
+use crate::streak::Streak;
+
+/// State of one route that survives reloads, keyed by route name.
+#[derive(Debug)]
+pub struct RouteStats {
+    /// Requests being processed; also the load-shedding counter.
+    pub in_flight: Gauge,
+    /// The current failure streak.
+    pub streak: Mutex<Streak>,
+}
 
 /// One consistent configuration, as swapped in by a reload.
 #[derive(Debug)]
@@ -17,6 +31,8 @@ pub struct Snapshot {
     pub generation: u64,
     /// When it was loaded.
     pub loaded_at: SystemTime,
+    /// Per-route state of every route in `config`, by name.
+    pub stats: HashMap<String, Arc<RouteStats>>,
 }
 
 /// Shared by every request and by the reloader.
@@ -26,29 +42,95 @@ pub struct State {
     pub live: ArcSwap<Snapshot>,
     /// The HTTP client, kept across reloads.
     pub forwarder: Forwarder,
+    /// The metrics registry.
+    pub metrics: Metrics,
+    /// Every route's state ever seen, by name, so a reload keeps it.
+    stats: Mutex<HashMap<String, Arc<RouteStats>>>,
 }
 
 impl State {
     /// State serving `config` as generation 1.
     pub fn new(config: Config, forwarder: Forwarder) -> Self {
-        Self {
+        let metrics = Metrics::new();
+        let state = Self {
             live: ArcSwap::from_pointee(Snapshot {
-                config,
-                generation: 1,
+                config: Config::empty(),
+                generation: 0,
                 loaded_at: SystemTime::now(),
+                stats: HashMap::new(),
             }),
             forwarder,
+            metrics,
+            stats: Mutex::default(),
+        };
+        state.replace(config);
+        state
+    }
+
+    /// Swaps in `config` as the next generation. Callers serialize reloads.
+    pub fn replace(&self, config: Config) -> Arc<Snapshot> {
+        let generation = self.live.load().generation + 1;
+        let next = Arc::new(Snapshot {
+            stats: self.stats_for(&config),
+            config,
+            generation,
+            loaded_at: SystemTime::now(),
+        });
+        self.publish_gauges(&next);
+        self.live.store(next.clone());
+        next
+    }
+
+    fn stats_for(&self, config: &Config) -> HashMap<String, Arc<RouteStats>> {
+        let mut all = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        config
+            .routes
+            .iter()
+            .map(|route| {
+                let stats = all.entry(route.name.clone()).or_insert_with(|| {
+                    let label = RouteLabel {
+                        route: route.name.clone(),
+                    };
+                    Arc::new(RouteStats {
+                        in_flight: self.metrics.in_flight.get_or_create_owned(&label),
+                        streak: Mutex::default(),
+                    })
+                });
+                (route.name.clone(), stats.clone())
+            })
+            .collect()
+    }
+
+    fn publish_gauges(&self, snapshot: &Snapshot) {
+        self.metrics.generation.set(snapshot.generation as i64);
+        for route in snapshot.config.routes.iter() {
+            let label = RouteLabel {
+                route: route.name.clone(),
+            };
+            self.metrics
+                .route_enabled
+                .get_or_create(&label)
+                .set(route.enabled.into());
         }
     }
 
-    /// Swaps in `config` as the next generation, returning that generation.
-    pub fn replace(&self, config: Config) -> Arc<Snapshot> {
-        let next = Arc::new(Snapshot {
-            config,
-            generation: self.live.load().generation + 1,
-            loaded_at: SystemTime::now(),
-        });
-        self.live.store(next.clone());
-        next
+    /// Metrics text with the failure-streak gauges brought up to date.
+    pub fn render_metrics(&self) -> String {
+        let snapshot = self.live.load();
+        for (name, stats) in &snapshot.stats {
+            let failing = stats
+                .streak
+                .lock()
+                .map(|s| s.failing_for())
+                .unwrap_or_default();
+            let label = RouteLabel {
+                route: name.clone(),
+            };
+            self.metrics
+                .route_failing_seconds
+                .get_or_create(&label)
+                .set(failing.as_secs_f64());
+        }
+        self.metrics.render()
     }
 }

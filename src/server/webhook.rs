@@ -1,7 +1,7 @@
 //! One webhook request: method, enabled, body, signature, forward, answer.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use poem::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use poem::{Body, IntoResponse, Request, Response};
@@ -9,9 +9,10 @@ use serde_json::json;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::error::{WebhookError, json_response};
-use super::state::{Snapshot, State};
+use super::state::{RouteStats, Snapshot, State};
 use crate::config::Environment;
-use crate::forward::{ForwardError, Peer, REQUEST_ID};
+use crate::forward::{Delivered, ForwardError, Peer, REQUEST_ID};
+use crate::metrics::RouteLabel;
 use crate::routes::Route;
 use crate::signature::{UnverifiedBody, VerifiedBody, Verifier};
 
@@ -31,13 +32,31 @@ pub async fn handle(
         route = %route.name,
         request_id = request_id.to_str().unwrap_or_default()
     );
-    let outcome = process(state, snapshot, route, request, &request_id)
+    let started = Instant::now();
+    let stats = &snapshot.stats[&route.name];
+    let outcome = process(state, snapshot, route, stats, request, &request_id)
         .instrument(span.clone())
         .await;
-    let mut response = outcome.unwrap_or_else(|error| {
-        span.in_scope(|| log_failure(&error));
-        error.into_response()
-    });
+    let label = RouteLabel {
+        route: route.name.clone(),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    state
+        .metrics
+        .request_duration
+        .get_or_create(&label)
+        .observe(seconds);
+    let mut response = match outcome {
+        Ok(response) => {
+            state.metrics.count(&route.name, "forwarded");
+            response
+        }
+        Err(error) => {
+            state.metrics.count(&route.name, error.outcome());
+            span.in_scope(|| log_failure(&error));
+            error.into_response()
+        }
+    };
     response
         .headers_mut()
         .insert(REQUEST_ID.clone(), request_id);
@@ -48,6 +67,7 @@ async fn process(
     state: &State,
     snapshot: &Snapshot,
     route: &Route,
+    stats: &RouteStats,
     mut request: Request,
     request_id: &HeaderValue,
 ) -> Result<Response, WebhookError> {
@@ -58,14 +78,17 @@ async fn process(
     if !route.enabled {
         return Err(WebhookError::Disabled);
     }
+    let _admitted = InFlight::admit(stats, route.max_in_flight)?;
     let body = read_body(request.take_body(), request.headers(), route.max_body_bytes).await?;
     let environment = snapshot.config.server.environment;
     let verified = verify(route, environment, request.headers(), body)?;
     let peer = peer(&request);
-    let delivered = state
+    let forwarded = state
         .forwarder
         .forward(route, request.headers(), peer, request_id, &verified)
-        .await?;
+        .await;
+    record_delivery(state, route, stats, &forwarded);
+    let delivered = forwarded?;
     info!(
         status = delivered.status.as_u16(),
         duration_ms = delivered.duration.as_millis() as u64,
@@ -125,6 +148,57 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
             let id = uuid::Uuid::new_v4().to_string();
             HeaderValue::try_from(id).expect("a UUID is a valid header value")
         })
+}
+
+/// Holds one of the route's `max_in_flight` places until dropped.
+struct InFlight<'a>(&'a RouteStats);
+
+impl<'a> InFlight<'a> {
+    fn admit(stats: &'a RouteStats, max: u64) -> Result<Self, WebhookError> {
+        let before = stats.in_flight.inc();
+        let admitted = InFlight(stats);
+        if before >= max as i64 {
+            return Err(WebhookError::Shed);
+        }
+        Ok(admitted)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
+/// Feeds the downstream's answer into the metrics and the failure streak.
+fn record_delivery(
+    state: &State,
+    route: &Route,
+    stats: &RouteStats,
+    forwarded: &Result<Delivered, ForwardError>,
+) {
+    let mut streak = stats.streak.lock().unwrap_or_else(|e| e.into_inner());
+    match forwarded {
+        Ok(delivered) => {
+            let label = RouteLabel {
+                route: route.name.clone(),
+            };
+            let seconds = delivered.duration.as_secs_f64();
+            state
+                .metrics
+                .downstream_duration
+                .get_or_create(&label)
+                .observe(seconds);
+            streak.succeeded(&route.name);
+        }
+        Err(error) => {
+            let status = match error {
+                ForwardError::Status { status, .. } => Some(status.as_u16()),
+                _ => None,
+            };
+            streak.failed(&route.name, status, error.to_string(), route.alert_after);
+        }
+    }
 }
 
 fn log_failure(error: &WebhookError) {

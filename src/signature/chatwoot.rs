@@ -4,14 +4,14 @@ use std::time::{Duration, SystemTime};
 
 use poem::http::HeaderMap;
 
-use super::{FieldProblem, HmacKeys, VerifyError, header, timestamp};
+use super::{HmacKeys, VerifyError, header, timestamp};
 
 const SIGNATURE: &str = "X-Chatwoot-Signature";
 const TIMESTAMP: &str = "X-Chatwoot-Timestamp";
 const DELIVERY: &str = "X-Chatwoot-Delivery";
 const PREFIX: &str = "sha256=";
 /// Chatwoot's receivers are told to refuse events older than five minutes.
-const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+pub(super) const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
 /// The Chatwoot scheme with its keys and replay window.
 #[derive(Debug)]
@@ -26,17 +26,6 @@ impl Chatwoot {
         Self { keys, tolerance }
     }
 
-    pub(super) fn from_config(
-        keys: Result<HmacKeys, FieldProblem>,
-        tolerance: &Option<String>,
-    ) -> Result<Self, Vec<FieldProblem>> {
-        let tolerance = super::parse_tolerance(tolerance, DEFAULT_TOLERANCE);
-        match (keys, tolerance) {
-            (Ok(keys), Ok(tolerance)) => Ok(Self::new(keys, tolerance)),
-            (keys, tolerance) => Err(keys.err().into_iter().chain(tolerance.err()).collect()),
-        }
-    }
-
     pub(super) fn keys(&self) -> &HmacKeys {
         &self.keys
     }
@@ -47,23 +36,11 @@ impl Chatwoot {
         body: &[u8],
         now: SystemTime,
     ) -> Result<(), VerifyError> {
-        let signed_at_text = header::single(headers, TIMESTAMP)?;
-        let signed_at = timestamp::parse(TIMESTAMP, signed_at_text)?;
-        let signature = header::single(headers, SIGNATURE)?;
-        let hex = signature
-            .strip_prefix(PREFIX)
-            .ok_or(VerifyError::Malformed {
-                header: SIGNATURE.to_string(),
-                reason: "expected sha256=<hex>",
-            })?;
-        let tag = header::hex_digest(SIGNATURE, hex, 32)?;
+        let (signed_at_text, signed_at) = timestamp::read(headers, TIMESTAMP)?;
+        let tag = header::prefixed_hex(headers, SIGNATURE, PREFIX, "expected sha256=<hex>")?;
         timestamp::check(signed_at, now, self.tolerance)?;
-        let parts: [&[u8]; 3] = [signed_at_text.as_bytes(), b".", body];
-        if self.keys.any_matches(&parts, &tag) {
-            Ok(())
-        } else {
-            Err(VerifyError::Mismatch)
-        }
+        self.keys
+            .check(&[signed_at_text.as_bytes(), b".", body], &[tag])
     }
 
     pub(super) fn sign(&self, body: &[u8], now: SystemTime) -> Vec<(&'static str, String)> {

@@ -1,11 +1,16 @@
 //! Reading one signature header strictly: present once, ASCII, bounded.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use poem::http::HeaderMap;
 
 use super::VerifyError;
 
 /// Longer than any signature header a provider sends; refuses abuse early.
 const MAX_HEADER_LEN: usize = 1024;
+
+/// Bytes in an HMAC-SHA256 tag.
+pub const SHA256_LEN: usize = 32;
 
 /// The single value of header `name`.
 pub fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, VerifyError> {
@@ -43,4 +48,35 @@ pub fn hex_digest(name: &str, text: &str, len: usize) -> Result<Vec<u8>, VerifyE
         });
     }
     Ok(bytes)
+}
+
+/// Decodes a standard (padded) base64 digest of `len` bytes.
+pub fn base64_digest(name: &str, text: &str, len: usize) -> Result<Vec<u8>, VerifyError> {
+    let malformed = |reason| VerifyError::Malformed {
+        header: name.to_string(),
+        reason,
+    };
+    let bytes = STANDARD.decode(text).map_err(|_| malformed("not base64"))?;
+    if bytes.len() != len {
+        return Err(malformed("wrong digest length"));
+    }
+    Ok(bytes)
+}
+
+/// The SHA-256 digest in header `name`, written `<prefix><hex>`; `expected`
+/// names that form in the error.
+pub fn prefixed_hex(
+    headers: &HeaderMap,
+    name: &str,
+    prefix: &str,
+    expected: &'static str,
+) -> Result<Vec<u8>, VerifyError> {
+    let value = single(headers, name)?;
+    let hex = value
+        .strip_prefix(prefix)
+        .ok_or_else(|| VerifyError::Malformed {
+            header: name.to_string(),
+            reason: expected,
+        })?;
+    hex_digest(name, hex, SHA256_LEN)
 }

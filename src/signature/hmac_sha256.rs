@@ -51,16 +51,10 @@ impl HmacSha256 {
             .strip_prefix(self.prefix.as_str())
             .ok_or_else(|| malformed("missing the configured prefix"))?;
         let tag = match self.encoding {
-            Encoding::Hex => header::hex_digest(&self.header, digest, 32)?,
-            Encoding::Base64 => STANDARD
-                .decode(digest)
-                .map_err(|_| malformed("not base64"))?,
+            Encoding::Hex => header::hex_digest(&self.header, digest, header::SHA256_LEN)?,
+            Encoding::Base64 => header::base64_digest(&self.header, digest, header::SHA256_LEN)?,
         };
-        if self.keys.any_matches(&[body], &tag) {
-            Ok(())
-        } else {
-            Err(VerifyError::Mismatch)
-        }
+        self.keys.check(&[body], &[tag])
     }
 
     pub(super) fn sign(&self, body: &[u8]) -> Vec<(&str, String)> {

@@ -5,6 +5,7 @@ use std::fmt;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+use super::{FieldProblem, VerifyError};
 use crate::config::schema::Environment;
 
 /// One keyed HMAC-SHA256 state per configured secret, first secret first.
@@ -23,9 +24,14 @@ impl fmt::Debug for HmacKeys {
 impl HmacKeys {
     /// Keys from the given secrets; `None` if one is empty.
     pub fn new(secrets: &[&str]) -> Option<Self> {
+        Self::from_bytes(secrets)
+    }
+
+    /// Keys from raw key bytes, e.g. a decoded `whsec_` secret; `None` if one is empty.
+    pub fn from_bytes<K: AsRef<[u8]>>(secrets: &[K]) -> Option<Self> {
         secrets
             .iter()
-            .map(|s| (!s.is_empty()).then(|| keyed(s.as_bytes())))
+            .map(|s| (!s.as_ref().is_empty()).then(|| keyed(s.as_ref())))
             .collect::<Option<Vec<_>>>()
             .map(Self)
     }
@@ -35,12 +41,25 @@ impl HmacKeys {
         self.0.is_empty()
     }
 
-    /// Whether any key's HMAC over the concatenated `parts` equals `tag`,
-    /// compared in constant time.
-    pub fn any_matches(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
-        self.0
-            .iter()
-            .any(|key| mac_over(key, parts).verify_slice(tag).is_ok())
+    /// Whether any key's HMAC over the concatenated `parts` equals one of
+    /// `tags`, compared in constant time.
+    ///
+    /// Each key hashes `parts` once, however many tags a header carries.
+    pub fn any_matches<T: AsRef<[u8]>>(&self, parts: &[&[u8]], tags: &[T]) -> bool {
+        self.0.iter().any(|key| {
+            let mac = mac_over(key, parts);
+            tags.iter()
+                .any(|tag| mac.clone().verify_slice(tag.as_ref()).is_ok())
+        })
+    }
+
+    /// [`Self::any_matches`] as a verdict: [`VerifyError::Mismatch`] when none does.
+    pub fn check<T: AsRef<[u8]>>(&self, parts: &[&[u8]], tags: &[T]) -> Result<(), VerifyError> {
+        if self.any_matches(parts, tags) {
+            Ok(())
+        } else {
+            Err(VerifyError::Mismatch)
+        }
     }
 
     /// The HMAC over `parts` with the first key, empty when there is none.
@@ -70,7 +89,18 @@ pub fn from_config(
     secret: &Option<String>,
     secrets: &Option<Vec<String>>,
     environment: Environment,
-) -> Result<HmacKeys, (&'static str, String)> {
+) -> Result<HmacKeys, FieldProblem> {
+    decoded_from_config(secret, secrets, environment, |s| Ok(s.as_bytes().to_vec()))
+}
+
+/// Like [`from_config`], with each secret turned into key bytes by `decode`,
+/// whose error is reported against the field (it must not quote the secret).
+pub fn decoded_from_config(
+    secret: &Option<String>,
+    secrets: &Option<Vec<String>>,
+    environment: Environment,
+    decode: impl Fn(&str) -> Result<Vec<u8>, String>,
+) -> Result<HmacKeys, FieldProblem> {
     let (field, list): (&'static str, Vec<&str>) = match (secret, secrets) {
         (Some(_), Some(_)) => {
             return Err(("secret", "set `secret` or `secrets`, not both".into()));
@@ -85,5 +115,10 @@ pub fn from_config(
             "a secret is required in production (set `secret` or `secrets`)".into(),
         ));
     }
-    HmacKeys::new(&list).ok_or_else(|| (field, "a secret must not be empty".into()))
+    let bytes = list
+        .into_iter()
+        .map(decode)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| (field, message))?;
+    HmacKeys::from_bytes(&bytes).ok_or_else(|| (field, "a secret must not be empty".into()))
 }

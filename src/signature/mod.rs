@@ -4,10 +4,18 @@
 //! explicit development bypass) turns it into the [`VerifiedBody`] that the
 //! forwarder accepts, so an unchecked body cannot reach a downstream by mistake.
 
+mod build;
 mod chatwoot;
+mod github;
 mod header;
 mod hmac_sha256;
 mod keys;
+mod shopify;
+mod slack;
+mod standard_webhooks;
+mod stripe;
+#[cfg(test)]
+mod testing;
 mod timestamp;
 
 use std::time::SystemTime;
@@ -15,11 +23,15 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use poem::http::HeaderMap;
 
+pub use build::build;
 pub use chatwoot::Chatwoot;
+pub use github::Github;
 pub use hmac_sha256::HmacSha256;
 pub use keys::HmacKeys;
-
-use crate::config::schema::{Environment, RawSignature};
+pub use shopify::Shopify;
+pub use slack::Slack;
+pub use standard_webhooks::StandardWebhooks;
+pub use stripe::Stripe;
 
 /// The signature check of one route.
 #[derive(Debug)]
@@ -30,6 +42,16 @@ pub enum Verifier {
     Chatwoot(Chatwoot),
     /// A generic HMAC-SHA256 of the body in a configured header.
     HmacSha256(HmacSha256),
+    /// `X-Hub-Signature-256: sha256=<hex>` over the body.
+    Github(Github),
+    /// `X-Shopify-Hmac-Sha256: <base64>` over the body.
+    Shopify(Shopify),
+    /// `Stripe-Signature: t=<unix>,v1=<hex>` over `"<t>.<body>"`.
+    Stripe(Stripe),
+    /// `X-Slack-Signature: v0=<hex>` over `"v0:<timestamp>:<body>"`.
+    Slack(Slack),
+    /// `webhook-signature: v1,<base64>` over `"<id>.<timestamp>.<body>"`.
+    StandardWebhooks(StandardWebhooks),
 }
 
 /// Why a request's signature was refused. Never carries an expected value.
@@ -84,7 +106,7 @@ impl Verifier {
     ///
     /// ```
     /// use hookgate::signature::{Chatwoot, HmacKeys, UnverifiedBody, Verifier};
-    /// use poem::http::HeaderMap;
+    /// use poem::http::{HeaderMap, HeaderName};
     /// use std::time::{Duration, SystemTime};
     ///
     /// let keys = HmacKeys::new(&["s3cret"]).unwrap();
@@ -93,6 +115,7 @@ impl Verifier {
     /// let body = br#"{"event":"message_created"}"#;
     /// let mut headers = HeaderMap::new();
     /// for (name, value) in verifier.sign(body, now) {
+    ///     let name = HeaderName::try_from(name).unwrap();
     ///     headers.insert(name, value.parse().unwrap());
     /// }
     /// let verified = verifier.verify(&headers, UnverifiedBody::new(body.to_vec().into()), now);
@@ -108,6 +131,11 @@ impl Verifier {
             Verifier::None => Ok(()),
             Verifier::Chatwoot(scheme) => scheme.verify(headers, &body.0, now),
             Verifier::HmacSha256(scheme) => scheme.verify(headers, &body.0),
+            Verifier::Github(scheme) => scheme.verify(headers, &body.0),
+            Verifier::Shopify(scheme) => scheme.verify(headers, &body.0),
+            Verifier::Stripe(scheme) => scheme.verify(headers, &body.0, now),
+            Verifier::Slack(scheme) => scheme.verify(headers, &body.0, now),
+            Verifier::StandardWebhooks(scheme) => scheme.verify(headers, &body.0, now),
         }?;
         Ok(VerifiedBody(body.0))
     }
@@ -124,6 +152,11 @@ impl Verifier {
             Verifier::None => Vec::new(),
             Verifier::Chatwoot(scheme) => scheme.sign(body, now),
             Verifier::HmacSha256(scheme) => scheme.sign(body),
+            Verifier::Github(scheme) => scheme.sign(body),
+            Verifier::Shopify(scheme) => scheme.sign(body),
+            Verifier::Stripe(scheme) => scheme.sign(body, now),
+            Verifier::Slack(scheme) => scheme.sign(body, now),
+            Verifier::StandardWebhooks(scheme) => scheme.sign(body, now),
         }
     }
 
@@ -133,6 +166,11 @@ impl Verifier {
             Verifier::None => "none",
             Verifier::Chatwoot(_) => "chatwoot",
             Verifier::HmacSha256(_) => "hmac-sha256",
+            Verifier::Github(_) => "github",
+            Verifier::Shopify(_) => "shopify",
+            Verifier::Stripe(_) => "stripe",
+            Verifier::Slack(_) => "slack",
+            Verifier::StandardWebhooks(_) => "standard-webhooks",
         }
     }
 
@@ -142,49 +180,14 @@ impl Verifier {
             Verifier::None => false,
             Verifier::Chatwoot(scheme) => !scheme.keys().is_empty(),
             Verifier::HmacSha256(scheme) => !scheme.keys().is_empty(),
+            Verifier::Github(scheme) => !scheme.keys().is_empty(),
+            Verifier::Shopify(scheme) => !scheme.keys().is_empty(),
+            Verifier::Stripe(scheme) => !scheme.keys().is_empty(),
+            Verifier::Slack(scheme) => !scheme.keys().is_empty(),
+            Verifier::StandardWebhooks(scheme) => !scheme.keys().is_empty(),
         }
     }
 }
 
 /// A problem found while building a verifier: the field and what is wrong.
 pub type FieldProblem = (&'static str, String);
-
-/// Builds the verifier `raw` describes; a secret may be missing only in development.
-pub fn build(raw: &RawSignature, environment: Environment) -> Result<Verifier, Vec<FieldProblem>> {
-    let keys = |secret: &Option<String>, secrets: &Option<Vec<String>>| {
-        keys::from_config(secret, secrets, environment)
-    };
-    match raw {
-        RawSignature::None {} => Ok(Verifier::None),
-        RawSignature::Chatwoot {
-            secret,
-            secrets,
-            tolerance,
-        } => Chatwoot::from_config(keys(secret, secrets), tolerance).map(Verifier::Chatwoot),
-        RawSignature::HmacSha256 {
-            secret,
-            secrets,
-            header,
-            encoding,
-            prefix,
-        } => HmacSha256::from_config(keys(secret, secrets), header, *encoding, prefix)
-            .map(Verifier::HmacSha256),
-    }
-}
-
-/// Parses a scheme's `tolerance`, or gives its default; bounds it to a sane window.
-fn parse_tolerance(
-    text: &Option<String>,
-    default: std::time::Duration,
-) -> Result<std::time::Duration, FieldProblem> {
-    let Some(text) = text else {
-        return Ok(default);
-    };
-    let tolerance = humantime::parse_duration(text)
-        .map_err(|e| ("tolerance", format!("`{text}` is not a duration: {e}")))?;
-    let bounds = std::time::Duration::from_secs(1)..=std::time::Duration::from_secs(3600);
-    if !bounds.contains(&tolerance) {
-        return Err(("tolerance", format!("`{text}` must be between 1s and 1h")));
-    }
-    Ok(tolerance)
-}

@@ -2,7 +2,16 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::VerifyError;
+use poem::http::HeaderMap;
+
+use super::{VerifyError, header};
+
+/// The unix-seconds timestamp in header `name`: its text as sent (what the
+/// provider signed) and its value.
+pub fn read<'a>(headers: &'a HeaderMap, name: &str) -> Result<(&'a str, u64), VerifyError> {
+    let text = header::single(headers, name)?;
+    Ok((text, parse(name, text)?))
+}
 
 /// Parses a unix-seconds header value.
 pub fn parse(name: &str, text: &str) -> Result<u64, VerifyError> {

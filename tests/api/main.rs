@@ -5,4 +5,5 @@ mod contract;
 mod forwarding;
 mod helpers;
 mod limits;
+mod operations;
 mod reload;

@@ -71,6 +71,9 @@ fn swap_symlinked_directory(path: &Path, text: &str) {
     }
 }
 
+/// One way of writing the config file.
+type Writer = fn(&Path, &str);
+
 async fn post_event(app: &TestApp) -> u16 {
     app.post(
         CHATWOOT_PATH,
@@ -84,7 +87,7 @@ async fn post_event(app: &TestApp) -> u16 {
 
 #[tokio::test]
 async fn every_way_of_writing_the_file_is_picked_up_within_a_second() {
-    let writers: [(&str, fn(&Path, &str)); 4] = [
+    let writers: [(&str, Writer); 4] = [
         ("rename", write_by_rename),
         ("in place", write_in_place),
         ("unlink and recreate", unlink_and_recreate),

@@ -1,0 +1,191 @@
+//! Metrics, readiness, the admin API and load shedding.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const TOKEN: &str = "admin-token-for-tests";
+
+fn with_admin(config: String) -> String {
+    format!("{config}\n[admin]\ntoken = \"{TOKEN}\"\n")
+}
+
+async fn metrics(app: &TestApp) -> String {
+    app.client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn request_metrics_move_as_requests_are_answered() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
+
+    app.post(
+        CHATWOOT_PATH,
+        &chatwoot_headers(SECRET, now_secs(), EVENT),
+        EVENT,
+    )
+    .await;
+    app.post(
+        CHATWOOT_PATH,
+        &chatwoot_headers("wrong", now_secs(), EVENT),
+        EVENT,
+    )
+    .await;
+
+    let text = metrics(&app).await;
+    for line in [
+        r#"hookgate_requests_total{route="chatwoot",outcome="forwarded"} 1"#,
+        r#"hookgate_requests_total{route="chatwoot",outcome="unauthorized"} 1"#,
+        r#"hookgate_request_duration_seconds_count{route="chatwoot"} 2"#,
+        r#"hookgate_downstream_duration_seconds_count{route="chatwoot"} 1"#,
+        r#"hookgate_in_flight{route="chatwoot"} 0"#,
+        r#"hookgate_route_enabled{route="chatwoot"} 1"#,
+        "hookgate_config_generation 1",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn readyz_is_200_once_a_config_is_loaded() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
+
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn the_admin_api_refuses_a_missing_or_wrong_token() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&with_admin(chatwoot_config(&downstream.url("/hook"), ""))).await;
+
+    let none = app
+        .client
+        .get(app.url("/admin/status"))
+        .send()
+        .await
+        .unwrap();
+    let wrong = app
+        .client
+        .get(app.url("/admin/status"))
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+    let reload = app
+        .client
+        .post(app.url("/admin/reload"))
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+
+    let statuses = [none.status(), wrong.status(), reload.status()].map(|s| s.as_u16());
+    assert_eq!(statuses, [401, 401, 401]);
+}
+
+#[tokio::test]
+async fn the_admin_api_is_absent_without_a_token() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
+
+    let response = app
+        .client
+        .get(app.url("/admin/status"))
+        .bearer_auth("")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn admin_status_shows_a_failing_route_and_no_secret() {
+    let downstream = Downstream::start().await;
+    downstream.answer_with(500);
+    let app = spawn_app(&with_admin(chatwoot_config(&downstream.url("/hook"), ""))).await;
+    app.post(
+        CHATWOOT_PATH,
+        &chatwoot_headers(SECRET, now_secs(), EVENT),
+        EVENT,
+    )
+    .await;
+
+    let response = app
+        .client
+        .get(app.url("/admin/status"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(!text.contains(SECRET) && !text.contains(TOKEN), "{text}");
+    let status: Value = serde_json::from_str(&text).unwrap();
+    let route = &status["routes"][0];
+    assert_eq!(route["name"], "chatwoot");
+    assert_eq!(route["streak"]["consecutive_failures"], 1);
+    assert_eq!(route["streak"]["last_status"], 500);
+    assert_eq!(route["downstream_host"], "127.0.0.1");
+}
+
+#[tokio::test]
+async fn admin_reload_applies_the_file_now() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&with_admin(chatwoot_config(&downstream.url("/hook"), ""))).await;
+
+    let response = app
+        .client
+        .post(app.url("/admin/reload"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["config_generation"].as_u64().unwrap() >= 2, "{body}");
+}
+
+#[tokio::test]
+async fn a_route_at_max_in_flight_sheds_with_503_while_admitted_requests_succeed() {
+    let downstream = Downstream::start().await;
+    downstream.delay(Duration::from_millis(600));
+    let app = spawn_app(&chatwoot_config(
+        &downstream.url("/hook"),
+        "max_in_flight = 1",
+    ))
+    .await;
+
+    let signed = chatwoot_headers(SECRET, now_secs(), EVENT);
+    let first = app.post(CHATWOOT_PATH, &signed, EVENT);
+    let later = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.post(
+            CHATWOOT_PATH,
+            &chatwoot_headers(SECRET, now_secs(), EVENT),
+            EVENT,
+        )
+        .await
+    };
+    let (first, later) = tokio::join!(first, later);
+
+    assert_eq!(first.status(), 200);
+    assert_eq!(later.status(), 503);
+    assert_eq!(later.headers()["retry-after"], "1");
+    assert_eq!(downstream.received().len(), 1);
+    assert!(metrics(&app).await.contains(r#"outcome="shed"} 1"#));
+}
