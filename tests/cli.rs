@@ -6,6 +6,7 @@ mod helpers;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use helpers::*;
@@ -21,6 +22,12 @@ fn write_config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
 
 /// Starts `hookgate serve` with JSON logs and returns it with its bound address.
 fn serve(config: &std::path::Path) -> (Child, String) {
+    let (child, addr, _logs) = serve_with_logs(config);
+    (child, addr)
+}
+
+/// Like [`serve`], also handing over every later log line, parsed.
+fn serve_with_logs(config: &std::path::Path) -> (Child, String, mpsc::Receiver<Value>) {
     let mut child = Command::new(BIN)
         .args(["serve", "--log-format", "json", "--config"])
         .arg(config)
@@ -40,8 +47,14 @@ fn serve(config: &std::path::Path) -> (Child, String) {
         }
     };
     // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
+    let (sender, logs) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let entry: Value = serde_json::from_str(&line).expect("every log line is JSON");
+            let _ = sender.send(entry);
+        }
+    });
+    (child, addr, logs)
 }
 
 #[tokio::test]
@@ -216,4 +229,41 @@ async fn sighup_reloads_even_an_unchanged_file() {
     }
     child.kill().unwrap();
     assert_eq!(generation, 2);
+}
+
+#[tokio::test]
+async fn a_route_failing_longer_than_alert_after_logs_one_escalation() {
+    let downstream = Downstream::start().await;
+    downstream.answer_with(500);
+    let dir = tempfile::tempdir().unwrap();
+    let text = chatwoot_config(&downstream.url("/hook"), "alert_after = \"300ms\"");
+    let config = write_config(&dir, &text);
+    let (mut child, addr, logs) = serve_with_logs(&config);
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        client
+            .post(format!("http://{addr}{CHATWOOT_PATH}"))
+            .headers(to_header_map(&chatwoot_headers(SECRET, now_secs(), EVENT)))
+            .body(EVENT)
+            .send()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let escalations: Vec<Value> = logs
+        .iter()
+        .filter(|e| {
+            e["fields"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("escalate")
+        })
+        .collect();
+    assert_eq!(escalations.len(), 1, "{escalations:?}");
+    assert_eq!(escalations[0]["level"], "WARN");
+    assert_eq!(escalations[0]["fields"]["route"], "chatwoot");
+    assert_eq!(escalations[0]["fields"]["last_status"], "Some(500)");
 }
