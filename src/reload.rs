@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::{self, Config, ConfigError};
+use crate::metrics::ReloadLabel;
 use crate::server::State;
 
 /// Quiet time that ends a burst of file events (an editor's save is several).
@@ -78,9 +79,18 @@ impl Reloader {
         })
     }
 
-    /// Reloads and logs the outcome.
+    /// Reloads, logs and counts the outcome.
     pub fn reload_and_log(&self, force: bool) {
-        match self.reload(force) {
+        let outcome = self.reload(force);
+        let result = match &outcome {
+            Ok(Outcome::Unchanged) => "unchanged",
+            Ok(Outcome::Applied { .. }) => "applied",
+            Err(ConfigError::Read { .. }) => "unreadable",
+            Err(ConfigError::Invalid { .. }) => "refused",
+        };
+        let label = ReloadLabel { result };
+        self.state.metrics.reloads.get_or_create(&label).inc();
+        match outcome {
             Ok(Outcome::Unchanged) => {}
             Ok(Outcome::Applied { generation, hash }) => {
                 info!(generation, config_hash = %hash, "config reloaded");
