@@ -267,3 +267,23 @@ async fn a_route_failing_longer_than_alert_after_logs_one_escalation() {
     assert_eq!(escalations[0]["fields"]["route"], "chatwoot");
     assert_eq!(escalations[0]["fields"]["last_status"], "Some(500)");
 }
+
+#[test]
+fn hookgate_environment_variables_override_keys_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &chatwoot_config("http://127.0.0.1:9/hook", ""));
+
+    let output = Command::new(BIN)
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .env("HOOKGATE_ROUTES__CHATWOOT__ENABLED", "false")
+        .env("HOOKGATE_SERVER__LISTEN", "127.0.0.1:9999")
+        .output()
+        .unwrap();
+
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("listen 127.0.0.1:9999"), "{stdout}");
+    assert!(stdout.contains("DISABLED"), "{stdout}");
+}

@@ -189,3 +189,38 @@ async fn a_route_at_max_in_flight_sheds_with_503_while_admitted_requests_succeed
     assert_eq!(downstream.received().len(), 1);
     assert!(metrics(&app).await.contains(r#"outcome="shed"} 1"#));
 }
+
+#[tokio::test]
+async fn admin_listen_serves_the_admin_api_on_its_own_address_only() {
+    let downstream = Downstream::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = with_admin(chatwoot_config(&downstream.url("/hook"), ""))
+        + &format!("listen = \"127.0.0.1:{port}\"\n");
+    let app = spawn_app(&config).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let admin = format!("http://127.0.0.1:{port}/admin/status");
+    let own = app
+        .client
+        .get(admin)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let public = app
+        .client
+        .get(app.url("/admin/status"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        (own.status().as_u16(), public.status().as_u16()),
+        (200, 404)
+    );
+}
