@@ -30,6 +30,14 @@ enum Command {
     Serve(ConfigArg),
     /// Validate the config like `nginx -t`: print the routes, or every error.
     Check(ConfigArg),
+    /// Print the OpenAPI spec generated from the config (secrets not needed).
+    Openapi {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "json")]
+        format: SpecFormat,
+    },
     /// Print the headers a route's source would send for a body.
     Sign {
         /// The route's name, as in `[routes.NAME]`.
@@ -40,6 +48,12 @@ enum Command {
         /// The body: a file, or `-` / nothing for standard input.
         file: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SpecFormat {
+    Json,
+    Yaml,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -65,6 +79,7 @@ pub fn run(cli: Cli) -> ExitCode {
         None => serve(ConfigArg::default(), cli.log_format),
         Some(Command::Serve(arg)) => serve(arg, cli.log_format),
         Some(Command::Check(arg)) => check(&arg.config),
+        Some(Command::Openapi { config, format }) => openapi(&config.config, format),
         Some(Command::Sign {
             route,
             config,
@@ -150,6 +165,25 @@ fn describe(route: &Route) -> String {
         timeout = humantime::format_duration(route.timeout),
         max = route.max_body_bytes,
     )
+}
+
+fn openapi(path: &Path, format: SpecFormat) -> ExitCode {
+    match config::load_for_docs(path) {
+        Ok(config) => {
+            let document = crate::openapi::document(&config.routes);
+            match format {
+                SpecFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&document).expect("JSON"))
+                }
+                SpecFormat::Yaml => print!("{}", crate::openapi::to_yaml(&document)),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn sign(path: &Path, name: &str, file: Option<&Path>) -> ExitCode {

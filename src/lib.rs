@@ -12,6 +12,8 @@
 //! - [`forward`]: the pooled HTTP client and the header rules for the downstream call.
 //! - [`server`]: the poem application, the webhook handler and the error → status mapping.
 //! - [`reload`]: watching the config file and swapping in a new snapshot.
+//! - [`openapi`]: the OpenAPI document generated from the live routes.
+//! - [`metrics`], [`streak`]: Prometheus metrics and per-route failure streaks.
 //! - [`telemetry`]: tracing subscriber set-up.
 //! - [`cli`]: the `hookgate` command line and its subcommands.
 
@@ -19,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod forward;
 pub mod metrics;
+pub mod openapi;
 pub mod reload;
 pub mod routes;
 pub mod server;

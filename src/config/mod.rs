@@ -8,6 +8,8 @@ pub mod schema;
 mod validate;
 
 #[cfg(test)]
+mod signature_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
@@ -112,17 +114,36 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     from_text(&text, path, &|var| std::env::var(var).ok())
 }
 
+/// Reads the file at `path` for documentation only (`hookgate openapi`):
+/// secrets may be absent, as in development. Never serve with the result.
+pub fn load_for_docs(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    build(&text, path, &|var| std::env::var(var).ok(), true)
+}
+
 /// Parses, interpolates and validates `text`, read from `file`.
 pub fn from_text(
     text: &str,
     file: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
+    build(text, file, lookup, false)
+}
+
+fn build(
+    text: &str,
+    file: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    for_docs: bool,
+) -> Result<Config, ConfigError> {
     let invalid = |problems| ConfigError::Invalid {
         file: file.to_path_buf(),
         problems,
     };
-    let mut tree = parse(text).map_err(invalid)?;
+    let mut tree = parse(text, for_docs).map_err(invalid)?;
     let development = is_development(&tree, lookup);
     let unset = interpolate::expand(&mut tree, lookup, &|path| {
         (development && is_signature_secret(path)) || is_admin_token(path)
@@ -141,17 +162,19 @@ pub fn from_text(
     })
 }
 
-/// The TOML text merged with `HOOKGATE_*` overrides, as an untyped tree.
-fn parse(text: &str) -> Result<Value, Vec<Problem>> {
+/// The TOML text merged with `HOOKGATE_*` overrides, as an untyped tree;
+/// `for_docs` forces development so that secrets may be absent.
+fn parse(text: &str, for_docs: bool) -> Result<Value, Vec<Problem>> {
     // Only keys with a section separator are overrides: HOOKGATE_CONFIG and
     // HOOKGATE_ADMIN_TOKEN are settings of the binary, not of this file.
     let overrides = Env::prefixed(ENV_PREFIX)
         .filter(|key| key.as_str().contains("__"))
         .split("__");
-    Figment::from(Toml::string(text))
-        .merge(overrides)
-        .extract::<Value>()
-        .map_err(figment_problems)
+    let mut figment = Figment::from(Toml::string(text)).merge(overrides);
+    if for_docs {
+        figment = figment.merge(Serialized::default("server.environment", "development"));
+    }
+    figment.extract::<Value>().map_err(figment_problems)
 }
 
 fn is_development(tree: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> bool {
@@ -164,7 +187,9 @@ fn is_development(tree: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> bool
 
 fn is_signature_secret(path: &[String]) -> bool {
     matches!(path, [routes, _, signature, key, ..]
-        if routes == "routes" && signature == "signature" && (key == "secret" || key == "secrets"))
+        if routes == "routes"
+            && signature == "signature"
+            && matches!(key.as_str(), "secret" | "secrets" | "secret_file"))
 }
 
 /// An unset admin token leaves the admin API off rather than failing the file.

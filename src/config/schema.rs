@@ -96,15 +96,36 @@ pub enum RawSignature {
         secret: Option<String>,
         /// Several secrets during a rotation; any one may match.
         secrets: Option<Vec<String>>,
+        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
+        secret_file: Option<String>,
         /// Largest accepted clock difference, e.g. `"5m"`.
         tolerance: Option<String>,
     },
-    /// A generic HMAC-SHA256 of the raw body in one header.
+    /// A generic HMAC of the raw body in one header.
+    Hmac {
+        /// One secret.
+        secret: Option<String>,
+        /// Several secrets during a rotation; any one may match.
+        secrets: Option<Vec<String>>,
+        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
+        secret_file: Option<String>,
+        /// The header carrying the signature.
+        header: String,
+        /// `hex` (default) or `base64`.
+        encoding: Option<Encoding>,
+        /// A literal the header value starts with, e.g. `"sha256="`.
+        prefix: Option<String>,
+        /// The hash: `sha256` (default), `sha512`, or `sha1` for legacy sources.
+        algorithm: Option<Algorithm>,
+    },
+    /// `hmac` with `algorithm = "sha256"`, under its older name.
     HmacSha256 {
         /// One secret.
         secret: Option<String>,
         /// Several secrets during a rotation; any one may match.
         secrets: Option<Vec<String>>,
+        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
+        secret_file: Option<String>,
         /// The header carrying the signature.
         header: String,
         /// `hex` (default) or `base64`.
@@ -118,6 +139,8 @@ pub enum RawSignature {
         secret: Option<String>,
         /// Several secrets during a rotation; any one may match.
         secrets: Option<Vec<String>>,
+        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
+        secret_file: Option<String>,
     },
     /// Shopify's `X-Shopify-Hmac-Sha256: <base64>` over the body.
     Shopify {
@@ -125,6 +148,8 @@ pub enum RawSignature {
         secret: Option<String>,
         /// Several secrets during a rotation; any one may match.
         secrets: Option<Vec<String>>,
+        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
+        secret_file: Option<String>,
     },
     /// Stripe's `Stripe-Signature: t=<unix>,v1=<hex>` over `"<t>.<body>"`.
     Stripe {
@@ -132,6 +157,8 @@ pub enum RawSignature {
         secret: Option<String>,
         /// Several secrets during a rotation; any one may match.
         secrets: Option<Vec<String>>,
+        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
+        secret_file: Option<String>,
         /// Largest accepted clock difference, e.g. `"5m"`.
         tolerance: Option<String>,
     },
@@ -141,6 +168,8 @@ pub enum RawSignature {
         secret: Option<String>,
         /// Several secrets during a rotation; any one may match.
         secrets: Option<Vec<String>>,
+        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
+        secret_file: Option<String>,
         /// Largest accepted clock difference, e.g. `"5m"`.
         tolerance: Option<String>,
     },
@@ -151,9 +180,24 @@ pub enum RawSignature {
         secret: Option<String>,
         /// Several secrets during a rotation; any one may match.
         secrets: Option<Vec<String>>,
+        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
+        secret_file: Option<String>,
         /// Largest accepted clock difference, e.g. `"5m"`.
         tolerance: Option<String>,
     },
+}
+
+/// The hash of the generic `hmac` scheme.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// HMAC-SHA256.
+    #[default]
+    Sha256,
+    /// HMAC-SHA512.
+    Sha512,
+    /// HMAC-SHA1: weak, only for legacy sources that sign no other way.
+    Sha1,
 }
 
 /// How a digest is written in a header.

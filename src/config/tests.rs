@@ -163,7 +163,7 @@ fn broken_configs_are_refused_naming_file_route_and_field() {
                 "secret = \"${SECRET}\"",
                 "secrets = [\"a\"]\nsecret = \"b\"",
             ),
-            "set `secret` or `secrets`, not both",
+            "set only one of `secret`, `secrets` or `secret_file`",
         ),
         (
             route("").replace(

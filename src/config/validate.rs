@@ -171,7 +171,9 @@ fn route(
             .ok(),
         None => Some(server.max_body_bytes),
     };
-    let verifier = signature::build(&raw.signature, server.environment)
+    // The span puts the route's name on what building logs (a weak algorithm).
+    let verifier = tracing::info_span!("route", route = name)
+        .in_scope(|| signature::build(&raw.signature, server.environment))
         .map_err(|found| {
             let in_table = found.into_iter().map(|(f, m)| (signature_field(f), m));
             problems.extend(in_table)
@@ -195,6 +197,7 @@ fn signature_field(field: &str) -> &'static str {
     match field {
         "secret" => "signature.secret",
         "secrets" => "signature.secrets",
+        "secret_file" => "signature.secret_file",
         "tolerance" => "signature.tolerance",
         "header" => "signature.header",
         _ => "signature",

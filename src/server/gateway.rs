@@ -2,15 +2,18 @@
 
 use std::sync::Arc;
 
-use poem::http::StatusCode;
-use poem::web::Data;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::web::{Data, Html};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
+use poem_openapi::OpenApiService;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use super::api::{AdminApi, PublicApi};
 use super::error::{WebhookError, json_response};
 use super::state::State;
-use super::{admin, health, webhook};
+use super::webhook;
+use crate::openapi;
 use crate::reload::Reloader;
 use crate::routes::is_gateway_path;
 
@@ -21,27 +24,39 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// The public endpoint; `admin` mounts the admin API on it too.
+    /// The public endpoint; `with_admin` serves the admin API on it too.
     pub fn new(
         state: Arc<State>,
         reloader: Arc<Reloader>,
         shutdown: CancellationToken,
-        admin: bool,
+        with_admin: bool,
     ) -> Self {
-        let mut own = Route::new()
-            .at("/healthz", get(health::healthz))
-            .at("/readyz", get(readyz))
-            .at("/metrics", get(metrics));
-        if admin {
-            own = own.nest_no_strip("/admin", admin::endpoints(state.clone(), reloader));
-        }
-        let own = own
+        let version = env!("CARGO_PKG_VERSION");
+        let api = if with_admin {
+            OpenApiService::new((PublicApi, AdminApi), "hookgate", version).boxed()
+        } else {
+            OpenApiService::new(PublicApi, "hookgate", version).boxed()
+        };
+        let own = Route::new()
+            .at("/openapi.json", get(spec_json))
+            .at("/openapi.yaml", get(spec_yaml))
+            .at("/docs", get(docs))
+            .nest("/", api)
             .data(state.clone())
+            .data(reloader)
             .data(shutdown)
             .map_to_response()
             .boxed();
         Self { state, own }
     }
+}
+
+/// The admin API alone, for `[admin] listen`.
+pub fn admin_only(state: Arc<State>, reloader: Arc<Reloader>) -> impl Endpoint {
+    let version = env!("CARGO_PKG_VERSION");
+    OpenApiService::new(AdminApi, "hookgate admin", version)
+        .data(state)
+        .data(reloader)
 }
 
 impl Endpoint for Gateway {
@@ -53,33 +68,75 @@ impl Endpoint for Gateway {
         if let Some(route) = snapshot.config.routes.by_path(request.uri().path()) {
             return Ok(webhook::handle(&self.state, &snapshot, route, request).await);
         }
+        let admin_off = snapshot.config.server.admin.is_none();
+        if admin_off && request.uri().path().starts_with("/admin/") {
+            // No token: the admin API does not exist, whatever is presented.
+            return Ok(WebhookError::NotFound.into_response());
+        }
         if is_gateway_path(request.uri().path()) {
+            let path = request.uri().path().to_string();
             let response = self.own.get_response(request).await;
-            if response.status() != StatusCode::NOT_FOUND || response.content_type().is_some() {
-                return Ok(response);
-            }
+            return Ok(uniform_error(response, &path));
         }
         Ok(WebhookError::NotFound.into_response())
     }
 }
 
-/// Ready while a valid config is loaded and the gateway is not shutting down.
-#[handler]
-fn readyz(state: Data<&Arc<State>>, shutdown: Data<&CancellationToken>) -> Response {
-    let generation = state.live.load().generation;
-    if shutdown.is_cancelled() {
-        let body = json!({"status": "shutting down", "config_generation": generation});
-        return json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
+/// Gives the framework's own plain-text errors the gateway's JSON shape
+/// (and a 405 its `Allow` header), as the spec documents them.
+fn uniform_error(response: Response, path: &str) -> Response {
+    let json = |status: StatusCode, error: &str| {
+        json_response(status, &json!({"success": false, "error": error}))
+    };
+    let is_json = response
+        .content_type()
+        .is_some_and(|t| t.starts_with("application/json"));
+    match response.status() {
+        StatusCode::NOT_FOUND if !is_json => WebhookError::NotFound.into_response(),
+        StatusCode::UNAUTHORIZED if !is_json => {
+            json(StatusCode::UNAUTHORIZED, "missing admin token")
+        }
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allow = if path == "/admin/reload" {
+                "POST"
+            } else {
+                "GET"
+            };
+            let mut answer = json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &format!("only {allow} is allowed"),
+            );
+            answer
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+            answer
+        }
+        _ => response,
     }
-    json_response(
-        StatusCode::OK,
-        &json!({"status": "ready", "config_generation": generation}),
-    )
+}
+
+fn live_document(state: &State) -> serde_json::Value {
+    openapi::document(&state.live.load().config.routes)
 }
 
 #[handler]
-fn metrics(state: Data<&Arc<State>>) -> Response {
+fn spec_json(state: Data<&Arc<State>>) -> Response {
+    let body = serde_json::to_string_pretty(&live_document(&state)).expect("JSON serializes");
     Response::builder()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.render_metrics())
+        .content_type("application/json")
+        .body(body)
+}
+
+#[handler]
+fn spec_yaml(state: Data<&Arc<State>>) -> Response {
+    let body = openapi::to_yaml(&live_document(&state));
+    Response::builder()
+        .content_type("application/yaml")
+        .body(body)
+}
+
+/// The docs UI, rendered per request from the live spec so it never goes stale.
+#[handler]
+fn docs(state: Data<&Arc<State>>) -> Html<String> {
+    Html(openapi::docs_html(&live_document(&state)))
 }

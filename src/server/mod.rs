@@ -3,11 +3,11 @@
 //! Every request first looks its path up in the live route table; paths that
 //! are no route are either the gateway's own endpoints or a JSON 404.
 
-mod admin;
+pub mod api;
 mod error;
 mod gateway;
-mod health;
 pub mod state;
+mod status;
 mod webhook;
 
 use std::net::SocketAddr;
@@ -133,7 +133,7 @@ async fn spawn_admin_listener(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let acceptor = TcpAcceptor::from_tokio(listener)?;
     tracing::info!(%addr, "admin API listening");
-    let endpoint = admin::endpoints(state, reloader);
+    let endpoint = gateway::admin_only(state, reloader);
     tokio::spawn(
         Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
             endpoint,

@@ -2,76 +2,70 @@
 
 use std::time::Duration;
 
+use super::secrets::Secrets;
 use super::{
-    Chatwoot, FieldProblem, Github, HmacKeys, HmacSha256, Shopify, Slack, StandardWebhooks, Stripe,
-    Verifier, chatwoot, keys, slack, standard_webhooks, stripe,
+    Chatwoot, FieldProblem, GenericHmac, Github, HmacKeys, Shopify, Slack, StandardWebhooks,
+    Stripe, Verifier, chatwoot, keys, slack, standard_webhooks, stripe,
 };
-use crate::config::schema::{Environment, RawSignature};
+use crate::config::schema::{Algorithm, Encoding, Environment, RawSignature};
 
 /// Builds the verifier `raw` describes; a secret may be missing only in development.
+///
+/// Reads a `secret_file` now, so each config load sees its current content.
 pub fn build(raw: &RawSignature, environment: Environment) -> Result<Verifier, Vec<FieldProblem>> {
-    let keys = |secret: &Option<String>, secrets: &Option<Vec<String>>| {
-        keys::from_config(secret, secrets, environment)
+    let Some(source) = secrets_of(raw) else {
+        return Ok(Verifier::None);
     };
+    let keys = || keys::from_config(source, Algorithm::Sha256, environment);
+    let single = |problem| vec![problem];
     match raw {
         RawSignature::None {} => Ok(Verifier::None),
-        RawSignature::Chatwoot {
-            secret,
-            secrets,
-            tolerance,
-        } => timed(
-            keys(secret, secrets),
-            tolerance,
-            chatwoot::DEFAULT_TOLERANCE,
-            Chatwoot::new,
-        )
-        .map(Verifier::Chatwoot),
-        RawSignature::HmacSha256 {
-            secret,
-            secrets,
+        RawSignature::Chatwoot { tolerance, .. } => {
+            let default = chatwoot::DEFAULT_TOLERANCE;
+            timed(keys(), tolerance, default, Chatwoot::new).map(Verifier::Chatwoot)
+        }
+        RawSignature::Hmac {
             header,
             encoding,
             prefix,
-        } => HmacSha256::from_config(keys(secret, secrets), header, *encoding, prefix)
-            .map(Verifier::HmacSha256),
-        RawSignature::Github { secret, secrets } => keys(secret, secrets)
-            .map(Github::new)
-            .map(Verifier::Github)
-            .map_err(|problem| vec![problem]),
-        RawSignature::Shopify { secret, secrets } => keys(secret, secrets)
-            .map(Shopify::new)
-            .map(Verifier::Shopify)
-            .map_err(|problem| vec![problem]),
-        RawSignature::Stripe {
-            secret,
-            secrets,
-            tolerance,
-        } => timed(
-            keys(secret, secrets),
-            tolerance,
-            stripe::DEFAULT_TOLERANCE,
-            Stripe::new,
-        )
-        .map(Verifier::Stripe),
-        RawSignature::Slack {
-            secret,
-            secrets,
-            tolerance,
-        } => timed(
-            keys(secret, secrets),
-            tolerance,
-            slack::DEFAULT_TOLERANCE,
-            Slack::new,
-        )
-        .map(Verifier::Slack),
-        RawSignature::StandardWebhooks {
-            secret,
-            secrets,
-            tolerance,
+            algorithm,
+            ..
         } => {
+            let algorithm = algorithm.unwrap_or_default();
+            let keys = keys::from_config(source, algorithm, environment);
+            generic("hmac", algorithm, keys, header, *encoding, prefix)
+        }
+        RawSignature::HmacSha256 {
+            header,
+            encoding,
+            prefix,
+            ..
+        } => generic(
+            "hmac-sha256",
+            Algorithm::Sha256,
+            keys(),
+            header,
+            *encoding,
+            prefix,
+        ),
+        RawSignature::Github { .. } => keys()
+            .map(|k| Verifier::Github(Github::new(k)))
+            .map_err(single),
+        RawSignature::Shopify { .. } => keys()
+            .map(|k| Verifier::Shopify(Shopify::new(k)))
+            .map_err(single),
+        RawSignature::Stripe { tolerance, .. } => {
+            let default = stripe::DEFAULT_TOLERANCE;
+            timed(keys(), tolerance, default, Stripe::new).map(Verifier::Stripe)
+        }
+        RawSignature::Slack { tolerance, .. } => {
+            let default = slack::DEFAULT_TOLERANCE;
+            timed(keys(), tolerance, default, Slack::new).map(Verifier::Slack)
+        }
+        RawSignature::StandardWebhooks { tolerance, .. } => {
             let keys = keys::decoded_from_config(
-                secret,
-                secrets,
+                source,
+                Algorithm::Sha256,
                 environment,
                 standard_webhooks::decode_secret,
             );
@@ -79,6 +73,82 @@ pub fn build(raw: &RawSignature, environment: Environment) -> Result<Verifier, V
             timed(keys, tolerance, default, StandardWebhooks::new).map(Verifier::StandardWebhooks)
         }
     }
+}
+
+/// Where the scheme's secrets come from; `None` for the scheme without any.
+fn secrets_of(raw: &RawSignature) -> Option<Secrets<'_>> {
+    match raw {
+        RawSignature::None {} => None,
+        RawSignature::Chatwoot {
+            secret,
+            secrets,
+            secret_file,
+            ..
+        }
+        | RawSignature::Hmac {
+            secret,
+            secrets,
+            secret_file,
+            ..
+        }
+        | RawSignature::HmacSha256 {
+            secret,
+            secrets,
+            secret_file,
+            ..
+        }
+        | RawSignature::Github {
+            secret,
+            secrets,
+            secret_file,
+        }
+        | RawSignature::Shopify {
+            secret,
+            secrets,
+            secret_file,
+        }
+        | RawSignature::Stripe {
+            secret,
+            secrets,
+            secret_file,
+            ..
+        }
+        | RawSignature::Slack {
+            secret,
+            secrets,
+            secret_file,
+            ..
+        }
+        | RawSignature::StandardWebhooks {
+            secret,
+            secrets,
+            secret_file,
+            ..
+        } => Some(Secrets {
+            secret,
+            secrets,
+            secret_file,
+        }),
+    }
+}
+
+/// The generic scheme under `name`; SHA-1 is accepted but logged as weak.
+fn generic(
+    name: &'static str,
+    algorithm: Algorithm,
+    keys: Result<HmacKeys, FieldProblem>,
+    header: &str,
+    encoding: Option<Encoding>,
+    prefix: &Option<String>,
+) -> Result<Verifier, Vec<FieldProblem>> {
+    let scheme = GenericHmac::from_config(name, keys, header, encoding, prefix)?;
+    if algorithm == Algorithm::Sha1 {
+        tracing::warn!(
+            scheme = name,
+            "signature algorithm sha1 is weak: keep it only for a legacy source that cannot sign with sha256 or sha512"
+        );
+    }
+    Ok(Verifier::Hmac(scheme))
 }
 
 /// A timestamped scheme made by `new` from its keys and replay window, or

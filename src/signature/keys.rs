@@ -3,42 +3,77 @@
 use std::fmt;
 
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use sha1::Sha1;
+use sha2::{Sha256, Sha512};
 
+use super::secrets::Secrets;
 use super::{FieldProblem, VerifyError};
-use crate::config::schema::Environment;
+use crate::config::schema::{Algorithm, Environment};
 
-/// One keyed HMAC-SHA256 state per configured secret, first secret first.
+/// One keyed HMAC state per configured secret, first secret first, all of
+/// one [`Algorithm`].
 ///
 /// Keying happens at config load; a request clones the keyed state, which
 /// skips the key schedule on the hot path.
 #[derive(Clone)]
-pub struct HmacKeys(Vec<Hmac<Sha256>>);
+pub struct HmacKeys {
+    algorithm: Algorithm,
+    keys: Vec<Keyed>,
+}
+
+/// A keyed state of one of the supported hashes; the generic helpers below
+/// do the work, this only picks the type.
+#[derive(Clone)]
+enum Keyed {
+    Sha256(Hmac<Sha256>),
+    Sha512(Hmac<Sha512>),
+    Sha1(Hmac<Sha1>),
+}
 
 impl fmt::Debug for HmacKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HmacKeys({} redacted)", self.0.len())
+        write!(
+            f,
+            "HmacKeys({:?}, {} redacted)",
+            self.algorithm,
+            self.keys.len()
+        )
     }
 }
 
 impl HmacKeys {
-    /// Keys from the given secrets; `None` if one is empty.
+    /// HMAC-SHA256 keys from the given secrets; `None` if one is empty.
     pub fn new(secrets: &[&str]) -> Option<Self> {
         Self::from_bytes(secrets)
     }
 
-    /// Keys from raw key bytes, e.g. a decoded `whsec_` secret; `None` if one is empty.
+    /// HMAC-SHA256 keys from raw key bytes, e.g. a decoded `whsec_` secret;
+    /// `None` if one is empty.
     pub fn from_bytes<K: AsRef<[u8]>>(secrets: &[K]) -> Option<Self> {
-        secrets
+        Self::with_algorithm(Algorithm::Sha256, secrets)
+    }
+
+    /// Keys of `algorithm` from raw key bytes; `None` if one is empty.
+    pub fn with_algorithm<K: AsRef<[u8]>>(algorithm: Algorithm, secrets: &[K]) -> Option<Self> {
+        let keys = secrets
             .iter()
-            .map(|s| (!s.as_ref().is_empty()).then(|| keyed(s.as_ref())))
-            .collect::<Option<Vec<_>>>()
-            .map(Self)
+            .map(|s| (!s.as_ref().is_empty()).then(|| Keyed::new(algorithm, s.as_ref())))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self { algorithm, keys })
     }
 
     /// True when no secret is configured (development only).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.keys.is_empty()
+    }
+
+    /// Bytes in one tag of these keys' algorithm.
+    pub fn tag_len(&self) -> usize {
+        match self.algorithm {
+            Algorithm::Sha256 => 32,
+            Algorithm::Sha512 => 64,
+            Algorithm::Sha1 => 20,
+        }
     }
 
     /// Whether any key's HMAC over the concatenated `parts` equals one of
@@ -46,11 +81,7 @@ impl HmacKeys {
     ///
     /// Each key hashes `parts` once, however many tags a header carries.
     pub fn any_matches<T: AsRef<[u8]>>(&self, parts: &[&[u8]], tags: &[T]) -> bool {
-        self.0.iter().any(|key| {
-            let mac = mac_over(key, parts);
-            tags.iter()
-                .any(|tag| mac.clone().verify_slice(tag.as_ref()).is_ok())
-        })
+        self.keys.iter().any(|key| key.any_matches(parts, tags))
     }
 
     /// [`Self::any_matches`] as a verdict: [`VerifyError::Mismatch`] when none does.
@@ -64,19 +95,45 @@ impl HmacKeys {
 
     /// The HMAC over `parts` with the first key, empty when there is none.
     pub fn sign(&self, parts: &[&[u8]]) -> Vec<u8> {
-        self.0
+        self.keys
             .first()
-            .map(|key| mac_over(key, parts).finalize().into_bytes().to_vec())
+            .map(|key| key.sign(parts))
             .unwrap_or_default()
     }
 }
 
-fn keyed(secret: &[u8]) -> Hmac<Sha256> {
-    // HMAC accepts keys of any length, so this cannot fail.
-    Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length")
+impl Keyed {
+    fn new(algorithm: Algorithm, secret: &[u8]) -> Self {
+        match algorithm {
+            Algorithm::Sha256 => Self::Sha256(keyed(secret)),
+            Algorithm::Sha512 => Self::Sha512(keyed(secret)),
+            Algorithm::Sha1 => Self::Sha1(keyed(secret)),
+        }
+    }
+
+    fn any_matches<T: AsRef<[u8]>>(&self, parts: &[&[u8]], tags: &[T]) -> bool {
+        match self {
+            Self::Sha256(key) => any_tag_matches(key, parts, tags),
+            Self::Sha512(key) => any_tag_matches(key, parts, tags),
+            Self::Sha1(key) => any_tag_matches(key, parts, tags),
+        }
+    }
+
+    fn sign(&self, parts: &[&[u8]]) -> Vec<u8> {
+        match self {
+            Self::Sha256(key) => tag(key, parts),
+            Self::Sha512(key) => tag(key, parts),
+            Self::Sha1(key) => tag(key, parts),
+        }
+    }
 }
 
-fn mac_over(key: &Hmac<Sha256>, parts: &[&[u8]]) -> Hmac<Sha256> {
+fn keyed<M: KeyInit>(secret: &[u8]) -> M {
+    // HMAC accepts keys of any length, so this cannot fail.
+    M::new_from_slice(secret).expect("HMAC takes keys of any length")
+}
+
+fn mac_over<M: Mac + Clone>(key: &M, parts: &[&[u8]]) -> M {
     let mut mac = key.clone();
     for part in parts {
         mac.update(part);
@@ -84,41 +141,51 @@ fn mac_over(key: &Hmac<Sha256>, parts: &[&[u8]]) -> Hmac<Sha256> {
     mac
 }
 
-/// Keys from a route's `secret` / `secrets`; refuses an absent secret in production.
-pub fn from_config(
-    secret: &Option<String>,
-    secrets: &Option<Vec<String>>,
-    environment: Environment,
-) -> Result<HmacKeys, FieldProblem> {
-    decoded_from_config(secret, secrets, environment, |s| Ok(s.as_bytes().to_vec()))
+/// `verify_slice` is the one comparison: constant-time, and it refuses a
+/// tag of the wrong length.
+fn any_tag_matches<M: Mac + Clone, T: AsRef<[u8]>>(key: &M, parts: &[&[u8]], tags: &[T]) -> bool {
+    let mac = mac_over(key, parts);
+    tags.iter()
+        .any(|tag| mac.clone().verify_slice(tag.as_ref()).is_ok())
 }
 
-/// Like [`from_config`], with each secret turned into key bytes by `decode`,
-/// whose error is reported against the field (it must not quote the secret).
+fn tag<M: Mac + Clone>(key: &M, parts: &[&[u8]]) -> Vec<u8> {
+    mac_over(key, parts).finalize().into_bytes().to_vec()
+}
+
+/// Keys of `algorithm` from a route's secrets, used as their bytes; refuses
+/// an absent secret in production.
+pub fn from_config(
+    source: Secrets<'_>,
+    algorithm: Algorithm,
+    environment: Environment,
+) -> Result<HmacKeys, FieldProblem> {
+    decoded_from_config(source, algorithm, environment, |s| {
+        Ok(s.as_bytes().to_vec())
+    })
+}
+
+/// Like [`from_config`] for `algorithm`, with each secret turned into key
+/// bytes by `decode`, whose error is reported against the field (it must
+/// not quote the secret).
 pub fn decoded_from_config(
-    secret: &Option<String>,
-    secrets: &Option<Vec<String>>,
+    source: Secrets<'_>,
+    algorithm: Algorithm,
     environment: Environment,
     decode: impl Fn(&str) -> Result<Vec<u8>, String>,
 ) -> Result<HmacKeys, FieldProblem> {
-    let (field, list): (&'static str, Vec<&str>) = match (secret, secrets) {
-        (Some(_), Some(_)) => {
-            return Err(("secret", "set `secret` or `secrets`, not both".into()));
-        }
-        (Some(one), None) => ("secret", vec![one.as_str()]),
-        (None, Some(many)) => ("secrets", many.iter().map(String::as_str).collect()),
-        (None, None) => ("secret", Vec::new()),
-    };
+    let (field, list) = source.resolve()?;
     if list.is_empty() && environment == Environment::Production {
         return Err((
             field,
-            "a secret is required in production (set `secret` or `secrets`)".into(),
+            "a secret is required in production (set `secret`, `secrets` or `secret_file`)".into(),
         ));
     }
     let bytes = list
-        .into_iter()
-        .map(decode)
+        .iter()
+        .map(|secret| decode(secret))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|message| (field, message))?;
-    HmacKeys::from_bytes(&bytes).ok_or_else(|| (field, "a secret must not be empty".into()))
+    HmacKeys::with_algorithm(algorithm, &bytes)
+        .ok_or_else(|| (field, "a secret must not be empty".into()))
 }

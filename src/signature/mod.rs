@@ -6,10 +6,11 @@
 
 mod build;
 mod chatwoot;
+mod generic_hmac;
 mod github;
 mod header;
-mod hmac_sha256;
 mod keys;
+mod secrets;
 mod shopify;
 mod slack;
 mod standard_webhooks;
@@ -25,8 +26,8 @@ use poem::http::HeaderMap;
 
 pub use build::build;
 pub use chatwoot::Chatwoot;
+pub use generic_hmac::GenericHmac;
 pub use github::Github;
-pub use hmac_sha256::HmacSha256;
 pub use keys::HmacKeys;
 pub use shopify::Shopify;
 pub use slack::Slack;
@@ -40,8 +41,8 @@ pub enum Verifier {
     None,
     /// `X-Chatwoot-Signature` over `"<X-Chatwoot-Timestamp>.<body>"`.
     Chatwoot(Chatwoot),
-    /// A generic HMAC-SHA256 of the body in a configured header.
-    HmacSha256(HmacSha256),
+    /// A generic HMAC (SHA-256, SHA-512 or SHA-1) of the body in a configured header.
+    Hmac(GenericHmac),
     /// `X-Hub-Signature-256: sha256=<hex>` over the body.
     Github(Github),
     /// `X-Shopify-Hmac-Sha256: <base64>` over the body.
@@ -130,7 +131,7 @@ impl Verifier {
         match self {
             Verifier::None => Ok(()),
             Verifier::Chatwoot(scheme) => scheme.verify(headers, &body.0, now),
-            Verifier::HmacSha256(scheme) => scheme.verify(headers, &body.0),
+            Verifier::Hmac(scheme) => scheme.verify(headers, &body.0),
             Verifier::Github(scheme) => scheme.verify(headers, &body.0),
             Verifier::Shopify(scheme) => scheme.verify(headers, &body.0),
             Verifier::Stripe(scheme) => scheme.verify(headers, &body.0, now),
@@ -151,7 +152,7 @@ impl Verifier {
         match self {
             Verifier::None => Vec::new(),
             Verifier::Chatwoot(scheme) => scheme.sign(body, now),
-            Verifier::HmacSha256(scheme) => scheme.sign(body),
+            Verifier::Hmac(scheme) => scheme.sign(body),
             Verifier::Github(scheme) => scheme.sign(body),
             Verifier::Shopify(scheme) => scheme.sign(body),
             Verifier::Stripe(scheme) => scheme.sign(body, now),
@@ -165,7 +166,7 @@ impl Verifier {
         match self {
             Verifier::None => "none",
             Verifier::Chatwoot(_) => "chatwoot",
-            Verifier::HmacSha256(_) => "hmac-sha256",
+            Verifier::Hmac(scheme) => scheme.name(),
             Verifier::Github(_) => "github",
             Verifier::Shopify(_) => "shopify",
             Verifier::Stripe(_) => "stripe",
@@ -179,7 +180,7 @@ impl Verifier {
         match self {
             Verifier::None => false,
             Verifier::Chatwoot(scheme) => !scheme.keys().is_empty(),
-            Verifier::HmacSha256(scheme) => !scheme.keys().is_empty(),
+            Verifier::Hmac(scheme) => !scheme.keys().is_empty(),
             Verifier::Github(scheme) => !scheme.keys().is_empty(),
             Verifier::Shopify(scheme) => !scheme.keys().is_empty(),
             Verifier::Stripe(scheme) => !scheme.keys().is_empty(),

@@ -2,8 +2,10 @@
 
 mod chatwoot;
 mod contract;
+mod docs;
 mod forwarding;
 mod helpers;
 mod limits;
 mod operations;
 mod reload;
+mod schemes;

@@ -1,0 +1,212 @@
+//! Config tables for signature keys: the generic `hmac` scheme and `secret_file`.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use poem::http::{HeaderMap, HeaderName};
+
+use super::*;
+use crate::signature::{UnverifiedBody, Verifier};
+
+const FILE: &str = "config/routes.toml";
+const BODY: &[u8] = br#"{"action":"opened"}"#;
+
+/// One route `hook` whose `[signature]` table holds `table`.
+fn route_with(table: &str) -> String {
+    format!(
+        "[routes.hook]\npath = \"/hook\"\ndownstream = \"http://127.0.0.1:9/x\"\n\n\
+         [routes.hook.signature]\n{table}\n"
+    )
+}
+
+fn load(text: &str) -> Result<Config, String> {
+    let lookup = |var: &str| (var == "SECRET_DIR").then(|| "/run/secrets".to_string());
+    from_text(text, Path::new(FILE), &lookup).map_err(|e| e.to_string())
+}
+
+/// The config of `text`, which must be valid; see [`hook`] for its verifier.
+fn valid(text: &str) -> Config {
+    load(text).unwrap_or_else(|e| panic!("{e}\nfor:\n{text}"))
+}
+
+fn hook(config: &Config) -> &Verifier {
+    &config.routes.by_name("hook").unwrap().verifier
+}
+
+/// Whether `checker` accepts what `signer` signs for BODY.
+fn accepts(checker: &Verifier, signer: &Verifier) -> bool {
+    let now = SystemTime::now();
+    let mut headers = HeaderMap::new();
+    for (name, value) in signer.sign(BODY, now) {
+        headers.insert(HeaderName::try_from(name).unwrap(), value.parse().unwrap());
+    }
+    let body = UnverifiedBody::new(BODY.to_vec().into());
+    checker.verify(&headers, body, now).is_ok()
+}
+
+fn secret_file(content: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(content.as_bytes()).unwrap();
+    file
+}
+
+#[test]
+fn the_generic_hmac_scheme_and_its_older_name_are_built_from_their_tables() {
+    let cases = [
+        ("scheme = \"hmac\"\nheader = \"X-Sig\"", "hmac"),
+        (
+            "scheme = \"hmac\"\nheader = \"X-Sig\"\nalgorithm = \"sha512\"",
+            "hmac",
+        ),
+        (
+            "scheme = \"hmac-sha256\"\nheader = \"X-Sig\"",
+            "hmac-sha256",
+        ),
+    ];
+    for (table, name) in cases {
+        let config = valid(&route_with(&format!("{table}\nsecret = \"s\"")));
+        assert_eq!(hook(&config).scheme(), name);
+        assert!(hook(&config).has_secret());
+    }
+}
+
+#[test]
+fn hmac_sha256_is_the_same_scheme_as_hmac_with_sha256() {
+    let old = valid(&route_with(
+        "scheme = \"hmac-sha256\"\nheader = \"X-Sig\"\nsecret = \"s\"",
+    ));
+    let new = valid(&route_with(
+        "scheme = \"hmac\"\nheader = \"X-Sig\"\nalgorithm = \"sha256\"\nsecret = \"s\"",
+    ));
+    let sha512 = valid(&route_with(
+        "scheme = \"hmac\"\nheader = \"X-Sig\"\nalgorithm = \"sha512\"\nsecret = \"s\"",
+    ));
+    let (old, new, sha512) = (hook(&old), hook(&new), hook(&sha512));
+    assert!(accepts(old, new) && accepts(new, old));
+    assert!(!accepts(sha512, old) && !accepts(old, sha512));
+}
+
+#[test]
+fn every_scheme_with_secrets_takes_a_secret_file() {
+    let file = secret_file("s3cret\n");
+    let path = file.path().display();
+    for scheme in [
+        "chatwoot",
+        "github",
+        "shopify",
+        "stripe",
+        "slack",
+        "standard-webhooks",
+    ] {
+        let from_file = valid(&route_with(&format!(
+            "scheme = \"{scheme}\"\nsecret_file = \"{path}\""
+        )));
+        let literal = valid(&route_with(&format!(
+            "scheme = \"{scheme}\"\nsecret = \"s3cret\""
+        )));
+        assert!(accepts(hook(&from_file), hook(&literal)), "{scheme}");
+    }
+}
+
+#[test]
+fn a_secret_file_is_read_again_at_each_load() {
+    let file = secret_file("first\r\n");
+    let table = format!(
+        "scheme = \"github\"\nsecret_file = \"{}\"",
+        file.path().display()
+    );
+    let first = valid(&route_with("scheme = \"github\"\nsecret = \"first\""));
+    let loaded = valid(&route_with(&table));
+    assert!(accepts(hook(&loaded), hook(&first)));
+
+    std::fs::write(file.path(), "second\n").unwrap();
+    let reloaded = valid(&route_with(&table));
+    let second = valid(&route_with("scheme = \"github\"\nsecret = \"second\""));
+    assert!(accepts(hook(&reloaded), hook(&second)));
+    assert!(!accepts(hook(&reloaded), hook(&first)));
+}
+
+#[test]
+fn an_empty_secret_file_is_refused_naming_route_field_and_path_not_content() {
+    let file = secret_file("\n");
+    let path = file.path().display().to_string();
+    let table = format!("scheme = \"stripe\"\nsecret_file = \"{path}\"");
+    let err = load(&route_with(&table)).unwrap_err();
+    let expected = format!("route `hook`, field `signature.secret_file`: `{path}` is empty");
+    assert!(err.contains(&expected), "{err}");
+}
+
+#[test]
+fn a_secret_file_path_may_come_from_the_environment() {
+    let err = load(&route_with(
+        "scheme = \"github\"\nsecret_file = \"${SECRET_DIR}/gh\"",
+    ))
+    .unwrap_err();
+    assert!(err.contains("cannot read `/run/secrets/gh`"), "{err}");
+    let unset = route_with("scheme = \"github\"\nsecret_file = \"${NOT_SET}\"");
+    assert!(load(&unset).unwrap_err().contains("NOT_SET"));
+    let dev = format!("[server]\nenvironment = \"development\"\n{unset}");
+    assert!(!hook(&valid(&dev)).has_secret());
+}
+
+#[test]
+fn conflicting_or_foreign_keys_of_a_signature_table_are_refused() {
+    let cases = [
+        (
+            "scheme = \"github\"\nsecret = \"a\"\nsecret_file = \"/run/secrets/x\"",
+            "field `signature.secret`: set only one of `secret`, `secrets` or `secret_file`",
+        ),
+        (
+            "scheme = \"slack\"\nsecret_file = \"/nonexistent/x\"",
+            "route `hook`, field `signature.secret_file`: cannot read `/nonexistent/x`",
+        ),
+        (
+            "scheme = \"hmac\"\nheader = \"X-Sig\"\nalgorithm = \"md5\"\nsecret = \"s\"",
+            "field `signature`: unknown variant: found `md5`",
+        ),
+        (
+            "scheme = \"hmac-sha256\"\nheader = \"X-Sig\"\nalgorithm = \"sha1\"\nsecret = \"s\"",
+            "unknown field: found `algorithm`",
+        ),
+        (
+            "scheme = \"hmac\"\nsecret = \"s\"",
+            "missing field `header`",
+        ),
+    ];
+    for (table, expected) in cases {
+        let err = load(&route_with(table)).unwrap_err();
+        assert!(err.contains(expected), "expected `{expected}` in:\n{err}");
+    }
+}
+
+/// Collects what the fmt layer writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_sha1_algorithm_is_logged_as_weak() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let table = "scheme = \"hmac\"\nheader = \"X-Sig\"\nalgorithm = \"sha1\"\nsecret = \"s\"";
+    tracing::subscriber::with_default(subscriber, || valid(&route_with(table)));
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("WARN"), "{logs}");
+    assert!(logs.contains("sha1 is weak"), "{logs}");
+}

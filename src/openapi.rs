@@ -1,0 +1,126 @@
+//! The OpenAPI document: the gateway's own endpoints (poem-openapi) plus one
+//! path item per configured route, generated from the live route table.
+//!
+//! poem-openapi cannot add paths at run time, so its static document is
+//! taken as JSON and the routes are added to it.
+
+use std::time::UNIX_EPOCH;
+
+use poem_openapi::OpenApiService;
+use serde_json::{Map, Value, json};
+
+use crate::routes::{Route, RouteTable};
+use crate::server::api::{AdminApi, PublicApi};
+
+/// The service describing the gateway's own endpoints.
+pub fn own_service() -> OpenApiService<(PublicApi, AdminApi), ()> {
+    OpenApiService::new((PublicApi, AdminApi), "hookgate", env!("CARGO_PKG_VERSION")).description(
+        "Inbound webhook gateway: each route verifies the source's signature over the raw bytes \
+         and forwards them unchanged to its downstream.",
+    )
+}
+
+/// The whole document for `routes`. It names no secret and no downstream URL.
+pub fn document(routes: &RouteTable) -> Value {
+    let spec = own_service().spec();
+    let mut document: Value = serde_json::from_str(&spec).expect("poem-openapi writes JSON");
+    let paths = document["paths"]
+        .as_object_mut()
+        .expect("the spec has paths");
+    for route in routes.iter() {
+        paths.insert(route.path.clone(), json!({ "post": operation(route) }));
+    }
+    let schemas = &mut document["components"]["schemas"];
+    if !schemas.is_object() {
+        *schemas = Value::Object(Map::new());
+    }
+    schemas["WebhookProcessed"] = json!({
+        "type": "object",
+        "required": ["success", "processed"],
+        "properties": {"success": {"type": "boolean"}, "processed": {"type": "boolean"}}
+    });
+    schemas["WebhookError"] = json!({
+        "type": "object",
+        "required": ["success", "error"],
+        "properties": {"success": {"type": "boolean"}, "error": {"type": "string"}}
+    });
+    document
+}
+
+/// The document as YAML.
+pub fn to_yaml(document: &Value) -> String {
+    serde_yaml::to_string(document).expect("JSON values serialize as YAML")
+}
+
+/// The embedded Swagger UI (no CDN) showing `document`, rendered on demand so
+/// it always shows the live routes.
+pub fn docs_html(document: &Value) -> String {
+    let service = own_service();
+    let live = serde_json::to_string_pretty(document).expect("JSON values serialize");
+    service
+        .swagger_ui_html()
+        .replacen(&service.spec(), &live, 1)
+}
+
+fn operation(route: &Route) -> Value {
+    let parameters: Vec<Value> = signature_headers(route)
+        .into_iter()
+        .map(|name| json!({"name": name, "in": "header", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    json!({
+        "tags": ["Webhooks"],
+        "summary": format!("Webhook route `{}`", route.name),
+        "description": format!(
+            "Verified with the `{}` scheme over the raw body, then forwarded byte for byte to the \
+             route's downstream. 200 when the downstream answered 2xx, 500 when it failed.",
+            route.verifier.scheme()
+        ),
+        "operationId": format!("webhook_{}", route.name),
+        "parameters": parameters,
+        "requestBody": {
+            "description": "Any content; forwarded unchanged.",
+            "content": {
+                "application/json": {"schema": {}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            }
+        },
+        "responses": responses(),
+    })
+}
+
+/// The names of the headers the route's source signs with.
+fn signature_headers(route: &Route) -> Vec<String> {
+    route
+        .verifier
+        .sign(b"", UNIX_EPOCH)
+        .into_iter()
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+fn responses() -> Value {
+    let request_id = json!({"X-Request-Id": {"schema": {"type": "string"}, "description": "The request's id, as sent or generated"}});
+    let mut retry = request_id.clone();
+    retry["Retry-After"] = json!({"schema": {"type": "string"}, "description": "Seconds to wait"});
+    let error = |description: &str, headers: &Value| {
+        json!({
+            "description": description,
+            "headers": headers,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookError"}}}
+        })
+    };
+    json!({
+        "200": {
+            "description": "The downstream answered 2xx",
+            "headers": request_id,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookProcessed"}}}
+        },
+        "400": error("The body could not be read", &request_id),
+        "401": error("Missing, malformed or wrong signature, or a timestamp outside the tolerance", &request_id),
+        "404": error("No route at this path", &request_id),
+        "405": error("Only POST is allowed", &request_id),
+        "413": error("The body exceeds the route's limit", &request_id),
+        "500": error("The downstream failed, timed out or was unreachable; retry", &request_id),
+        "503": error("The route is disabled or overloaded; retry after Retry-After", &retry),
+    })
+}

@@ -1,0 +1,195 @@
+//! The gateway's own endpoints, described with poem-openapi.
+//!
+//! `PublicApi` is served on the public listener; `AdminApi` on the public one
+//! or on `[admin] listen`. Both feed the generated spec.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::auth::Bearer;
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, Tags};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio_util::sync::CancellationToken;
+
+use super::state::State;
+use super::status;
+use crate::reload::{Outcome, Reloader};
+
+#[derive(Tags)]
+enum Tag {
+    /// Liveness, readiness and metrics.
+    Gateway,
+    /// Token-guarded operations (`[admin] token`).
+    Admin,
+}
+
+/// Liveness and the live config's identity.
+#[derive(Object)]
+pub struct Health {
+    /// `ok`.
+    status: String,
+    /// 1 at start, +1 per applied reload.
+    config_generation: u64,
+    /// First 12 hex digits of the config file's SHA-256.
+    config_hash: String,
+}
+
+/// Readiness.
+#[derive(Object)]
+pub struct Readiness {
+    /// `ready` or `shutting down`.
+    status: String,
+    /// Generation of the live config.
+    config_generation: u64,
+}
+
+/// An error answer of the admin API.
+#[derive(Object)]
+pub struct AdminError {
+    /// Always false.
+    success: bool,
+    /// What went wrong.
+    error: String,
+}
+
+#[derive(ApiResponse)]
+enum ReadyResponse {
+    /// A valid config is loaded.
+    #[oai(status = 200)]
+    Ready(Json<Readiness>),
+    /// The gateway is draining for shutdown.
+    #[oai(status = 503)]
+    ShuttingDown(Json<Readiness>),
+}
+
+#[derive(ApiResponse)]
+enum AdminResponse {
+    /// Done.
+    #[oai(status = 200)]
+    Ok(Json<serde_json::Value>),
+    /// Missing or wrong token.
+    #[oai(status = 401)]
+    Unauthorized(Json<AdminError>),
+    /// The admin API is off (no `[admin] token`).
+    #[oai(status = 404)]
+    Off(Json<AdminError>),
+    /// The config file was refused; the last good config keeps serving.
+    #[oai(status = 422)]
+    Refused(Json<AdminError>),
+}
+
+/// `Authorization: Bearer <[admin] token>`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer")]
+pub struct AdminToken(Bearer);
+
+/// Endpoints every operator and load balancer may call.
+pub struct PublicApi;
+
+#[OpenApi]
+impl PublicApi {
+    /// Liveness: the process is up and serving.
+    #[oai(path = "/healthz", method = "get", tag = "Tag::Gateway")]
+    async fn healthz(&self, state: Data<&Arc<State>>) -> Json<Health> {
+        let snapshot = state.live.load();
+        Json(Health {
+            status: "ok".into(),
+            config_generation: snapshot.generation,
+            config_hash: snapshot.config.content_hash.clone(),
+        })
+    }
+
+    /// Readiness: 200 once a valid config is loaded, 503 while shutting down.
+    #[oai(path = "/readyz", method = "get", tag = "Tag::Gateway")]
+    async fn readyz(
+        &self,
+        state: Data<&Arc<State>>,
+        shutdown: Data<&CancellationToken>,
+    ) -> ReadyResponse {
+        let config_generation = state.live.load().generation;
+        if shutdown.is_cancelled() {
+            let status = "shutting down".into();
+            return ReadyResponse::ShuttingDown(Json(Readiness {
+                status,
+                config_generation,
+            }));
+        }
+        ReadyResponse::Ready(Json(Readiness {
+            status: "ready".into(),
+            config_generation,
+        }))
+    }
+
+    /// Prometheus metrics in the text exposition format.
+    #[oai(path = "/metrics", method = "get", tag = "Tag::Gateway")]
+    async fn metrics(&self, state: Data<&Arc<State>>) -> PlainText<String> {
+        PlainText(state.render_metrics())
+    }
+}
+
+/// The token-guarded admin API.
+pub struct AdminApi;
+
+#[OpenApi]
+impl AdminApi {
+    /// Every route: enabled, delivery mode, downstream host, in-flight, failure streak. No secrets.
+    #[oai(path = "/admin/status", method = "get", tag = "Tag::Admin")]
+    async fn status(&self, token: AdminToken, state: Data<&Arc<State>>) -> AdminResponse {
+        if let Err(refusal) = check_token(&state, &token) {
+            return refusal;
+        }
+        AdminResponse::Ok(Json(status::of(&state.live.load())))
+    }
+
+    /// Reload the config file now, as SIGHUP does.
+    #[oai(path = "/admin/reload", method = "post", tag = "Tag::Admin")]
+    async fn reload(
+        &self,
+        token: AdminToken,
+        state: Data<&Arc<State>>,
+        reloader: Data<&Arc<Reloader>>,
+    ) -> AdminResponse {
+        if let Err(refusal) = check_token(&state, &token) {
+            return refusal;
+        }
+        let reloader = reloader.clone();
+        match tokio::task::spawn_blocking(move || reloader.reload(true)).await {
+            Ok(Ok(Outcome::Applied { generation, hash })) => AdminResponse::Ok(Json(
+                serde_json::json!({"success": true, "config_generation": generation, "config_hash": hash}),
+            )),
+            Ok(Ok(Outcome::Unchanged)) => {
+                AdminResponse::Ok(Json(serde_json::json!({"success": true})))
+            }
+            Ok(Err(refused)) => AdminResponse::Refused(error(refused.to_string())),
+            Err(_) => AdminResponse::Refused(error("the reload did not complete".into())),
+        }
+    }
+}
+
+fn error(message: String) -> Json<AdminError> {
+    Json(AdminError {
+        success: false,
+        error: message,
+    })
+}
+
+/// The live token, compared in constant time; hashing first hides its length.
+fn check_token(state: &State, presented: &AdminToken) -> Result<(), AdminResponse> {
+    let snapshot = state.live.load();
+    let Some(admin) = &snapshot.config.server.admin else {
+        return Err(AdminResponse::Off(error("no route at this path".into())));
+    };
+    let (a, b) = (
+        Sha256::digest(&presented.0.token),
+        Sha256::digest(&admin.token),
+    );
+    if bool::from(a.ct_eq(&b)) {
+        Ok(())
+    } else {
+        Err(AdminResponse::Unauthorized(error(
+            "wrong admin token".into(),
+        )))
+    }
+}

@@ -1,0 +1,35 @@
+//! The body of `GET /admin/status`: per-route facts, never a secret.
+
+use serde_json::{Value, json};
+
+use super::state::Snapshot;
+
+/// Every route of `snapshot` with its live state.
+pub fn of(snapshot: &Snapshot) -> Value {
+    let routes: Vec<Value> = snapshot
+        .config
+        .routes
+        .iter()
+        .map(|route| {
+            let stats = &snapshot.stats[&route.name];
+            let streak = stats.streak.lock().map(|s| s.clone()).unwrap_or_default();
+            json!({
+                "name": route.name,
+                "path": route.path,
+                "enabled": route.enabled,
+                "delivery": "sync",
+                "scheme": route.verifier.scheme(),
+                "downstream_host": route.downstream.host_str(),
+                "in_flight": stats.in_flight.get(),
+                "max_in_flight": route.max_in_flight,
+                "failing_for_secs": streak.failing_for().as_secs(),
+                "streak": streak,
+            })
+        })
+        .collect();
+    json!({
+        "config_generation": snapshot.generation,
+        "config_hash": snapshot.config.content_hash,
+        "routes": routes,
+    })
+}

@@ -1,0 +1,198 @@
+//! Generic HMAC (SHA-256, SHA-512 or legacy SHA-1) of the raw body, in a configured header.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use poem::http::{HeaderMap, HeaderName};
+
+use super::{FieldProblem, HmacKeys, VerifyError, header};
+use crate::config::schema::Encoding;
+
+/// The generic scheme: `<header>: <prefix><hex or base64 HMAC(secret, body)>`,
+/// the hash being the keys' algorithm.
+#[derive(Debug)]
+pub struct GenericHmac {
+    /// `hmac`, or `hmac-sha256` for a route written with the older name.
+    name: &'static str,
+    keys: HmacKeys,
+    header: String,
+    encoding: Encoding,
+    prefix: String,
+}
+
+impl GenericHmac {
+    pub(super) fn from_config(
+        name: &'static str,
+        keys: Result<HmacKeys, FieldProblem>,
+        header: &str,
+        encoding: Option<Encoding>,
+        prefix: &Option<String>,
+    ) -> Result<Self, Vec<FieldProblem>> {
+        let header = HeaderName::try_from(header)
+            .map(|name| name.as_str().to_string())
+            .map_err(|_| ("header", format!("`{header}` is not a valid header name")));
+        match (keys, header) {
+            (Ok(keys), Ok(header)) => Ok(Self {
+                name,
+                keys,
+                header,
+                encoding: encoding.unwrap_or_default(),
+                prefix: prefix.clone().unwrap_or_default(),
+            }),
+            (keys, header) => Err(keys.err().into_iter().chain(header.err()).collect()),
+        }
+    }
+
+    pub(super) fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub(super) fn keys(&self) -> &HmacKeys {
+        &self.keys
+    }
+
+    pub(super) fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), VerifyError> {
+        let value = header::single(headers, &self.header)?;
+        let digest =
+            value
+                .strip_prefix(self.prefix.as_str())
+                .ok_or_else(|| VerifyError::Malformed {
+                    header: self.header.clone(),
+                    reason: "missing the configured prefix",
+                })?;
+        let len = self.keys.tag_len();
+        let tag = match self.encoding {
+            Encoding::Hex => header::hex_digest(&self.header, digest, len)?,
+            Encoding::Base64 => header::base64_digest(&self.header, digest, len)?,
+        };
+        self.keys.check(&[body], &[tag])
+    }
+
+    pub(super) fn sign(&self, body: &[u8]) -> Vec<(&str, String)> {
+        let tag = self.keys.sign(&[body]);
+        let digest = match self.encoding {
+            Encoding::Hex => hex::encode(tag),
+            Encoding::Base64 => STANDARD.encode(tag),
+        };
+        vec![(self.header.as_str(), format!("{}{digest}", self.prefix))]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::schema::Algorithm;
+    use crate::signature::testing::{
+        assert_hostile_values_are_malformed, assert_malformed, headers,
+    };
+
+    const SECRET: &str = "legacy-secret";
+    const HEADER: &str = "x-signature";
+    const BODY: &[u8] = br#"{"ref":"refs/heads/main","after":"9fceb02"}"#;
+    // printf '%s' "$BODY" | openssl dgst -sha256 -hmac legacy-secret
+    const SHA256_HEX: &str = "558515ab081b04737910eb55a38c57391fc1365abc78d3eb8fb54805cee0c4a0";
+    // printf '%s' "$BODY" | openssl dgst -sha512 -hmac legacy-secret -binary | base64
+    const SHA512_BASE64: &str =
+        "pox+jZw50sRxge2VyIITOoNBXj7bQ9ruym3cajE8+8wKw/dqRcLFShFTKlB0q3vlXKFc+7Ropnh4UF2e3/z9Vg==";
+    // printf '%s' "$BODY" | openssl dgst -sha1 -hmac legacy-secret
+    const SHA1_HEX: &str = "f5beb88512acb665d44dc0175d4e9cd03c72cfce";
+
+    fn scheme(
+        algorithm: Algorithm,
+        encoding: Encoding,
+        prefix: &str,
+        secrets: &[&str],
+    ) -> GenericHmac {
+        let keys = HmacKeys::with_algorithm(algorithm, secrets).unwrap();
+        let prefix = Some(prefix.to_string());
+        GenericHmac::from_config("hmac", Ok(keys), HEADER, Some(encoding), &prefix).unwrap()
+    }
+
+    fn verify(scheme: &GenericHmac, value: &str, body: &[u8]) -> Result<(), VerifyError> {
+        scheme.verify(&headers(&[(HEADER, value)]), body)
+    }
+
+    /// One scheme per algorithm, each with the independently computed signature of BODY.
+    fn each_algorithm(secrets: &[&str]) -> [(GenericHmac, String); 3] {
+        [
+            (
+                scheme(Algorithm::Sha256, Encoding::Hex, "", secrets),
+                SHA256_HEX.to_string(),
+            ),
+            (
+                scheme(Algorithm::Sha512, Encoding::Base64, "", secrets),
+                SHA512_BASE64.to_string(),
+            ),
+            (
+                scheme(Algorithm::Sha1, Encoding::Hex, "sha1=", secrets),
+                format!("sha1={SHA1_HEX}"),
+            ),
+        ]
+    }
+
+    #[test]
+    fn signatures_computed_independently_are_accepted_for_every_algorithm() {
+        for (scheme, value) in each_algorithm(&[SECRET]) {
+            assert_eq!(verify(&scheme, &value, BODY), Ok(()), "{value}");
+        }
+    }
+
+    #[test]
+    fn a_tampered_body_or_another_secret_is_a_mismatch_for_every_algorithm() {
+        for (scheme, value) in each_algorithm(&[SECRET]) {
+            assert_eq!(verify(&scheme, &value, b"{}"), Err(VerifyError::Mismatch));
+        }
+        for (scheme, value) in each_algorithm(&["not it"]) {
+            assert_eq!(verify(&scheme, &value, BODY), Err(VerifyError::Mismatch));
+        }
+    }
+
+    #[test]
+    fn during_a_rotation_the_second_secret_matches_for_every_algorithm() {
+        for (scheme, value) in each_algorithm(&["the new one", SECRET]) {
+            assert_eq!(verify(&scheme, &value, BODY), Ok(()), "{value}");
+        }
+    }
+
+    #[test]
+    fn what_sign_produces_is_accepted_for_every_algorithm() {
+        for (scheme, _) in each_algorithm(&[SECRET]) {
+            let signed = headers(&scheme.sign(BODY));
+            assert_eq!(scheme.verify(&signed, BODY), Ok(()));
+        }
+    }
+
+    #[test]
+    fn a_digest_of_another_algorithms_length_is_malformed() {
+        let sha256 = scheme(Algorithm::Sha256, Encoding::Hex, "", &[SECRET]);
+        assert_malformed(verify(&sha256, SHA1_HEX, BODY));
+        let sha1 = scheme(Algorithm::Sha1, Encoding::Hex, "", &[SECRET]);
+        assert_malformed(verify(&sha1, SHA256_HEX, BODY));
+        let sha512 = scheme(Algorithm::Sha512, Encoding::Base64, "", &[SECRET]);
+        assert_malformed(verify(&sha512, &STANDARD.encode([0u8; 32]), BODY));
+    }
+
+    #[test]
+    fn a_signature_without_the_configured_prefix_or_in_the_wrong_encoding_is_malformed() {
+        let prefixed = scheme(Algorithm::Sha1, Encoding::Hex, "sha1=", &[SECRET]);
+        assert_malformed(verify(&prefixed, SHA1_HEX, BODY));
+        let base64 = scheme(Algorithm::Sha256, Encoding::Base64, "", &[SECRET]);
+        assert_malformed(verify(&base64, SHA256_HEX, BODY));
+    }
+
+    #[test]
+    fn a_duplicated_oversized_or_non_ascii_header_is_malformed() {
+        for (scheme, value) in each_algorithm(&[SECRET]) {
+            let valid = headers(&[(HEADER, value)]);
+            assert_hostile_values_are_malformed(&valid, HEADER, |h| scheme.verify(h, BODY));
+        }
+    }
+
+    #[test]
+    fn an_invalid_header_name_is_a_problem_of_the_header_field() {
+        let keys = HmacKeys::new(&[SECRET]);
+        let built = GenericHmac::from_config("hmac", Ok(keys.unwrap()), "x sig", None, &None);
+        let problems = built.unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].0, "header");
+    }
+}

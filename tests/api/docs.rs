@@ -1,0 +1,134 @@
+//! The OpenAPI spec and docs UI follow the live routes.
+
+use std::time::Duration;
+
+use openapiv3::{OpenAPI, Parameter, ReferenceOr};
+
+use crate::helpers::*;
+
+async fn spec(app: &TestApp) -> (OpenAPI, String) {
+    let text = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let spec: OpenAPI = serde_json::from_str(&text).expect("the spec is OpenAPI 3");
+    (spec, text)
+}
+
+fn header_names(spec: &OpenAPI, path: &str) -> Vec<String> {
+    let Some(ReferenceOr::Item(item)) = spec.paths.paths.get(path) else {
+        panic!("{path} is not in the spec");
+    };
+    let post = item.post.as_ref().expect("a POST operation");
+    post.parameters
+        .iter()
+        .filter_map(|p| match p {
+            ReferenceOr::Item(Parameter::Header { parameter_data, .. }) => {
+                Some(parameter_data.name.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_spec_is_openapi_3_and_lists_each_route_with_its_headers_and_responses() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&chatwoot_config(&downstream.url("/secret-topology"), "")).await;
+
+    let (spec, text) = spec(&app).await;
+
+    let headers = header_names(&spec, CHATWOOT_PATH);
+    assert!(
+        headers.contains(&"X-Chatwoot-Signature".to_string()),
+        "{headers:?}"
+    );
+    assert!(
+        headers.contains(&"X-Chatwoot-Timestamp".to_string()),
+        "{headers:?}"
+    );
+    let Some(ReferenceOr::Item(item)) = spec.paths.paths.get(CHATWOOT_PATH) else {
+        unreachable!()
+    };
+    let responses = &item.post.as_ref().unwrap().responses.responses;
+    for code in [200, 401, 404, 405, 413, 500, 503] {
+        assert!(
+            responses.contains_key(&openapiv3::StatusCode::Code(code)),
+            "no {code}"
+        );
+    }
+    for own in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/admin/status",
+        "/admin/reload",
+    ] {
+        assert!(spec.paths.paths.contains_key(own), "no {own}");
+    }
+    assert!(!text.contains(SECRET) && !text.contains("old-secret"));
+    assert!(!text.contains("secret-topology") && !text.contains(&downstream.addr.to_string()));
+}
+
+#[tokio::test]
+async fn the_yaml_spec_says_the_same() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
+
+    let text = app
+        .client
+        .get(app.url("/openapi.yaml"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    let spec: OpenAPI = serde_yaml::from_str(&text).expect("the YAML spec is OpenAPI 3");
+    assert!(spec.paths.paths.contains_key(CHATWOOT_PATH));
+}
+
+#[tokio::test]
+async fn the_spec_and_the_docs_ui_follow_a_reload_that_adds_a_route() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
+    let added = format!(
+        "{}\n[routes.github]\npath = \"/hooks/github\"\ndownstream = \"{}\"\n[routes.github.signature]\nscheme = \"github\"\nsecret = \"gh\"\n",
+        chatwoot_config(&downstream.url("/hook"), ""),
+        downstream.url("/gh")
+    );
+
+    let tmp = app.config_path.with_extension("new");
+    std::fs::write(&tmp, added).unwrap();
+    std::fs::rename(&tmp, &app.config_path).unwrap();
+    let mut listed = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if spec(&app).await.0.paths.paths.contains_key("/hooks/github") {
+            listed = true;
+            break;
+        }
+    }
+
+    assert!(listed, "the spec never listed the new route");
+    let docs = app
+        .client
+        .get(app.url("/docs"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(docs.contains("/hooks/github") && docs.contains(CHATWOOT_PATH));
+    assert!(
+        docs.contains("SwaggerUIBundle"),
+        "the UI is embedded, not fetched from a CDN"
+    );
+}
