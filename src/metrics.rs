@@ -34,6 +34,33 @@ pub struct ReloadLabel {
 
 type Seconds = Family<RouteLabel, Histogram>;
 
+/// One route's hot-path series, resolved once per route instead of hashing
+/// labels on every request.
+#[derive(Debug, Clone)]
+pub struct RouteSeries {
+    /// `hookgate_requests_total{route, outcome="forwarded"}`.
+    pub forwarded: Counter,
+    /// `hookgate_request_duration_seconds{route}`.
+    pub request_duration: Histogram,
+    /// `hookgate_downstream_duration_seconds{route}`.
+    pub downstream_duration: Histogram,
+}
+
+impl RouteSeries {
+    /// The series of `label`'s route in `metrics`.
+    pub fn new(metrics: &Metrics, label: &RouteLabel) -> Self {
+        let forwarded = OutcomeLabels {
+            route: label.route.clone(),
+            outcome: "forwarded",
+        };
+        Self {
+            forwarded: metrics.requests.get_or_create_owned(&forwarded),
+            request_duration: metrics.request_duration.get_or_create_owned(label),
+            downstream_duration: metrics.downstream_duration.get_or_create_owned(label),
+        }
+    }
+}
+
 /// Every metric the gateway exports.
 #[derive(Debug)]
 pub struct Metrics {

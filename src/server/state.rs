@@ -10,7 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 
 use crate::config::Config;
 use crate::forward::Forwarder;
-use crate::metrics::{Metrics, RouteLabel};
+use crate::metrics::{Metrics, RouteLabel, RouteSeries};
 use crate::streak::Streak;
 
 /// State of one route that survives reloads, keyed by route name.
@@ -20,6 +20,8 @@ pub struct RouteStats {
     pub in_flight: Gauge,
     /// The current failure streak.
     pub streak: Mutex<Streak>,
+    /// This route's series, looked up once rather than per request.
+    pub series: RouteSeries,
 }
 
 /// One consistent configuration, as swapped in by a reload.
@@ -94,6 +96,7 @@ impl State {
                     Arc::new(RouteStats {
                         in_flight: self.metrics.in_flight.get_or_create_owned(&label),
                         streak: Mutex::default(),
+                        series: RouteSeries::new(&self.metrics, &label),
                     })
                 });
                 (route.name.clone(), stats.clone())

@@ -12,7 +12,6 @@ use super::error::{WebhookError, json_response};
 use super::state::{RouteStats, Snapshot, State};
 use crate::config::Environment;
 use crate::forward::{Delivered, ForwardError, Peer, REQUEST_ID};
-use crate::metrics::RouteLabel;
 use crate::routes::Route;
 use crate::signature::{UnverifiedBody, VerifiedBody, Verifier};
 
@@ -37,18 +36,13 @@ pub async fn handle(
     let outcome = process(state, snapshot, route, stats, request, &request_id)
         .instrument(span.clone())
         .await;
-    let label = RouteLabel {
-        route: route.name.clone(),
-    };
-    let seconds = started.elapsed().as_secs_f64();
-    state
-        .metrics
+    stats
+        .series
         .request_duration
-        .get_or_create(&label)
-        .observe(seconds);
+        .observe(started.elapsed().as_secs_f64());
     let mut response = match outcome {
         Ok(response) => {
-            state.metrics.count(&route.name, "forwarded");
+            stats.series.forwarded.inc();
             response
         }
         Err(error) => {
@@ -87,7 +81,7 @@ async fn process(
         .forwarder
         .forward(route, request.headers(), peer, request_id, &verified)
         .await;
-    record_delivery(state, route, stats, &forwarded);
+    record_delivery(route, stats, &forwarded);
     let delivered = forwarded?;
     info!(
         status = delivered.status.as_u16(),
@@ -171,24 +165,12 @@ impl Drop for InFlight<'_> {
 }
 
 /// Feeds the downstream's answer into the metrics and the failure streak.
-fn record_delivery(
-    state: &State,
-    route: &Route,
-    stats: &RouteStats,
-    forwarded: &Result<Delivered, ForwardError>,
-) {
+fn record_delivery(route: &Route, stats: &RouteStats, forwarded: &Result<Delivered, ForwardError>) {
     let mut streak = stats.streak.lock().unwrap_or_else(|e| e.into_inner());
     match forwarded {
         Ok(delivered) => {
-            let label = RouteLabel {
-                route: route.name.clone(),
-            };
             let seconds = delivered.duration.as_secs_f64();
-            state
-                .metrics
-                .downstream_duration
-                .get_or_create(&label)
-                .observe(seconds);
+            stats.series.downstream_duration.observe(seconds);
             streak.succeeded(&route.name);
         }
         Err(error) => {

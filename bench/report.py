@@ -1,0 +1,39 @@
+"""Summarises bench/run.sh's wrk outputs: a table per concurrency and the ratios."""
+import re
+import sys
+from pathlib import Path
+
+
+def millis(text):
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def parse(path):
+    out = path.read_text()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = millis(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = millis(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, socket.groups())) if socket else 0)
+    return rps, p50, p99, errors
+
+
+def main():
+    work, rss_kib, duration, *connections = sys.argv[1:]
+    work = Path(work)
+    print(f"hookgate benchmark: {duration} per run, payload {Path('bench/payload.json').stat().st_size} B, loopback")
+    for c in connections:
+        rows = {name: parse(work / f"{name}-{c}.txt") for name in ("direct", "nginx", "hookgate")}
+        print(f"\n{c} connections")
+        print(f"{'':10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+        for name, (rps, p50, p99, errors) in rows.items():
+            print(f"{name:10} {rps:10.0f} {p50:8.2f} {p99:8.2f} {errors:7d}")
+        gate, nginx, direct = rows["hookgate"], rows["nginx"], rows["direct"]
+        print(f"hookgate/nginx  throughput {gate[0] / nginx[0]:.2f}x   p99 {gate[2] / nginx[2]:.2f}x")
+        print(f"hookgate/direct throughput {gate[0] / direct[0]:.2f}x   p99 {gate[2] / direct[2]:.2f}x")
+    print(f"\nhookgate peak RSS: {int(rss_kib) / 1024:.1f} MiB")
+
+
+main()

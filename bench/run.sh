@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Load benchmark, in one run on loopback, same duration and concurrency each:
+#   1. direct:   wrk -> downstream stub              (the limit)
+#   2. nginx:    wrk -> nginx proxy_pass -> stub     (the reference; keep-alive upstream)
+#   3. hookgate: wrk -> hookgate -> stub             (chatwoot signature verified, info logs on)
+# Prints requests/s, p50/p99 latency, errors, hookgate's peak RSS and the ratios.
+#
+# Usage: bench/run.sh [--sweep] [--duration 10s] [--connections 64]
+#   --sweep   runs the three at 1, 64 and 256 connections.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=10s
+connections=(64)
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sweep) connections=(1 64 256) ;;
+    --duration) duration=$2; shift ;;
+    --connections) connections=("$2"); shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+cargo build --release --quiet
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+stub_port=$(free_port); proxy_port=$(free_port); gate_port=$(free_port)
+
+# The downstream stub: one nginx worker answering 200 at once.
+cat > "$work/stub.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/stub.pid;
+error_log $work/stub.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$stub_port; location / { return 200 '{"ok":true}'; } }
+}
+CONF
+# The reference: nginx proxy_pass with upstream keep-alive, default access log on.
+cat > "$work/proxy.conf" <<CONF
+worker_processes auto;
+daemon off;
+pid $work/proxy.pid;
+error_log $work/proxy.err warn;
+events { worker_connections 4096; }
+http {
+  access_log $work/proxy.access.log;
+  keepalive_requests 1000000;
+  upstream stub { server 127.0.0.1:$stub_port; keepalive 256; }
+  server {
+    listen 127.0.0.1:$proxy_port;
+    location / { proxy_pass http://stub; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+CONF
+cat > "$work/routes.toml" <<CONF
+[server]
+listen = "127.0.0.1:$gate_port"
+[routes.chatwoot]
+path = "/api/webhooks/chatwoot"
+downstream = "http://127.0.0.1:$stub_port/webhooks/chatwoot"
+timeout = "4s"
+max_in_flight = 4096
+[routes.chatwoot.signature]
+scheme = "chatwoot"
+secret = "bench-secret"
+CONF
+
+"$NGINX" -c "$work/stub.conf" -p "$work" & pids+=($!)
+"$NGINX" -c "$work/proxy.conf" -p "$work" & pids+=($!)
+RUST_LOG=info target/release/hookgate serve --config "$work/routes.toml" 2>"$work/hookgate.log" & gate=$!
+pids+=($gate)
+for port in $stub_port $proxy_port $gate_port; do
+  for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+done
+
+# A wrk script posting the payload with fresh Chatwoot headers (valid for 5 minutes).
+{
+  echo 'wrk.method = "POST"'
+  echo "wrk.body = io.open(\"bench/payload.json\"):read(\"*a\")"
+  echo 'wrk.headers["Content-Type"] = "application/json"'
+  target/release/hookgate sign --route chatwoot --config "$work/routes.toml" bench/payload.json |
+    sed -E 's/^([^:]+): (.*)$/wrk.headers["\1"] = "\2"/'
+} > "$work/post.lua"
+
+run() { # name url connections
+  local threads=$(( $3 < 2 ? 1 : 2 ))
+  wrk -t"$threads" -c"$3" -d"$duration" --latency -s "$work/post.lua" "$2" > "$work/$1-$3.txt"
+}
+
+for c in "${connections[@]}"; do
+  run direct "http://127.0.0.1:$stub_port/webhooks/chatwoot" "$c"
+  run nginx "http://127.0.0.1:$proxy_port/webhooks/chatwoot" "$c"
+  run hookgate "http://127.0.0.1:$gate_port/api/webhooks/chatwoot" "$c"
+done
+rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gate/status")
+
+python3 bench/report.py "$work" "$rss_kib" "$duration" "${connections[@]}"
