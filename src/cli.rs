@@ -90,7 +90,12 @@ pub fn run(cli: Cli) -> ExitCode {
 
 fn serve(arg: ConfigArg, log_format: LogFormat) -> ExitCode {
     let _guard = telemetry::init(log_format);
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+    // The control plane (signals, reloads, admin listener); requests run on
+    // the workers' own runtimes.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
     let result = runtime.block_on(async {
         let app = Application::build(arg.config).await?;
         let shutdown = CancellationToken::new();

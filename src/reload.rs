@@ -121,6 +121,10 @@ fn keep_what_needs_a_restart(new: &mut Config, running: &Config) {
             admin.listen = admin_listen(running);
         }
     }
+    if new.workers != running.workers {
+        warn!("server.workers changed: restart required");
+        new.workers = running.workers;
+    }
     if new.shutdown_timeout != running.shutdown_timeout {
         warn!("server.shutdown_timeout changed: restart required");
         new.shutdown_timeout = running.shutdown_timeout;

@@ -17,7 +17,10 @@ pub enum LogFormat {
 /// Installs the global subscriber. Keep the guard alive: dropping it flushes
 /// and stops the background writer.
 pub fn init(format: LogFormat) -> WorkerGuard {
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    // The background writer flushes whenever its queue runs dry, so a buffer
+    // turns a burst of lines into one write instead of one write per line.
+    let buffered = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking(buffered);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -44,6 +44,8 @@ pub struct RawServer {
     pub max_body_bytes: Option<u64>,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_timeout: Option<String>,
+    /// Worker threads, each with its own runtime and listener; default: one per core.
+    pub workers: Option<u64>,
 }
 
 /// Whether signatures are enforced.

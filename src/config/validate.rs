@@ -23,6 +23,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// Worker threads (a runtime and a listener each).
+    pub workers: usize,
     /// The admin API, when a token is set.
     pub admin: Option<AdminSettings>,
 }
@@ -50,6 +52,7 @@ const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 const MAX_BODY_BYTES_CEILING: u64 = 64 * 1024 * 1024;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+const MAX_WORKERS: u64 = 256;
 const DEFAULT_MAX_IN_FLIGHT: u64 = 1024;
 /// The runbook: escalate when 5xx answers persist for more than 5 minutes.
 const DEFAULT_ALERT_AFTER: Duration = Duration::from_secs(300);
@@ -107,8 +110,20 @@ fn server_settings(raw: &RawServer, problems: &mut Vec<Problem>) -> ServerSettin
             problem("shutdown_timeout", message);
             DEFAULT_SHUTDOWN_TIMEOUT
         });
+    let workers = match raw.workers {
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Some(n @ 1..=MAX_WORKERS) => n as usize,
+        Some(n) => {
+            problem(
+                "workers",
+                format!("{n} must be between 1 and {MAX_WORKERS}"),
+            );
+            1
+        }
+    };
     ServerSettings {
         listen,
+        workers,
         environment: raw.environment.unwrap_or_default(),
         max_body_bytes,
         shutdown_timeout,

@@ -13,6 +13,7 @@ use super::api::{AdminApi, PublicApi};
 use super::error::{WebhookError, json_response};
 use super::state::State;
 use super::webhook;
+use crate::forward::Forwarder;
 use crate::openapi;
 use crate::reload::Reloader;
 use crate::routes::is_gateway_path;
@@ -20,6 +21,8 @@ use crate::routes::is_gateway_path;
 /// Dispatches on the live route table, then on the gateway's own endpoints.
 pub struct Gateway {
     state: Arc<State>,
+    /// This worker's HTTP client; its pool lives as long as the worker.
+    forwarder: Forwarder,
     own: poem::endpoint::BoxEndpoint<'static>,
 }
 
@@ -27,6 +30,7 @@ impl Gateway {
     /// The public endpoint; `with_admin` serves the admin API on it too.
     pub fn new(
         state: Arc<State>,
+        forwarder: Forwarder,
         reloader: Arc<Reloader>,
         shutdown: CancellationToken,
         with_admin: bool,
@@ -47,7 +51,11 @@ impl Gateway {
             .data(shutdown)
             .map_to_response()
             .boxed();
-        Self { state, own }
+        Self {
+            state,
+            forwarder,
+            own,
+        }
     }
 }
 
@@ -66,7 +74,9 @@ impl Endpoint for Gateway {
         // One snapshot per request, kept to its end even if a reload lands meanwhile.
         let snapshot = self.state.live.load_full();
         if let Some(route) = snapshot.config.routes.by_path(request.uri().path()) {
-            return Ok(webhook::handle(&self.state, &snapshot, route, request).await);
+            return Ok(
+                webhook::handle(&self.state, &self.forwarder, &snapshot, route, request).await,
+            );
         }
         let admin_off = snapshot.config.server.admin.is_none();
         if admin_off && request.uri().path().starts_with("/admin/") {

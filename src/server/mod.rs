@@ -9,17 +9,17 @@ mod gateway;
 pub mod state;
 mod status;
 mod webhook;
+mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use poem::Server;
-use poem::listener::{Acceptor, TcpAcceptor};
+use poem::listener::TcpAcceptor;
 use tokio_util::sync::CancellationToken;
 
 pub use error::WebhookError;
-use gateway::Gateway;
 pub use state::{Snapshot, State};
 
 use crate::config::{self, ConfigError};
@@ -50,31 +50,29 @@ pub enum StartError {
 
 /// A built, bound gateway, ready to run.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listeners: Vec<std::net::TcpListener>,
     addr: SocketAddr,
     state: Arc<State>,
     watch: reload::Watch,
 }
 
 impl Application {
-    /// Loads the config at `config_path` and binds its listen address.
+    /// Loads the config at `config_path` and binds its listen address, once
+    /// per worker.
     pub async fn build(config_path: PathBuf) -> Result<Self, StartError> {
         let config = config::load(&config_path)?;
         let addr = config.server.listen;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
+        let listeners = workers::bind(addr, config.server.workers)
             .map_err(|source| StartError::Bind { addr, source })?;
-        let acceptor = TcpAcceptor::from_tokio(listener)
-            .map_err(|source| StartError::Bind { addr, source })?;
-        let addr = acceptor
+        let addr = listeners[0]
             .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .unwrap_or(addr);
-        let state = Arc::new(State::new(config, Forwarder::new()?));
+            .map_err(|source| StartError::Bind { addr, source })?;
+        // Fail at start, not in a worker, when the client cannot be built.
+        Forwarder::new()?;
+        let state = Arc::new(State::new(config));
         let watch = reload::watch(config_path, state.clone()).map_err(StartError::Watch)?;
         Ok(Self {
-            acceptor,
+            listeners,
             addr,
             state,
             watch,
@@ -101,7 +99,6 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let snapshot = self.state.live.load();
         log_start(&snapshot, self.addr);
-        let drain = snapshot.config.server.shutdown_timeout;
         let reloader = self.watch.reloader();
         tokio::spawn(self.watch.run(shutdown.clone()));
         let admin_listen = snapshot.config.server.admin.as_ref().and_then(|a| a.listen);
@@ -109,15 +106,32 @@ impl Application {
             spawn_admin_listener(addr, self.state.clone(), reloader.clone(), shutdown.clone())
                 .await?;
         }
-        let endpoint = Gateway::new(
-            self.state,
+        let shared = workers::Shared {
+            state: self.state.clone(),
             reloader,
-            shutdown.clone(),
-            admin_listen.is_none(),
-        );
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(endpoint, shutdown.cancelled_owned(), Some(drain))
-            .await?;
+            shutdown,
+            with_admin: admin_listen.is_none(),
+            drain: snapshot.config.server.shutdown_timeout,
+        };
+        let threads = self
+            .listeners
+            .into_iter()
+            .enumerate()
+            .map(|(index, listener)| workers::spawn(index, listener, shared.clone()))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let joined = tokio::task::spawn_blocking(move || {
+            threads
+                .into_iter()
+                .map(|thread| {
+                    thread
+                        .join()
+                        .unwrap_or_else(|_| Err(std::io::Error::other("a worker panicked")))
+                })
+                .collect::<std::io::Result<Vec<()>>>()
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        joined?;
         tracing::info!("stopped");
         Ok(())
     }

@@ -1,5 +1,4 @@
-//! The state every request shares: the live config snapshot, the client,
-//! the metrics, and per-route state that outlives reloads.
+//! The state every request shares: the live config snapshot, the metrics, and per-route state that outlives reloads.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,7 +8,6 @@ use arc_swap::ArcSwap;
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::config::Config;
-use crate::forward::Forwarder;
 use crate::metrics::{Metrics, RouteLabel, RouteSeries};
 use crate::streak::Streak;
 
@@ -42,8 +40,6 @@ pub struct Snapshot {
 pub struct State {
     /// The current snapshot. A request loads it once and keeps it to the end.
     pub live: ArcSwap<Snapshot>,
-    /// The HTTP client, kept across reloads.
-    pub forwarder: Forwarder,
     /// The metrics registry.
     pub metrics: Metrics,
     /// Every route's state ever seen, by name, so a reload keeps it.
@@ -52,7 +48,7 @@ pub struct State {
 
 impl State {
     /// State serving `config` as generation 1.
-    pub fn new(config: Config, forwarder: Forwarder) -> Self {
+    pub fn new(config: Config) -> Self {
         let metrics = Metrics::new();
         let state = Self {
             live: ArcSwap::from_pointee(Snapshot {
@@ -61,7 +57,6 @@ impl State {
                 loaded_at: SystemTime::now(),
                 stats: HashMap::new(),
             }),
-            forwarder,
             metrics,
             stats: Mutex::default(),
         };

@@ -11,7 +11,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use super::error::{WebhookError, json_response};
 use super::state::{RouteStats, Snapshot, State};
 use crate::config::Environment;
-use crate::forward::{Delivered, ForwardError, Peer, REQUEST_ID};
+use crate::forward::{Delivered, ForwardError, Forwarder, Peer, REQUEST_ID};
 use crate::routes::Route;
 use crate::signature::{UnverifiedBody, VerifiedBody, Verifier};
 
@@ -21,6 +21,7 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 /// Answers a request whose path matched `route` in `snapshot`.
 pub async fn handle(
     state: &State,
+    forwarder: &Forwarder,
     snapshot: &Snapshot,
     route: &Arc<Route>,
     request: Request,
@@ -33,7 +34,7 @@ pub async fn handle(
     );
     let started = Instant::now();
     let stats = &snapshot.stats[&route.name];
-    let outcome = process(state, snapshot, route, stats, request, &request_id)
+    let outcome = process(forwarder, snapshot, route, stats, request, &request_id)
         .instrument(span.clone())
         .await;
     stats
@@ -58,7 +59,7 @@ pub async fn handle(
 }
 
 async fn process(
-    state: &State,
+    forwarder: &Forwarder,
     snapshot: &Snapshot,
     route: &Route,
     stats: &RouteStats,
@@ -77,8 +78,7 @@ async fn process(
     let environment = snapshot.config.server.environment;
     let verified = verify(route, environment, request.headers(), body)?;
     let peer = peer(&request);
-    let forwarded = state
-        .forwarder
+    let forwarded = forwarder
         .forward(route, request.headers(), peer, request_id, &verified)
         .await;
     record_delivery(route, stats, &forwarded);
