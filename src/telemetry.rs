@@ -20,7 +20,11 @@ pub fn init(format: LogFormat) -> WorkerGuard {
     // The background writer flushes whenever its queue runs dry, so a buffer
     // turns a burst of lines into one write instead of one write per line.
     let buffered = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
-    let (writer, guard) = tracing_appender::non_blocking(buffered);
+    // A queue of 16k lines (the default 128k preallocates ~4 MiB); when it is
+    // full, lines are dropped rather than requests slowed.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(16 * 1024)
+        .finish(buffered);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
