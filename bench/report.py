@@ -25,7 +25,9 @@ def main():
     work = Path(work)
     print(f"hookgate benchmark: {duration} per run, payload {Path('bench/payload.json').stat().st_size} B, loopback")
     for c in connections:
-        rows = {name: parse(work / f"{name}-{c}.txt") for name in ("direct", "nginx", "hookgate")}
+        optional = [name for name in ("queued", "compare") if (work / f"{name}-{c}.txt").exists()]
+        names = ["direct", "nginx", "hookgate"] + optional
+        rows = {name: parse(work / f"{name}-{c}.txt") for name in names}
         print(f"\n{c} connections")
         print(f"{'':10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
         for name, (rps, p50, p99, errors) in rows.items():
@@ -33,6 +35,12 @@ def main():
         gate, nginx, direct = rows["hookgate"], rows["nginx"], rows["direct"]
         print(f"hookgate/nginx  throughput {gate[0] / nginx[0]:.2f}x   p99 {gate[2] / nginx[2]:.2f}x")
         print(f"hookgate/direct throughput {gate[0] / direct[0]:.2f}x   p99 {gate[2] / direct[2]:.2f}x")
+        if "queued" in rows:
+            queued = rows["queued"]
+            print(f"queued/sync     throughput {queued[0] / gate[0]:.2f}x   p99 {queued[2] / gate[2]:.2f}x")
+        if "compare" in rows:
+            other = rows["compare"]
+            print(f"compare/nginx   throughput {other[0] / nginx[0]:.2f}x   p99 {other[2] / nginx[2]:.2f}x")
     print(f"\nhookgate peak RSS: {int(rss_kib) / 1024:.1f} MiB")
 
 

@@ -3,20 +3,25 @@
 #   1. direct:   wrk -> downstream stub              (the limit)
 #   2. nginx:    wrk -> nginx proxy_pass -> stub     (the reference; keep-alive upstream)
 #   3. hookgate: wrk -> hookgate -> stub             (chatwoot signature verified, info logs on)
+#   4. queued:   wrk -> hookgate -> store, 202       (a second route of the same gateway with
+#                delivery = "queued": fsync'd before each answer, delivered to the stub meanwhile)
 # Prints requests/s, p50/p99 latency, errors, hookgate's peak RSS and the ratios.
 #
-# Usage: bench/run.sh [--sweep] [--duration 10s] [--connections 64]
-#   --sweep   runs the three at 1, 64 and 256 connections.
+# Usage: bench/run.sh [--sweep] [--duration 10s] [--connections 64] [--compare BIN]
+#   --sweep          runs each at 1, 64 and 256 connections.
+#   --compare BIN    also measures another hookgate build (e.g. a branch), as "compare".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=10s
 connections=(64)
+compare=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --sweep) connections=(1 64 256) ;;
     --duration) duration=$2; shift ;;
     --connections) connections=("$2"); shift ;;
+    --compare) compare=$(realpath "$2"); shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -25,6 +30,7 @@ done
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
@@ -32,12 +38,14 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 cargo build --release --quiet
 work=$(mktemp -d)
+# The queue's store on the project's disk: on a tmpfs /tmp an fsync would cost nothing.
+store=$(mktemp -d -p "$PWD/target" bench-store.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work" "$store"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-stub_port=$(free_port); proxy_port=$(free_port); gate_port=$(free_port)
+stub_port=$(free_port); proxy_port=$(free_port); gate_port=$(free_port); compare_port=$(free_port)
 
 # The downstream stub: one nginx worker answering 200 at once.
 cat > "$work/stub.conf" <<CONF
@@ -81,12 +89,36 @@ max_in_flight = 4096
 scheme = "chatwoot"
 secret = "bench-secret"
 CONF
+# The sync routes alone, for --compare (a build without queued delivery, and no shared store).
+cp "$work/routes.toml" "$work/sync.toml"
+# The same gateway's queued route: same scheme and secret, so the same signed
+# request. Bound high enough that no run fills it.
+cat >> "$work/routes.toml" <<CONF
+[routes.queued]
+path = "/api/webhooks/chatwoot-queued"
+downstream = "http://127.0.0.1:$stub_port/webhooks/chatwoot"
+timeout = "4s"
+max_in_flight = 4096
+delivery = "queued"
+max_queued = 100000000
+[routes.queued.signature]
+scheme = "chatwoot"
+secret = "bench-secret"
+[store]
+path = "$store/hookgate.db"
+CONF
 
 "$NGINX" -c "$work/stub.conf" -p "$work" & pids+=($!)
 "$NGINX" -c "$work/proxy.conf" -p "$work" & pids+=($!)
 RUST_LOG=info target/release/hookgate serve --config "$work/routes.toml" 2>"$work/hookgate.log" & gate=$!
 pids+=($gate)
-for port in $stub_port $proxy_port $gate_port; do
+ports="$stub_port $proxy_port $gate_port"
+if [ -n "$compare" ]; then
+  sed "s/$gate_port/$compare_port/" "$work/sync.toml" > "$work/compare.toml"
+  RUST_LOG=info "$compare" serve --config "$work/compare.toml" 2>"$work/compare.log" & pids+=($!)
+  ports="$ports $compare_port"
+fi
+for port in $ports; do
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
 done
 
@@ -104,10 +136,27 @@ run() { # name url connections
   wrk -t"$threads" -c"$3" -d"$duration" --latency -s "$work/post.lua" "$2" > "$work/$1-$3.txt"
 }
 
+# Waits (at most 5 minutes) until the queued route has delivered its backlog,
+# so that no delivery runs during the next measurement.
+drain() {
+  local depth=""
+  sleep 1.5 # the queue gauges are refreshed every second
+  for _ in $(seq 1500); do
+    depth=$(curl -s "http://127.0.0.1:$gate_port/metrics" |
+      awk '/^hookgate_queue_depth\{route="queued"\}/ {print $2}' || true)
+    [ "${depth:-0}" = 0 ] && return
+    sleep 0.2
+  done
+  echo "warning: the queued route still holds $depth events" >&2
+}
+
 for c in "${connections[@]}"; do
   run direct "http://127.0.0.1:$stub_port/webhooks/chatwoot" "$c"
   run nginx "http://127.0.0.1:$proxy_port/webhooks/chatwoot" "$c"
   run hookgate "http://127.0.0.1:$gate_port/api/webhooks/chatwoot" "$c"
+  run queued "http://127.0.0.1:$gate_port/api/webhooks/chatwoot-queued" "$c"
+  drain
+  if [ -n "$compare" ]; then run compare "http://127.0.0.1:$compare_port/api/webhooks/chatwoot" "$c"; fi
 done
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gate/status")
 

@@ -1,4 +1,7 @@
-//! The `hookgate` command line: `serve` (the default), `check`, `sign`.
+//! The `hookgate` command line: `serve` (the default), `check`, `openapi`,
+//! `sign`, `queue`.
+
+mod queue;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -48,6 +51,11 @@ enum Command {
         /// The body: a file, or `-` / nothing for standard input.
         file: Option<PathBuf>,
     },
+    /// Inspect and repair a route's stored events, working on the store directly.
+    Queue {
+        #[command(subcommand)]
+        action: queue::Action,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -85,6 +93,7 @@ pub fn run(cli: Cli) -> ExitCode {
             config,
             file,
         }) => sign(&config.config, &route, file.as_deref()),
+        Some(Command::Queue { action }) => queue::run(action),
     }
 }
 
@@ -158,8 +167,9 @@ fn describe(route: &Route) -> String {
     }
     let state = if route.enabled { "enabled" } else { "DISABLED" };
     format!(
-        "{name}: POST {path} -> {downstream} [{state}, scheme {scheme}, secret {secret}, timeout {timeout}, max {max} bytes]",
+        "{name}: POST {path} -> {downstream} [{state}, {delivery}, scheme {scheme}, secret {secret}, timeout {timeout}, max {max} bytes]",
         name = route.name,
+        delivery = route.delivery.as_str(),
         path = route.path,
         scheme = route.verifier.scheme(),
         secret = if route.verifier.has_secret() {

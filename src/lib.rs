@@ -11,6 +11,7 @@
 //! - [`signature`]: one file per signature scheme behind [`signature::Verifier`].
 //! - [`forward`]: the pooled HTTP client and the header rules for the downstream call.
 //! - [`server`]: the poem application, the webhook handler and the error → status mapping.
+//! - [`queue`]: queued delivery: the durable store (SQLite, group commit) and the delivery workers.
 //! - [`reload`]: watching the config file and swapping in a new snapshot.
 //! - [`openapi`]: the OpenAPI document generated from the live routes.
 //! - [`metrics`], [`streak`]: Prometheus metrics and per-route failure streaks.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod forward;
 pub mod metrics;
 pub mod openapi;
+pub mod queue;
 pub mod reload;
 pub mod routes;
 pub mod server;

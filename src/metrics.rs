@@ -1,6 +1,7 @@
 //! Prometheus metrics, named `hookgate_*`, in one registry per application.
 
 use std::sync::atomic::AtomicU64;
+use std::time::SystemTime;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -25,6 +26,15 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+/// `{route, result}` of a delivery attempt.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    /// The route's name.
+    pub route: String,
+    /// `delivered` or `failed`.
+    pub result: &'static str,
+}
+
 /// `{result}` of a config reload.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabel {
@@ -44,6 +54,55 @@ pub struct RouteSeries {
     pub request_duration: Histogram,
     /// `hookgate_downstream_duration_seconds{route}`.
     pub downstream_duration: Histogram,
+    /// `hookgate_requests_total{route, outcome="queued"}`.
+    pub queued: Counter,
+    /// The route's queue.
+    pub queue: QueueSeries,
+}
+
+/// One route's queued-delivery series.
+#[derive(Debug, Clone)]
+pub struct QueueSeries {
+    /// `hookgate_queue_depth{route}`: pending events.
+    pub depth: Gauge,
+    /// `hookgate_queue_oldest_age_seconds{route}`: age of the oldest pending event.
+    pub oldest_age: Gauge<f64, AtomicU64>,
+    /// `hookgate_queue_dead_letters{route}`: dead letters stored.
+    pub dead_letters: Gauge,
+    /// `hookgate_delivery_attempts_total{route, result="delivered"}`.
+    pub delivered: Counter,
+    /// `hookgate_delivery_attempts_total{route, result="failed"}`.
+    pub failed: Counter,
+    /// `hookgate_dead_letters_total{route}`: events that failed their last attempt.
+    pub dead_lettered: Counter,
+}
+
+impl QueueSeries {
+    fn new(metrics: &Metrics, label: &RouteLabel) -> Self {
+        let attempts = |result| AttemptLabels {
+            route: label.route.clone(),
+            result,
+        };
+        Self {
+            depth: metrics.queue_depth.get_or_create_owned(label),
+            oldest_age: metrics.queue_oldest_age.get_or_create_owned(label),
+            dead_letters: metrics.queue_dead_letters.get_or_create_owned(label),
+            delivered: metrics.attempts.get_or_create_owned(&attempts("delivered")),
+            failed: metrics.attempts.get_or_create_owned(&attempts("failed")),
+            dead_lettered: metrics.dead_lettered.get_or_create_owned(label),
+        }
+    }
+
+    /// Sets the gauges from what the store holds.
+    pub fn show(&self, stats: &crate::queue::QueueStats) {
+        self.depth.set(stats.pending as i64);
+        self.dead_letters.set(stats.dead as i64);
+        let age = stats
+            .oldest_pending
+            .and_then(|at| SystemTime::now().duration_since(at).ok())
+            .unwrap_or_default();
+        self.oldest_age.set(age.as_secs_f64());
+    }
 }
 
 impl RouteSeries {
@@ -53,10 +112,16 @@ impl RouteSeries {
             route: label.route.clone(),
             outcome: "forwarded",
         };
+        let queued = OutcomeLabels {
+            route: label.route.clone(),
+            outcome: "queued",
+        };
         Self {
             forwarded: metrics.requests.get_or_create_owned(&forwarded),
             request_duration: metrics.request_duration.get_or_create_owned(label),
             downstream_duration: metrics.downstream_duration.get_or_create_owned(label),
+            queued: metrics.requests.get_or_create_owned(&queued),
+            queue: QueueSeries::new(metrics, label),
         }
     }
 }
@@ -81,6 +146,16 @@ pub struct Metrics {
     pub route_enabled: Family<RouteLabel, Gauge>,
     /// `hookgate_route_failing_seconds{route}`: how long the current failure streak has lasted.
     pub route_failing_seconds: Family<RouteLabel, Gauge<f64, AtomicU64>>,
+    /// `hookgate_queue_depth{route}`.
+    pub queue_depth: Family<RouteLabel, Gauge>,
+    /// `hookgate_queue_oldest_age_seconds{route}`.
+    pub queue_oldest_age: Family<RouteLabel, Gauge<f64, AtomicU64>>,
+    /// `hookgate_queue_dead_letters{route}`.
+    pub queue_dead_letters: Family<RouteLabel, Gauge>,
+    /// `hookgate_delivery_attempts_total{route,result}`.
+    pub attempts: Family<AttemptLabels, Counter>,
+    /// `hookgate_dead_letters_total{route}`.
+    pub dead_lettered: Family<RouteLabel, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -101,6 +176,11 @@ impl Metrics {
             generation: Gauge::default(),
             route_enabled: Family::default(),
             route_failing_seconds: Family::default(),
+            queue_depth: Family::default(),
+            queue_oldest_age: Family::default(),
+            queue_dead_letters: Family::default(),
+            attempts: Family::default(),
+            dead_lettered: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -144,10 +224,39 @@ impl Metrics {
             "Length of the current failure streak",
             metrics.route_failing_seconds.clone(),
         );
+        metrics.register_queue(r);
         Self {
             registry,
             ..metrics
         }
+    }
+
+    fn register_queue(&self, r: &mut Registry) {
+        r.register(
+            "queue_depth",
+            "Stored events waiting for delivery",
+            self.queue_depth.clone(),
+        );
+        r.register(
+            "queue_oldest_age_seconds",
+            "Age of the oldest event waiting for delivery",
+            self.queue_oldest_age.clone(),
+        );
+        r.register(
+            "queue_dead_letters",
+            "Stored events that failed every attempt",
+            self.queue_dead_letters.clone(),
+        );
+        r.register(
+            "delivery_attempts",
+            "Delivery attempts of stored events by result",
+            self.attempts.clone(),
+        );
+        r.register(
+            "dead_letters",
+            "Events that became dead letters",
+            self.dead_lettered.clone(),
+        );
     }
 
     /// Counts one request of `route` with `outcome`.

@@ -9,12 +9,14 @@ use std::time::UNIX_EPOCH;
 use poem_openapi::OpenApiService;
 use serde_json::{Map, Value, json};
 
+use crate::config::Delivery;
 use crate::routes::{Route, RouteTable};
-use crate::server::api::{AdminApi, PublicApi};
+use crate::server::api::{AdminApi, PublicApi, QueueApi};
 
 /// The service describing the gateway's own endpoints.
-pub fn own_service() -> OpenApiService<(PublicApi, AdminApi), ()> {
-    OpenApiService::new((PublicApi, AdminApi), "hookgate", env!("CARGO_PKG_VERSION")).description(
+pub fn own_service() -> OpenApiService<(PublicApi, AdminApi, QueueApi), ()> {
+    let api = (PublicApi, AdminApi, QueueApi);
+    OpenApiService::new(api, "hookgate", env!("CARGO_PKG_VERSION")).description(
         "Inbound webhook gateway: each route verifies the source's signature over the raw bytes \
          and forwards them unchanged to its downstream.",
     )
@@ -38,6 +40,15 @@ pub fn document(routes: &RouteTable) -> Value {
         "type": "object",
         "required": ["success", "processed"],
         "properties": {"success": {"type": "boolean"}, "processed": {"type": "boolean"}}
+    });
+    schemas["WebhookQueued"] = json!({
+        "type": "object",
+        "required": ["success", "queued", "id"],
+        "properties": {
+            "success": {"type": "boolean"},
+            "queued": {"type": "boolean"},
+            "id": {"type": "string", "description": "The event id, sent as X-Hookgate-Event-Id on every delivery attempt"}
+        }
     });
     schemas["WebhookError"] = json!({
         "type": "object",
@@ -70,11 +81,7 @@ fn operation(route: &Route) -> Value {
     json!({
         "tags": ["Webhooks"],
         "summary": format!("Webhook route `{}`", route.name),
-        "description": format!(
-            "Verified with the `{}` scheme over the raw body, then forwarded byte for byte to the \
-             route's downstream. 200 when the downstream answered 2xx, 500 when it failed.",
-            route.verifier.scheme()
-        ),
+        "description": description(route),
         "operationId": format!("webhook_{}", route.name),
         "parameters": parameters,
         "requestBody": {
@@ -84,8 +91,23 @@ fn operation(route: &Route) -> Value {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
             }
         },
-        "responses": responses(),
+        "responses": responses(route.delivery),
     })
+}
+
+fn description(route: &Route) -> String {
+    let scheme = route.verifier.scheme();
+    match route.delivery {
+        Delivery::Sync => format!(
+            "Verified with the `{scheme}` scheme over the raw body, then forwarded byte for byte to \
+             the route's downstream. 200 when the downstream answered 2xx, 500 when it failed."
+        ),
+        Delivery::Queued => format!(
+            "Verified with the `{scheme}` scheme over the raw body, then stored durably and answered \
+             202; the gateway forwards it byte for byte to the route's downstream in the \
+             background, retrying with backoff (at least once, with X-Hookgate-Event-Id)."
+        ),
+    }
 }
 
 /// The names of the headers the route's source signs with.
@@ -98,7 +120,7 @@ fn signature_headers(route: &Route) -> Vec<String> {
         .collect()
 }
 
-fn responses() -> Value {
+fn responses(delivery: Delivery) -> Value {
     let request_id = json!({"X-Request-Id": {"schema": {"type": "string"}, "description": "The request's id, as sent or generated"}});
     let mut retry = request_id.clone();
     retry["Retry-After"] = json!({"schema": {"type": "string"}, "description": "Seconds to wait"});
@@ -109,12 +131,7 @@ fn responses() -> Value {
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookError"}}}
         })
     };
-    json!({
-        "200": {
-            "description": "The downstream answered 2xx",
-            "headers": request_id,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookProcessed"}}}
-        },
+    let mut answers = json!({
         "400": error("The body could not be read", &request_id),
         "401": error("Missing, malformed or wrong signature, or a timestamp outside the tolerance", &request_id),
         "404": error("No route at this path", &request_id),
@@ -122,5 +139,27 @@ fn responses() -> Value {
         "413": error("The body exceeds the route's limit", &request_id),
         "500": error("The downstream failed, timed out or was unreachable; retry", &request_id),
         "503": error("The route is disabled or overloaded; retry after Retry-After", &retry),
-    })
+    });
+    match delivery {
+        Delivery::Sync => {
+            answers["200"] = json!({
+                "description": "The downstream answered 2xx",
+                "headers": request_id,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookProcessed"}}}
+            });
+        }
+        Delivery::Queued => {
+            answers["202"] = json!({
+                "description": "The event is stored on disk and will be delivered",
+                "headers": request_id,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookQueued"}}}
+            });
+            answers["500"] = error("The event could not be stored; retry", &request_id);
+            answers["503"] = error(
+                "The route's queue is full (max_queued) or the route is overloaded; retry after Retry-After",
+                &retry,
+            );
+        }
+    }
+    answers
 }

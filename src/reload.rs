@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, ConfigError, Problem};
 use crate::metrics::ReloadLabel;
 use crate::server::State;
 
@@ -72,6 +72,17 @@ impl Reloader {
         *last_seen = hash;
         let mut config = config::from_text(&text, &self.path, &|var| std::env::var(var).ok())?;
         keep_what_needs_a_restart(&mut config, &self.state.live.load().config);
+        // The first queued route opens the store; failing that, the config is refused.
+        self.state
+            .open_queue_if_needed(&config)
+            .map_err(|e| ConfigError::Invalid {
+                file: self.path.clone(),
+                problems: vec![Problem {
+                    route: None,
+                    field: "store.path".into(),
+                    message: e.to_string(),
+                }],
+            })?;
         let snapshot = self.state.replace(config);
         Ok(Outcome::Applied {
             generation: snapshot.generation,
@@ -124,6 +135,10 @@ fn keep_what_needs_a_restart(new: &mut Config, running: &Config) {
     if new.workers != running.workers {
         warn!("server.workers changed: restart required");
         new.workers = running.workers;
+    }
+    if new.store != running.store {
+        warn!("store.path changed: restart required");
+        new.store = running.store.clone();
     }
     if new.shutdown_timeout != running.shutdown_timeout {
         warn!("server.shutdown_timeout changed: restart required");

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poem::http::HeaderValue;
-use reqwest::Url;
+use url::Url;
 
+use crate::config::Delivery;
 use crate::signature::Verifier;
 
 /// One webhook route, ready to serve: every value parsed and checked.
@@ -20,6 +21,8 @@ pub struct Route {
     pub enabled: bool,
     /// Where the raw body is forwarded.
     pub downstream: Url,
+    /// The same, as the client takes it, parsed once at load.
+    pub downstream_uri: poem::http::Uri,
     /// The downstream request's timeout.
     pub timeout: Duration,
     /// The largest body accepted.
@@ -32,6 +35,34 @@ pub struct Route {
     pub verifier: Verifier,
     /// The route name as an `X-Hookgate-Route` value, prepared once.
     pub route_header: HeaderValue,
+    /// Forward while the source waits, or store and deliver in the background.
+    pub delivery: Delivery,
+    /// How stored events are delivered (used whenever the route has any).
+    pub queue: QueueSettings,
+}
+
+/// How a route's stored events are delivered and bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// When to try again, and when to give up.
+    pub retry: RetryPolicy,
+    /// Undelivered events (pending and dead letters) kept at most.
+    pub max_queued: u64,
+    /// How long delivered events are kept; `None` deletes them on delivery.
+    pub retention: Option<Duration>,
+}
+
+/// The retry schedule: exponential backoff with jitter, capped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// The wait after the first failure; doubled after each further one.
+    pub initial_backoff: Duration,
+    /// The longest wait.
+    pub max_backoff: Duration,
 }
 
 /// Every route, by path for matching and by name for listing.

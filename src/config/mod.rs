@@ -3,6 +3,7 @@
 //! Each step is a plain function so tests drive it from strings; [`load`]
 //! chains them for a file on disk.
 
+mod delivery;
 pub mod interpolate;
 pub mod schema;
 mod validate;
@@ -20,7 +21,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::Value;
 use sha2::{Digest, Sha256};
 
-pub use schema::Environment;
+pub use delivery::StoreSettings;
+pub use schema::{Delivery, Environment};
 pub use validate::{AdminSettings, ServerSettings};
 
 use crate::routes::RouteTable;
@@ -122,6 +124,12 @@ pub fn load_for_docs(path: &Path) -> Result<Config, ConfigError> {
         source,
     })?;
     build(&text, path, &|var| std::env::var(var).ok(), true)
+}
+
+/// The `[store] path` of the file at `path`, for `hookgate queue`: read as
+/// for documentation, so secrets need not be set.
+pub fn store_path(path: &Path) -> Result<PathBuf, ConfigError> {
+    Ok(load_for_docs(path)?.server.store.path)
 }
 
 /// Parses, interpolates and validates `text`, read from `file`.

@@ -20,6 +20,17 @@ pub struct RawConfig {
     /// The `[admin]` table; the admin API is off without a token.
     #[serde(default)]
     pub admin: RawAdmin,
+    /// The `[store]` table: where queued events are kept.
+    #[serde(default)]
+    pub store: RawStore,
+}
+
+/// `[store]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// The SQLite file of queued events; default `data/hookgate.db`.
+    pub path: Option<String>,
 }
 
 /// `[admin]`.
@@ -78,8 +89,51 @@ pub struct RawRoute {
     pub max_in_flight: Option<u64>,
     /// How long a failure streak lasts before the escalation is logged.
     pub alert_after: Option<String>,
+    /// `sync` (default) or `queued`.
+    pub delivery: Option<Delivery>,
+    /// Deliveries of stored events in flight at once.
+    pub concurrency: Option<u64>,
+    /// Undelivered events kept at most; beyond it ingest answers 503.
+    pub max_queued: Option<u64>,
+    /// How long delivered events are kept; absent deletes them at once.
+    pub retention: Option<String>,
+    /// `[routes.NAME.retry]`.
+    pub retry: Option<RawRetry>,
     /// `[routes.NAME.signature]`.
     pub signature: RawSignature,
+}
+
+/// How a route's events reach the downstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// Forward while the source waits; answer with the downstream's outcome.
+    #[default]
+    Sync,
+    /// Store durably, answer 202, deliver and retry in the background.
+    Queued,
+}
+
+impl Delivery {
+    /// The name as written in `routes.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Sync => "sync",
+            Delivery::Queued => "queued",
+        }
+    }
+}
+
+/// `[routes.NAME.retry]`: the retry schedule of stored events.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    /// Attempts in all, the first included; then the event is a dead letter.
+    pub max_attempts: Option<u64>,
+    /// The wait after the first failed attempt, e.g. `"5s"`; doubles each time.
+    pub initial_backoff: Option<String>,
+    /// The longest wait between two attempts.
+    pub max_backoff: Option<String>,
 }
 
 fn enabled_by_default() -> bool {

@@ -92,6 +92,42 @@ fn defaults_fill_what_a_route_leaves_out() {
 }
 
 #[test]
+fn a_route_delivers_in_sync_unless_it_says_queued() {
+    let config = load_str(&route("")).unwrap();
+    let hook = config.routes.by_name("hook").unwrap();
+    assert_eq!(hook.delivery, Delivery::Sync);
+    assert_eq!(config.server.store.path, Path::new("data/hookgate.db"));
+}
+
+#[test]
+fn a_queued_route_takes_its_delivery_keys_and_defaults_the_rest() {
+    let text = format!(
+        "[store]\npath = \"/var/lib/hookgate/q.db\"\n{}",
+        route(
+            "delivery = \"queued\"\nconcurrency = 2\nretention = \"1h\"\nretry = { max_attempts = 5, initial_backoff = \"1s\" }"
+        )
+    );
+    let config = load_str(&text).unwrap();
+    let hook = config.routes.by_name("hook").unwrap();
+    let minutes = |m: u64| std::time::Duration::from_secs(60 * m);
+
+    assert_eq!(hook.delivery, Delivery::Queued);
+    assert_eq!(hook.queue.concurrency, 2);
+    assert_eq!(hook.queue.retention, Some(minutes(60)));
+    assert_eq!(hook.queue.max_queued, 100_000);
+    assert_eq!(hook.queue.retry.max_attempts, 5);
+    assert_eq!(
+        hook.queue.retry.initial_backoff,
+        std::time::Duration::from_secs(1)
+    );
+    assert_eq!(hook.queue.retry.max_backoff, minutes(600));
+    assert_eq!(
+        config.server.store.path,
+        Path::new("/var/lib/hookgate/q.db")
+    );
+}
+
+#[test]
 fn a_missing_secret_is_allowed_only_in_development() {
     let text = route("").replace("${SECRET}", "${UNSET_SECRET}");
     let err = load_str(&text).unwrap_err();
@@ -208,6 +244,58 @@ fn broken_configs_are_refused_naming_file_route_and_field() {
             "route `hook`, field `path`: `/hook` is already the path of route `copy`",
         ),
         ("[routes.a\npath = 1".to_string(), FILE),
+        (
+            route("delivery = \"later\""),
+            "field `delivery`: unknown variant: found `later`",
+        ),
+        (
+            route("concurrency = 0"),
+            "route `hook`, field `concurrency`: 0 must be between 1 and 256",
+        ),
+        (
+            route("concurrency = 1000"),
+            "field `concurrency`: 1000 must be between 1 and 256",
+        ),
+        (
+            route("max_queued = 0"),
+            "route `hook`, field `max_queued`: 0 must be between 1 and",
+        ),
+        (
+            route("retention = \"forever\""),
+            "route `hook`, field `retention`: `forever` is not a duration",
+        ),
+        (
+            route("retention = \"90days\""),
+            "field `retention`: `90days` must be above 0 and at most 30days",
+        ),
+        (
+            route("retry = { max_attempts = 0 }"),
+            "route `hook`, field `retry.max_attempts`: 0 must be between 1 and 100",
+        ),
+        (
+            route("retry = { initial_backoff = \"0s\" }"),
+            "field `retry.initial_backoff`: `0s` must be above 0",
+        ),
+        (
+            route("retry = { max_backoff = \"2days\" }"),
+            "field `retry.max_backoff`: `2days` must be above 0 and at most 1day",
+        ),
+        (
+            route("retry = { initial_backoff = \"10s\", max_backoff = \"1s\" }"),
+            "route `hook`, field `retry.max_backoff`: `1s` is below retry.initial_backoff `10s`",
+        ),
+        (
+            route("retry = { tries = 3 }"),
+            "unknown field: found `tries`",
+        ),
+        (
+            format!("[store]\npath = \"\"\n{}", route("")),
+            "field `store.path`: must not be empty",
+        ),
+        (
+            format!("[store]\ndir = \"data\"\n{}", route("")),
+            "unknown field: found `dir`",
+        ),
     ];
     for (text, expected) in cases {
         let err = load_str(&text).expect_err(&text);

@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use poem::http::HeaderValue;
-use reqwest::Url;
+use poem::http::Uri;
+use url::Url;
 
 use super::Problem;
+use super::delivery::{StoreSettings, queue_settings, store_settings};
 use super::schema::{RawAdmin, RawConfig, RawRoute, RawServer};
 use crate::routes::{Route, RouteTable, is_gateway_path};
 use crate::signature;
@@ -27,6 +29,8 @@ pub struct ServerSettings {
     pub workers: usize,
     /// The admin API, when a token is set.
     pub admin: Option<AdminSettings>,
+    /// Where queued events are kept.
+    pub store: StoreSettings,
 }
 
 /// The validated `[admin]` table.
@@ -64,6 +68,7 @@ pub fn validate(raw: &RawConfig) -> Result<(ServerSettings, RouteTable), Vec<Pro
     let mut problems = Vec::new();
     let mut server = server_settings(&raw.server, &mut problems);
     server.admin = admin_settings(&raw.admin, &mut problems);
+    server.store = store_settings(&raw.store, &mut problems);
     let mut routes = Vec::new();
     for (name, raw_route) in &raw.routes {
         let mut route_problems = Vec::new();
@@ -128,6 +133,9 @@ fn server_settings(raw: &RawServer, problems: &mut Vec<Problem>) -> ServerSettin
         max_body_bytes,
         shutdown_timeout,
         admin: None,
+        store: StoreSettings {
+            path: Default::default(),
+        },
     }
 }
 
@@ -150,7 +158,8 @@ fn admin_settings(raw: &RawAdmin, problems: &mut Vec<Problem>) -> Option<AdminSe
     })
 }
 
-type FieldProblems = Vec<(&'static str, String)>;
+/// Problems of one route: the field and what is wrong.
+pub(super) type FieldProblems = Vec<(&'static str, String)>;
 
 fn route(
     name: &str,
@@ -180,6 +189,7 @@ fn route(
     let alert_after = duration(&raw.alert_after, DEFAULT_ALERT_AFTER, MAX_ALERT_AFTER)
         .map_err(|m| problems.push(("alert_after", m)))
         .ok();
+    let queue = queue_settings(raw, problems);
     let max_body_bytes = match raw.max_body_bytes {
         Some(limit) => body_limit(limit)
             .map_err(|m| problems.push(("max_body_bytes", m)))
@@ -198,13 +208,16 @@ fn route(
         name: name.to_string(),
         path: path?,
         enabled: raw.enabled,
-        downstream: downstream?,
+        downstream: downstream.clone()?.0,
+        downstream_uri: downstream?.1,
         timeout: timeout?,
         max_body_bytes: max_body_bytes?,
         max_in_flight: max_in_flight?,
         alert_after: alert_after?,
         verifier: verifier?,
         route_header: route_header?,
+        delivery: raw.delivery.unwrap_or_default(),
+        queue: queue?,
     })
 }
 
@@ -234,15 +247,25 @@ fn check_path(path: &str) -> Result<String, String> {
     Ok(path.to_string())
 }
 
-fn downstream(text: &str) -> Result<Url, String> {
+/// The URL for display and the same URI for the client.
+fn downstream(text: &str) -> Result<(Url, Uri), String> {
     let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(format!("`{text}` is not an http(s) URL"));
     }
-    Ok(url)
+    let uri = url
+        .as_str()
+        .parse()
+        .map_err(|e| format!("`{text}` is not a URI the client takes: {e}"))?;
+    Ok((url, uri))
 }
 
-fn duration(text: &Option<String>, default: Duration, max: Duration) -> Result<Duration, String> {
+/// `text` as a duration above 0 and at most `max`; `default` when absent.
+pub(super) fn duration(
+    text: &Option<String>,
+    default: Duration,
+    max: Duration,
+) -> Result<Duration, String> {
     let Some(text) = text else {
         return Ok(default);
     };

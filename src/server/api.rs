@@ -1,7 +1,10 @@
 //! The gateway's own endpoints, described with poem-openapi.
 //!
-//! `PublicApi` is served on the public listener; `AdminApi` on the public one
-//! or on `[admin] listen`. Both feed the generated spec.
+//! `PublicApi` is served on the public listener; `AdminApi` and `QueueApi`
+//! (a route's queue, in `queue.rs`) on the public one or on `[admin] listen`.
+//! All feed the generated spec.
+
+mod queue;
 
 use std::sync::Arc;
 
@@ -16,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 use super::state::State;
 use super::status;
 use crate::reload::{Outcome, Reloader};
+
+pub use queue::QueueApi;
 
 #[derive(Tags)]
 enum Tag {
@@ -138,7 +143,7 @@ impl AdminApi {
     #[oai(path = "/admin/status", method = "get", tag = "Tag::Admin")]
     async fn status(&self, token: AdminToken, state: Data<&Arc<State>>) -> AdminResponse {
         if let Err(refusal) = check_token(&state, &token) {
-            return refusal;
+            return refusal.into();
         }
         AdminResponse::Ok(Json(status::of(&state.live.load())))
     }
@@ -152,7 +157,7 @@ impl AdminApi {
         reloader: Data<&Arc<Reloader>>,
     ) -> AdminResponse {
         if let Err(refusal) = check_token(&state, &token) {
-            return refusal;
+            return refusal.into();
         }
         let reloader = reloader.clone();
         match tokio::task::spawn_blocking(move || reloader.reload(true)).await {
@@ -175,11 +180,37 @@ fn error(message: String) -> Json<AdminError> {
     })
 }
 
+/// Why a presented token was refused.
+enum Refusal {
+    /// No `[admin] token`: the admin API does not exist (404).
+    Off,
+    /// Not the token (401).
+    Wrong,
+}
+
+impl Refusal {
+    fn message(&self) -> Json<AdminError> {
+        match self {
+            Refusal::Off => error("no route at this path".into()),
+            Refusal::Wrong => error("wrong admin token".into()),
+        }
+    }
+}
+
+impl From<Refusal> for AdminResponse {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Off => AdminResponse::Off(refusal.message()),
+            Refusal::Wrong => AdminResponse::Unauthorized(refusal.message()),
+        }
+    }
+}
+
 /// The live token, compared in constant time; hashing first hides its length.
-fn check_token(state: &State, presented: &AdminToken) -> Result<(), AdminResponse> {
+fn check_token(state: &State, presented: &AdminToken) -> Result<(), Refusal> {
     let snapshot = state.live.load();
     let Some(admin) = &snapshot.config.server.admin else {
-        return Err(AdminResponse::Off(error("no route at this path".into())));
+        return Err(Refusal::Off);
     };
     let (a, b) = (
         Sha256::digest(&presented.0.token),
@@ -188,8 +219,6 @@ fn check_token(state: &State, presented: &AdminToken) -> Result<(), AdminRespons
     if bool::from(a.ct_eq(&b)) {
         Ok(())
     } else {
-        Err(AdminResponse::Unauthorized(error(
-            "wrong admin token".into(),
-        )))
+        Err(Refusal::Wrong)
     }
 }

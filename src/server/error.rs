@@ -5,12 +5,15 @@ use poem::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::forward::ForwardError;
+use crate::queue::QueueError;
 use crate::signature::VerifyError;
 
 /// Seconds a source is asked to wait before retrying a disabled route.
 const DISABLED_RETRY_AFTER_SECS: &str = "60";
 /// An overloaded route frees up quickly; ask for a short wait.
 const SHED_RETRY_AFTER_SECS: &str = "1";
+/// A full queue drains at the downstream's pace; ask for a longer wait.
+const QUEUE_FULL_RETRY_AFTER_SECS: &str = "30";
 
 /// Why a webhook request was not processed.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,21 @@ pub enum WebhookError {
     /// The downstream failed; the source should retry.
     #[error("downstream failed: {0}")]
     Downstream(#[from] ForwardError),
+    /// A queued route could not store the event (full, or the store failed).
+    #[error("{0}")]
+    Queue(#[from] QueueError),
+}
+
+/// The status a queue failure is answered with, on a webhook route or the admin API.
+pub fn queue_status(error: &QueueError) -> StatusCode {
+    match error {
+        QueueError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        QueueError::NotFound(_) => StatusCode::NOT_FOUND,
+        // 500: what Chatwoot's agent bots retry.
+        QueueError::Unavailable | QueueError::Open { .. } | QueueError::Store(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
 }
 
 impl WebhookError {
@@ -53,6 +71,7 @@ impl WebhookError {
             WebhookError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             // 500, not 502: Chatwoot's agent bots retry on 429 and 500 only.
             WebhookError::Downstream(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            WebhookError::Queue(error) => queue_status(error),
         }
     }
 
@@ -67,6 +86,8 @@ impl WebhookError {
             WebhookError::Shed => "shed",
             WebhookError::Unauthorized(_) => "unauthorized",
             WebhookError::Downstream(_) => "downstream_error",
+            WebhookError::Queue(QueueError::Full { .. }) => "queue_full",
+            WebhookError::Queue(_) => "store_error",
         }
     }
 
@@ -81,6 +102,8 @@ impl WebhookError {
             WebhookError::Downstream(ForwardError::Unreachable(_)) => {
                 "downstream unreachable".into()
             }
+            WebhookError::Queue(QueueError::Full { .. }) => "queue is full".into(),
+            WebhookError::Queue(_) => "could not store the event".into(),
             other => other.to_string(),
         }
     }
@@ -101,6 +124,12 @@ impl IntoResponse for WebhookError {
                 response.headers_mut().insert(
                     header::RETRY_AFTER,
                     header::HeaderValue::from_static(SHED_RETRY_AFTER_SECS),
+                );
+            }
+            WebhookError::Queue(QueueError::Full { .. }) => {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from_static(QUEUE_FULL_RETRY_AFTER_SECS),
                 );
             }
             WebhookError::MethodNotAllowed => {

@@ -9,7 +9,7 @@ use poem_openapi::OpenApiService;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::api::{AdminApi, PublicApi};
+use super::api::{AdminApi, PublicApi, QueueApi};
 use super::error::{WebhookError, json_response};
 use super::state::State;
 use super::webhook;
@@ -37,7 +37,7 @@ impl Gateway {
     ) -> Self {
         let version = env!("CARGO_PKG_VERSION");
         let api = if with_admin {
-            OpenApiService::new((PublicApi, AdminApi), "hookgate", version).boxed()
+            OpenApiService::new((PublicApi, AdminApi, QueueApi), "hookgate", version).boxed()
         } else {
             OpenApiService::new(PublicApi, "hookgate", version).boxed()
         };
@@ -62,7 +62,7 @@ impl Gateway {
 /// The admin API alone, for `[admin] listen`.
 pub fn admin_only(state: Arc<State>, reloader: Arc<Reloader>) -> impl Endpoint {
     let version = env!("CARGO_PKG_VERSION");
-    OpenApiService::new(AdminApi, "hookgate admin", version)
+    OpenApiService::new((AdminApi, QueueApi), "hookgate admin", version)
         .data(state)
         .data(reloader)
 }
@@ -107,11 +107,9 @@ fn uniform_error(response: Response, path: &str) -> Response {
             json(StatusCode::UNAUTHORIZED, "missing admin token")
         }
         StatusCode::METHOD_NOT_ALLOWED => {
-            let allow = if path == "/admin/reload" {
-                "POST"
-            } else {
-                "GET"
-            };
+            let posted = path == "/admin/reload"
+                || (path.starts_with("/admin/routes/") && path.ends_with("/replay"));
+            let allow = if posted { "POST" } else { "GET" };
             let mut answer = json(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &format!("only {allow} is allowed"),

@@ -24,7 +24,7 @@ pub use state::{Snapshot, State};
 
 use crate::config::{self, ConfigError};
 use crate::forward::Forwarder;
-use crate::reload;
+use crate::{queue, reload};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +43,12 @@ pub enum StartError {
     /// SIGHUP could not be hooked for reloads.
     #[error("cannot handle SIGHUP: {0}")]
     Watch(#[source] std::io::Error),
+    /// The store of queued events could not be opened.
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
     /// The HTTP client could not be built (TLS roots).
     #[error("cannot build the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
+    Client(#[from] crate::forward::ClientError),
 }
 
 /// A built, bound gateway, ready to run.
@@ -70,6 +73,7 @@ impl Application {
         // Fail at start, not in a worker, when the client cannot be built.
         Forwarder::new()?;
         let state = Arc::new(State::new(config));
+        state.open_queue_if_needed(&state.live.load().config)?;
         let watch = reload::watch(config_path, state.clone()).map_err(StartError::Watch)?;
         Ok(Self {
             listeners,
@@ -94,8 +98,9 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` is cancelled, then lets in-flight requests
-    /// finish for at most `[server] shutdown_timeout`.
+    /// Serves (and delivers queued events) until `shutdown` is cancelled,
+    /// then lets in-flight requests and delivery attempts finish for at most
+    /// `[server] shutdown_timeout`.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let snapshot = self.state.live.load();
         log_start(&snapshot, self.addr);
@@ -106,12 +111,14 @@ impl Application {
             spawn_admin_listener(addr, self.state.clone(), reloader.clone(), shutdown.clone())
                 .await?;
         }
+        let delivery = tokio::spawn(queue::delivery::run(self.state.clone(), shutdown.clone()));
+        let drain = snapshot.config.server.shutdown_timeout;
         let shared = workers::Shared {
             state: self.state.clone(),
             reloader,
             shutdown,
             with_admin: admin_listen.is_none(),
-            drain: snapshot.config.server.shutdown_timeout,
+            drain,
         };
         let threads = self
             .listeners
@@ -132,6 +139,12 @@ impl Application {
         .await
         .map_err(std::io::Error::other)?;
         joined?;
+        if tokio::time::timeout(drain, delivery).await.is_err() {
+            // Unfinished attempts stay pending in the store: attempted again after restart.
+            tracing::warn!(
+                "delivery attempts still in flight at shutdown; their events stay queued"
+            );
+        }
         tracing::info!("stopped");
         Ok(())
     }
@@ -168,6 +181,7 @@ fn log_start(snapshot: &Snapshot, addr: SocketAddr) {
             route = %route.name,
             path = %route.path,
             scheme = route.verifier.scheme(),
+            delivery = route.delivery.as_str(),
             enabled = route.enabled,
             "route"
         );

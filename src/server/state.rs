@@ -1,14 +1,18 @@
 //! The state every request shares: the live config snapshot, the metrics, and per-route state that outlives reloads.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use prometheus_client::metrics::gauge::Gauge;
+use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{Config, Delivery};
+use crate::forward::{Delivered, ForwardError};
 use crate::metrics::{Metrics, RouteLabel, RouteSeries};
+use crate::queue::{Queue, QueueError};
+use crate::routes::Route;
 use crate::streak::Streak;
 
 /// State of one route that survives reloads, keyed by route name.
@@ -20,6 +24,27 @@ pub struct RouteStats {
     pub streak: Mutex<Streak>,
     /// This route's series, looked up once rather than per request.
     pub series: RouteSeries,
+}
+
+impl RouteStats {
+    /// Feeds a downstream's answer into the metrics and the failure streak.
+    pub fn record_delivery(&self, route: &Route, forwarded: &Result<Delivered, ForwardError>) {
+        let mut streak = self.streak.lock().unwrap_or_else(|e| e.into_inner());
+        match forwarded {
+            Ok(delivered) => {
+                let seconds = delivered.duration.as_secs_f64();
+                self.series.downstream_duration.observe(seconds);
+                streak.succeeded(&route.name);
+            }
+            Err(error) => {
+                let status = match error {
+                    ForwardError::Status { status, .. } => Some(status.as_u16()),
+                    _ => None,
+                };
+                streak.failed(&route.name, status, error.to_string(), route.alert_after);
+            }
+        }
+    }
 }
 
 /// One consistent configuration, as swapped in by a reload.
@@ -44,6 +69,10 @@ pub struct State {
     pub metrics: Metrics,
     /// Every route's state ever seen, by name, so a reload keeps it.
     stats: Mutex<HashMap<String, Arc<RouteStats>>>,
+    /// The store of queued events, opened once a route is queued.
+    queue: OnceLock<Arc<Queue>>,
+    /// The live generation, for whoever waits on reloads.
+    changes: watch::Sender<u64>,
 }
 
 impl State {
@@ -59,6 +88,8 @@ impl State {
             }),
             metrics,
             stats: Mutex::default(),
+            queue: OnceLock::new(),
+            changes: watch::Sender::new(0),
         };
         state.replace(config);
         state
@@ -75,7 +106,30 @@ impl State {
         });
         self.publish_gauges(&next);
         self.live.store(next.clone());
+        self.changes.send_replace(generation);
         next
+    }
+
+    /// Opens the store at `[store] path` when `config` has a queued route
+    /// and none is open yet. Once open it stays open: its path needs a restart.
+    pub fn open_queue_if_needed(&self, config: &Config) -> Result<(), QueueError> {
+        let queued = config.routes.iter().any(|r| r.delivery == Delivery::Queued);
+        if queued && self.queue.get().is_none() {
+            let queue = Queue::open(&config.server.store.path)?;
+            tracing::info!(path = %queue.path().display(), "store opened");
+            let _ = self.queue.set(Arc::new(queue));
+        }
+        Ok(())
+    }
+
+    /// The store of queued events, if open.
+    pub fn queue(&self) -> Option<&Arc<Queue>> {
+        self.queue.get()
+    }
+
+    /// A receiver that sees each new generation.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     fn stats_for(&self, config: &Config) -> HashMap<String, Arc<RouteStats>> {

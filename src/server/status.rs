@@ -17,7 +17,7 @@ pub fn of(snapshot: &Snapshot) -> Value {
                 "name": route.name,
                 "path": route.path,
                 "enabled": route.enabled,
-                "delivery": "sync",
+                "delivery": route.delivery,
                 "scheme": route.verifier.scheme(),
                 "downstream_host": route.downstream.host_str(),
                 "in_flight": stats.in_flight.get(),

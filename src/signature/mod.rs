@@ -100,6 +100,13 @@ impl VerifiedBody {
     pub fn bytes(&self) -> &Bytes {
         &self.0
     }
+
+    /// A body read back from the queue store. Only for bodies that were
+    /// verified before they were stored: the store is written only by
+    /// [`crate::queue::Queue::ingest`], which takes a `VerifiedBody`.
+    pub(crate) fn from_store(bytes: Bytes) -> Self {
+        Self(bytes)
+    }
 }
 
 impl Verifier {

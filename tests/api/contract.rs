@@ -11,13 +11,7 @@ async fn a_downstream_ok_is_answered_200_processed() {
     let downstream = Downstream::start().await;
     let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
 
-    let response = app
-        .post(
-            CHATWOOT_PATH,
-            &chatwoot_headers(SECRET, now_secs(), EVENT),
-            EVENT,
-        )
-        .await;
+    let response = app.post_event().await;
 
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
@@ -31,13 +25,7 @@ async fn a_downstream_500_is_answered_500_so_the_source_can_retry() {
     downstream.answer_with(500);
     let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
 
-    let response = app
-        .post(
-            CHATWOOT_PATH,
-            &chatwoot_headers(SECRET, now_secs(), EVENT),
-            EVENT,
-        )
-        .await;
+    let response = app.post_event().await;
 
     assert_eq!(response.status(), 500);
     let body: Value = response.json().await.unwrap();
@@ -53,13 +41,7 @@ async fn a_downstream_4xx_is_answered_500_too() {
     downstream.answer_with(422);
     let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
 
-    let response = app
-        .post(
-            CHATWOOT_PATH,
-            &chatwoot_headers(SECRET, now_secs(), EVENT),
-            EVENT,
-        )
-        .await;
+    let response = app.post_event().await;
 
     assert_eq!(response.status(), 500);
 }
@@ -71,13 +53,7 @@ async fn a_downstream_slower_than_the_route_timeout_is_answered_500() {
     let config = chatwoot_config(&downstream.url("/hook"), "").replace("\"2s\"", "\"300ms\"");
     let app = spawn_app(&config).await;
 
-    let response = app
-        .post(
-            CHATWOOT_PATH,
-            &chatwoot_headers(SECRET, now_secs(), EVENT),
-            EVENT,
-        )
-        .await;
+    let response = app.post_event().await;
 
     assert_eq!(response.status(), 500);
     let body: Value = response.json().await.unwrap();
@@ -98,13 +74,7 @@ async fn a_refused_connection_is_answered_500() {
     ))
     .await;
 
-    let response = app
-        .post(
-            CHATWOOT_PATH,
-            &chatwoot_headers(SECRET, now_secs(), EVENT),
-            EVENT,
-        )
-        .await;
+    let response = app.post_event().await;
 
     assert_eq!(response.status(), 500);
     let body: Value = response.json().await.unwrap();

@@ -53,13 +53,7 @@ async fn a_request_id_is_generated_when_the_source_sends_none() {
     let downstream = Downstream::start().await;
     let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
 
-    let response = app
-        .post(
-            CHATWOOT_PATH,
-            &chatwoot_headers(SECRET, now_secs(), EVENT),
-            EVENT,
-        )
-        .await;
+    let response = app.post_event().await;
 
     let answered = response.headers()["x-request-id"]
         .to_str()

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, KeyInit, Mac};
 use hookgate::server::Application;
@@ -33,6 +33,8 @@ pub struct Recorded {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 /// A downstream that records every request and answers as told.
@@ -42,6 +44,7 @@ pub struct Downstream {
     requests: Arc<Mutex<Vec<Recorded>>>,
     status: Arc<AtomicU16>,
     delay_ms: Arc<AtomicU64>,
+    retry_after: Arc<Mutex<Option<String>>>,
 }
 
 struct Recorder(Downstream);
@@ -55,13 +58,16 @@ impl Endpoint for Recorder {
             path: request.uri().path().to_string(),
             headers: request.headers().clone(),
             body,
+            at: Instant::now(),
         });
         let delay = self.0.delay_ms.load(Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(delay)).await;
         let status = StatusCode::from_u16(self.0.status.load(Ordering::SeqCst)).unwrap();
-        Ok(Response::builder()
-            .status(status)
-            .body("downstream says hi"))
+        let mut response = Response::builder().status(status);
+        if let Some(seconds) = self.0.retry_after.lock().unwrap().clone() {
+            response = response.header("Retry-After", seconds);
+        }
+        Ok(response.body("downstream says hi"))
     }
 }
 
@@ -77,6 +83,7 @@ impl Downstream {
             requests: Arc::default(),
             status: Arc::new(AtomicU16::new(200)),
             delay_ms: Arc::default(),
+            retry_after: Arc::default(),
         };
         let recorder = Recorder(downstream.clone());
         tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(recorder));
@@ -89,6 +96,11 @@ impl Downstream {
 
     pub fn answer_with(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Adds `Retry-After: <value>` to every answer (None: no header).
+    pub fn retry_after(&self, value: Option<&str>) {
+        *self.retry_after.lock().unwrap() = value.map(str::to_string);
     }
 
     pub fn delay(&self, delay: Duration) {
@@ -128,6 +140,14 @@ impl TestApp {
             request = request.header(*name, value);
         }
         request.send().await.expect("the gateway answers")
+    }
+}
+
+impl TestApp {
+    /// POSTs the sample event to the chatwoot route, validly signed now.
+    pub async fn post_event(&self) -> reqwest::Response {
+        let headers = chatwoot_headers(SECRET, now_secs(), EVENT);
+        self.post(CHATWOOT_PATH, &headers, EVENT).await
     }
 }
 

@@ -43,13 +43,7 @@ async fn a_disabled_route_is_503_with_retry_after() {
     ))
     .await;
 
-    let response = app
-        .post(
-            CHATWOOT_PATH,
-            &chatwoot_headers(SECRET, now_secs(), EVENT),
-            EVENT,
-        )
-        .await;
+    let response = app.post_event().await;
 
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));

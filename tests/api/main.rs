@@ -7,5 +7,6 @@ mod forwarding;
 mod helpers;
 mod limits;
 mod operations;
+mod queue;
 mod reload;
 mod schemes;

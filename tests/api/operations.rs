@@ -28,12 +28,7 @@ async fn request_metrics_move_as_requests_are_answered() {
     let downstream = Downstream::start().await;
     let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
 
-    app.post(
-        CHATWOOT_PATH,
-        &chatwoot_headers(SECRET, now_secs(), EVENT),
-        EVENT,
-    )
-    .await;
+    app.post_event().await;
     app.post(
         CHATWOOT_PATH,
         &chatwoot_headers("wrong", now_secs(), EVENT),
@@ -116,12 +111,7 @@ async fn admin_status_shows_a_failing_route_and_no_secret() {
     let downstream = Downstream::start().await;
     downstream.answer_with(500);
     let app = spawn_app(&with_admin(chatwoot_config(&downstream.url("/hook"), ""))).await;
-    app.post(
-        CHATWOOT_PATH,
-        &chatwoot_headers(SECRET, now_secs(), EVENT),
-        EVENT,
-    )
-    .await;
+    app.post_event().await;
 
     let response = app
         .client
@@ -174,12 +164,7 @@ async fn a_route_at_max_in_flight_sheds_with_503_while_admitted_requests_succeed
     let first = app.post(CHATWOOT_PATH, &signed, EVENT);
     let later = async {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        app.post(
-            CHATWOOT_PATH,
-            &chatwoot_headers(SECRET, now_secs(), EVENT),
-            EVENT,
-        )
-        .await
+        app.post_event().await
     };
     let (first, later) = tokio::join!(first, later);
 

@@ -75,14 +75,7 @@ fn swap_symlinked_directory(path: &Path, text: &str) {
 type Writer = fn(&Path, &str);
 
 async fn post_event(app: &TestApp) -> u16 {
-    app.post(
-        CHATWOOT_PATH,
-        &chatwoot_headers(SECRET, now_secs(), EVENT),
-        EVENT,
-    )
-    .await
-    .status()
-    .as_u16()
+    app.post_event().await.status().as_u16()
 }
 
 #[tokio::test]

@@ -1,0 +1,142 @@
+//! The downstream call: one pooled client per worker, the header rules, the outcome.
+//!
+//! The client is hyper-util's, not reqwest's: on the benchmark (bench/) it
+//! made the gateway markedly faster, see README "Benchmark". It follows no
+//! redirect and uses no proxy from the environment.
+
+mod headers;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use poem::http::header::RETRY_AFTER;
+use poem::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+
+pub use headers::{Peer, REQUEST_ID, outgoing_headers};
+
+use crate::routes::Route;
+use crate::signature::VerifiedBody;
+
+/// How much of a failing downstream's body is kept for the log.
+const ERROR_BODY_EXCERPT: usize = 1024;
+/// A downstream answer body is read to its end (so the connection can be
+/// reused) up to this size; beyond it the connection is dropped instead.
+const MAX_ANSWER_BODY: usize = 64 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a forward did not end in a 2xx.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// The downstream answered, but not with a 2xx.
+    #[error("downstream answered {status}")]
+    Status {
+        /// Its status.
+        status: StatusCode,
+        /// The start of its body, for the log.
+        body: String,
+        /// Its `Retry-After`, honoured by queued delivery on 429 and 503.
+        retry_after: Option<HeaderValue>,
+    },
+    /// No answer within the route's timeout.
+    #[error("downstream timed out after {0:?}")]
+    Timeout(Duration),
+    /// The connection could not be made or broke.
+    #[error("downstream unreachable: {0}")]
+    Unreachable(#[source] hyper_util::client::legacy::Error),
+}
+
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot load the TLS root certificates: {0}")]
+pub struct ClientError(#[source] std::io::Error);
+
+/// A 2xx from the downstream.
+#[derive(Debug)]
+pub struct Delivered {
+    /// Its status.
+    pub status: StatusCode,
+    /// How long the call took.
+    pub duration: Duration,
+}
+
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// An HTTP client with its connection pool. Each worker runtime owns one, so
+/// a request and its downstream connection stay on one thread; it lives
+/// across reloads.
+#[derive(Debug, Clone)]
+pub struct Forwarder {
+    client: HttpsClient,
+}
+
+impl Forwarder {
+    /// A client for http and https downstreams (the system's root certificates).
+    pub fn new() -> Result<Self, ClientError> {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(ClientError)?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(connector);
+        Ok(Self { client })
+    }
+
+    /// POSTs `body` to the route's downstream with the forwarded headers.
+    pub async fn forward(
+        &self,
+        route: &Route,
+        incoming: &HeaderMap,
+        peer: Peer,
+        request_id: &HeaderValue,
+        body: &VerifiedBody,
+    ) -> Result<Delivered, ForwardError> {
+        let mut request = Request::new(Full::new(body.bytes().clone()));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = route.downstream_uri.clone();
+        *request.headers_mut() = outgoing_headers(incoming, peer, request_id, &route.route_header);
+        let started = Instant::now();
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(ForwardError::Unreachable)?;
+            let status = response.status();
+            let retry_after = response.headers().get(RETRY_AFTER).cloned();
+            let answer = Limited::new(response.into_body(), MAX_ANSWER_BODY)
+                .collect()
+                .await;
+            let answer = answer.map(|b| b.to_bytes()).unwrap_or_default();
+            Ok::<_, ForwardError>((status, retry_after, answer))
+        };
+        let (status, retry_after, answer) = tokio::time::timeout(route.timeout, exchange)
+            .await
+            .map_err(|_| ForwardError::Timeout(route.timeout))??;
+        if !status.is_success() {
+            let shown = &answer[..answer.len().min(ERROR_BODY_EXCERPT)];
+            let body = String::from_utf8_lossy(shown).into_owned();
+            return Err(ForwardError::Status {
+                status,
+                body,
+                retry_after,
+            });
+        }
+        Ok(Delivered {
+            status,
+            duration: started.elapsed(),
+        })
+    }
+}

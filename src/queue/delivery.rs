@@ -1,0 +1,268 @@
+//! Delivery workers: stored events go out through the same
+//! [`Forwarder::forward`] (and header rules) as sync requests, on the
+//! control-plane runtime, with their own client.
+//!
+//! A supervisor starts one worker per route of the live config once the
+//! store is open. A worker reads the live snapshot before each round, so a
+//! reload's `enabled`, `downstream`, `timeout`, `concurrency` and retry
+//! schedule apply from the next attempt on; `enabled = false` pauses it while
+//! ingest keeps storing. A route removed from the config keeps its events in
+//! the store; its worker stops until the route is back.
+//!
+//! Order: a worker takes due events oldest stored first, at most
+//! `concurrency` at once. A failed event waits for its backoff while later
+//! events go ahead.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::task::{Id, JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use super::{Finish, Queue, StoredEvent, backoff};
+use crate::forward::{Delivered, ForwardError, Forwarder, Peer};
+use crate::routes::Route;
+use crate::server::State;
+use crate::server::state::RouteStats;
+
+/// The longest a worker sleeps without looking at the store: picks up
+/// replays and purges made by `hookgate queue` in another process.
+const POLL: Duration = Duration::from_secs(1);
+/// How often the queue gauges are refreshed.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+/// Delivered events past `retention` are deleted every this many rounds of housekeeping.
+const SWEEP_EVERY: u32 = 60;
+/// The stored headers already carry `X-Forwarded-For` and `-Proto`.
+const STORED: Peer = Peer {
+    ip: None,
+    tls: false,
+};
+
+/// Delivers stored events until `shutdown`, then lets attempts in flight finish.
+pub async fn run(state: Arc<State>, shutdown: CancellationToken) {
+    let forwarder = match Forwarder::new() {
+        Ok(forwarder) => Arc::new(forwarder),
+        Err(e) => return error!(error = %e, "cannot build the delivery client; queued events wait"),
+    };
+    let mut changes = state.subscribe();
+    let mut workers: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+    let mut rounds = 0u32;
+    loop {
+        if let Some(queue) = state.queue() {
+            for route in state.live.load().config.routes.iter() {
+                if workers.get(&route.name).is_none_or(|w| w.is_finished()) {
+                    let worker = Worker {
+                        name: route.name.clone(),
+                        state: state.clone(),
+                        queue: queue.clone(),
+                        forwarder: forwarder.clone(),
+                    };
+                    let handle = tokio::spawn(worker.run(shutdown.clone()));
+                    workers.insert(route.name.clone(), handle);
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Ok(()) = changes.changed() => {}
+            _ = housekeeping.tick() => {
+                rounds = rounds.wrapping_add(1);
+                keep_house(&state, rounds % SWEEP_EVERY == 0).await;
+            }
+        }
+    }
+    for worker in workers.into_values() {
+        let _ = worker.await;
+    }
+}
+
+/// Refreshes every route's queue gauges; with `sweep`, drops delivered
+/// events past their retention.
+async fn keep_house(state: &State, sweep: bool) {
+    let Some(queue) = state.queue() else { return };
+    let snapshot = state.live.load_full();
+    for route in snapshot.config.routes.iter() {
+        match queue.stats(&route.name).await {
+            Ok(stats) => snapshot.stats[&route.name].series.queue.show(&stats),
+            Err(e) => warn!(route = %route.name, error = %e, "cannot read the queue's size"),
+        }
+        if sweep {
+            if let Err(e) = queue.sweep(&route.name, route.queue.retention).await {
+                warn!(route = %route.name, error = %e, "cannot delete expired delivered events");
+            }
+        }
+    }
+}
+
+/// One route's deliveries.
+struct Worker {
+    name: String,
+    state: Arc<State>,
+    queue: Arc<Queue>,
+    forwarder: Arc<Forwarder>,
+}
+
+impl Worker {
+    async fn run(self, shutdown: CancellationToken) {
+        let mut changes = self.state.subscribe();
+        let mut attempts = JoinSet::new();
+        let mut claimed: HashMap<Id, i64> = HashMap::new();
+        loop {
+            let snapshot = self.state.live.load_full();
+            let Some(route) = snapshot.config.routes.by_name(&self.name).cloned() else {
+                break;
+            };
+            let stats = snapshot.stats[&self.name].clone();
+            // Disabled: paused; ingest keeps storing.
+            let next = if route.enabled {
+                self.dispatch(&route, &stats, &mut attempts, &mut claimed)
+                    .await
+            } else {
+                None
+            };
+            let wait = next.map_or(POLL, |at| {
+                at.duration_since(SystemTime::now()).unwrap_or_default()
+            });
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(done) = attempts.join_next_with_id() => {
+                    claimed.remove(&done.map_or_else(|e| e.id(), |(id, ())| id));
+                }
+                _ = self.queue.kicked(&self.name) => {}
+                Ok(()) = changes.changed() => {}
+                _ = tokio::time::sleep(wait.min(POLL)) => {}
+            }
+        }
+        while attempts.join_next().await.is_some() {}
+    }
+
+    /// Starts attempts for due events up to the route's concurrency; returns
+    /// when the next event is due, if a slot is left for it.
+    async fn dispatch(
+        &self,
+        route: &Arc<Route>,
+        stats: &Arc<RouteStats>,
+        attempts: &mut JoinSet<()>,
+        claimed: &mut HashMap<Id, i64>,
+    ) -> Option<SystemTime> {
+        let free = route.queue.concurrency.saturating_sub(attempts.len());
+        if free == 0 {
+            return None;
+        }
+        let busy: HashSet<i64> = claimed.values().copied().collect();
+        let due = match self.queue.due(&self.name, free, &busy).await {
+            Ok(due) => due,
+            Err(e) => {
+                warn!(route = %self.name, error = %e, "cannot read due events");
+                return None;
+            }
+        };
+        for event in due.events {
+            let seq = event.seq;
+            let attempt = Attempt {
+                route: route.clone(),
+                stats: stats.clone(),
+                queue: self.queue.clone(),
+                forwarder: self.forwarder.clone(),
+            };
+            claimed.insert(attempts.spawn(attempt.run(event)).id(), seq);
+        }
+        due.next
+            .filter(|_| attempts.len() < route.queue.concurrency)
+    }
+}
+
+/// One attempt at one event, on the route as it was configured when it started.
+struct Attempt {
+    route: Arc<Route>,
+    stats: Arc<RouteStats>,
+    queue: Arc<Queue>,
+    forwarder: Arc<Forwarder>,
+}
+
+impl Attempt {
+    async fn run(self, event: StoredEvent) {
+        let span = info_span!(
+            "delivery",
+            route = %self.route.name,
+            event_id = %event.id,
+            request_id = event.request_id.to_str().unwrap_or_default(),
+            attempt = event.attempts + 1,
+        );
+        async move {
+            let forwarded = self
+                .forwarder
+                .forward(
+                    &self.route,
+                    &event.headers,
+                    STORED,
+                    &event.request_id,
+                    &event.body,
+                )
+                .await;
+            self.stats.record_delivery(&self.route, &forwarded);
+            let outcome = outcome(&self.route, event.attempts + 1, &forwarded);
+            self.report(&outcome, &forwarded);
+            if let Err(e) = self.queue.finish(event.seq, outcome).await {
+                error!(error = %e, "cannot record the attempt; the event will be attempted again");
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn report(&self, outcome: &Finish, forwarded: &Result<Delivered, ForwardError>) {
+        let series = &self.stats.series.queue;
+        match outcome {
+            Finish::Delivered { .. } => {
+                series.delivered.inc();
+                if let Ok(delivered) = forwarded {
+                    let duration_ms = delivered.duration.as_millis() as u64;
+                    info!(
+                        status = delivered.status.as_u16(),
+                        duration_ms, "event delivered"
+                    );
+                }
+            }
+            Finish::Retry { error, wait } => {
+                series.failed.inc();
+                let retry_in_ms = wait.as_millis() as u64;
+                warn!(error = %error, retry_in_ms, "delivery failed; will retry");
+            }
+            Finish::Dead { error } => {
+                series.failed.inc();
+                series.dead_lettered.inc();
+                error!(error = %error, "delivery failed for the last time: dead letter");
+            }
+        }
+    }
+}
+
+/// What the result of attempt number `attempt` means for the event.
+fn outcome(route: &Route, attempt: u32, forwarded: &Result<Delivered, ForwardError>) -> Finish {
+    let Err(error) = forwarded else {
+        return Finish::Delivered {
+            keep: route.queue.retention.is_some(),
+        };
+    };
+    let hint = match error {
+        ForwardError::Status {
+            status,
+            retry_after: Some(value),
+            ..
+        } if backoff::is_throttle(*status) => value
+            .to_str()
+            .ok()
+            .and_then(|v| backoff::parse_retry_after(v, std::time::SystemTime::now())),
+        _ => None,
+    };
+    let error = error.to_string();
+    if attempt >= route.queue.retry.max_attempts {
+        return Finish::Dead { error };
+    }
+    let wait = backoff::next_wait(&route.queue.retry, attempt, fastrand::f64(), hint);
+    Finish::Retry { error, wait }
+}

@@ -1,0 +1,40 @@
+-- The store of queued events (hookgate's `[store] path`), SQLite in WAL mode.
+-- Times are unix milliseconds; `headers` holds the forwarded headers as
+-- `name: value` lines (cast(headers AS TEXT) shows them), `body` the exact
+-- bytes the source sent. Inspect with:
+--   sqlite3 data/hookgate.db "SELECT id, route, state, attempts, last_error FROM events"
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    route TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+    received_at INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    finished_at INTEGER,
+    request_id TEXT NOT NULL,
+    headers BLOB NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_in_order ON events (route, state, seq, next_attempt_at);
+CREATE INDEX IF NOT EXISTS events_by_due_time ON events (route, state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS counts (
+    route TEXT NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (route, state)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS count_insert AFTER INSERT ON events BEGIN
+    INSERT INTO counts VALUES (NEW.route, NEW.state, 1)
+        ON CONFLICT (route, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS count_delete AFTER DELETE ON events BEGIN
+    UPDATE counts SET n = n - 1 WHERE route = OLD.route AND state = OLD.state;
+END;
+CREATE TRIGGER IF NOT EXISTS count_state AFTER UPDATE OF state ON events
+WHEN OLD.state <> NEW.state BEGIN
+    UPDATE counts SET n = n - 1 WHERE route = OLD.route AND state = OLD.state;
+    INSERT INTO counts VALUES (NEW.route, NEW.state, 1)
+        ON CONFLICT (route, state) DO UPDATE SET n = n + 1;
+END;

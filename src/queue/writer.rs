@@ -1,0 +1,102 @@
+//! The one thread that writes to the store, with group commit.
+//!
+//! Every write (an ingest, an attempt's outcome, a replay) is a job sent to
+//! this thread. It takes the first job, then every job that arrived
+//! meanwhile, runs them all in one transaction and commits once: one fsync
+//! answers the whole batch. While a commit is being synced, new jobs queue
+//! up and make the next batch, so durability costs one fsync per batch
+//! rather than one per request. A job's caller hears back only after the
+//! commit that holds its write is on disk.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use super::QueueError;
+
+/// The most jobs in one transaction; keeps a batch's latency bounded.
+const MAX_BATCH: usize = 1024;
+
+/// Called once the batch's commit is known: `Ok` once it is on disk.
+type Done = Box<dyn FnOnce(Result<(), QueueError>) + Send>;
+/// A write: runs inside the batch's transaction, says whether to keep its
+/// changes, and hands back what to do once the commit is known.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Done) + Send>;
+
+/// The handle jobs are sent through; the thread ends when it is dropped.
+#[derive(Debug)]
+pub struct Writer {
+    jobs: Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the thread owning `conn`.
+    pub fn spawn(conn: Connection) -> std::io::Result<Self> {
+        let (jobs, receiver) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("hookgate-store".into())
+            .spawn(move || serve(conn, receiver))?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `work` in the next batch; answers once the batch is committed.
+    /// A failing `work` has its changes rolled back, the batch's others kept.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, QueueError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, QueueError> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = work(conn);
+            let keep = result.is_ok();
+            let done: Done = Box::new(move |committed| {
+                let _ = answer.send(committed.and(result));
+            });
+            (keep, done)
+        });
+        self.jobs.send(job).map_err(|_| QueueError::Unavailable)?;
+        answered.await.map_err(|_| QueueError::Unavailable)?
+    }
+}
+
+fn serve(mut conn: Connection, jobs: Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit(&mut conn, batch);
+    }
+}
+
+/// Runs `batch` in one transaction, each job in its own savepoint, then
+/// tells every job how the commit went.
+fn commit(conn: &mut Connection, batch: Vec<Job>) {
+    let mut done = Vec::with_capacity(batch.len());
+    let committed = (|| {
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for job in batch {
+            // Dropped without a commit, a savepoint rolls back.
+            let savepoint = tx.savepoint()?;
+            let (keep, then) = job(&savepoint);
+            done.push(then);
+            if keep {
+                savepoint.commit()?;
+            }
+        }
+        tx.commit()
+    })()
+    .map_err(Arc::new);
+    if let Err(error) = &committed {
+        tracing::error!(error = %error, jobs = done.len(), "store commit failed");
+    }
+    for then in done {
+        then(committed.clone().map_err(QueueError::Store));
+    }
+}

@@ -1,0 +1,234 @@
+//! Queued delivery with the built binary: SIGKILL under load then a restart
+//! loses no event answered 202, and `hookgate queue` works on the store.
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use helpers::*;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
+/// Concurrent clients posting while the gateway is killed.
+const CLIENTS: usize = 8;
+/// Events answered 202 before the kill.
+const ACCEPTED_BEFORE_KILL: usize = 150;
+
+/// A queued chatwoot route with short backoffs unless `extra` sets `retry`.
+fn queued_config(downstream: &Downstream, dir: &Path, extra: &str) -> String {
+    let retry = match extra.contains("retry") {
+        true => "",
+        false => r#"retry = { initial_backoff = "100ms", max_backoff = "500ms" }"#,
+    };
+    let keys = format!("delivery = \"queued\"\nconcurrency = 2\n{retry}\n{extra}");
+    format!(
+        "{}\n[store]\npath = \"{}\"\n",
+        chatwoot_config(&downstream.url("/hook"), &keys),
+        dir.join("hookgate.db").display()
+    )
+}
+
+/// Starts `hookgate serve` and returns it with its bound address.
+fn serve(config: &Path) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("the gateway logs until it listens");
+        let entry: Value = serde_json::from_str(&line.unwrap()).expect("JSON log lines");
+        if entry["fields"]["message"] == "listening" {
+            break entry["fields"]["addr"].as_str().unwrap().to_string();
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+    (child, addr)
+}
+
+/// Posts signed events until `stop`; records the id of every 202.
+async fn post_until(addr: String, stop: Arc<AtomicBool>, accepted: Arc<Mutex<Vec<String>>>) {
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}{CHATWOOT_PATH}");
+    for _ in 0..200 {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut request = client.post(&url).body(EVENT);
+        for (name, value) in chatwoot_headers(SECRET, now_secs(), EVENT) {
+            request = request.header(name, value);
+        }
+        let Ok(response) = request.send().await else {
+            return; // killed
+        };
+        if response.status() == 202 {
+            if let Ok(body) = response.json::<Value>().await {
+                let id = body["id"].as_str().unwrap().to_string();
+                accepted.lock().unwrap().push(id);
+            }
+        }
+    }
+}
+
+fn delivered_ids(downstream: &Downstream) -> HashSet<String> {
+    downstream
+        .received()
+        .iter()
+        .filter_map(|r| r.headers.get("x-hookgate-event-id"))
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_event_answered_202_is_delivered_after_a_sigkill_and_a_restart() {
+    let downstream = Downstream::start().await;
+    // Slow enough that a backlog is stored when the gateway is killed.
+    downstream.delay(Duration::from_millis(50));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routes.toml");
+    std::fs::write(&config, queued_config(&downstream, dir.path(), "")).unwrap();
+    let (mut gateway, addr) = serve(&config);
+    let (stop, accepted) = (Arc::new(AtomicBool::new(false)), Arc::default());
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            tokio::spawn(post_until(
+                addr.clone(),
+                stop.clone(),
+                Arc::clone(&accepted),
+            ))
+        })
+        .collect();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while accepted.lock().unwrap().len() < ACCEPTED_BEFORE_KILL && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    gateway.kill().unwrap(); // SIGKILL, with requests in flight
+    gateway.wait().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let accepted: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();
+    let delivered_before_restart = delivered_ids(&downstream).len();
+    let (mut restarted, _) = serve(&config);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut missing: Vec<String> = Vec::new();
+    while Instant::now() < deadline {
+        let delivered = delivered_ids(&downstream);
+        missing = accepted.difference(&delivered).cloned().collect();
+        if missing.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    restarted.kill().unwrap();
+    restarted.wait().unwrap();
+    assert!(accepted.len() >= ACCEPTED_BEFORE_KILL, "{}", accepted.len());
+    assert!(
+        delivered_before_restart < accepted.len(),
+        "no backlog at the kill: the restart proved nothing"
+    );
+    assert!(
+        missing.is_empty(),
+        "{} of {} events answered 202 never arrived: {missing:?}",
+        missing.len(),
+        accepted.len()
+    );
+}
+
+fn hookgate_queue(config: &Path, args: &[&str]) -> String {
+    let output = Command::new(BIN)
+        .arg("queue")
+        .args(args)
+        .args(["--route", "chatwoot", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{args:?}: {stdout}{stderr}");
+    stdout
+}
+
+#[tokio::test]
+async fn hookgate_queue_lists_replays_and_purges_a_routes_events() {
+    let downstream = Downstream::start().await;
+    downstream.answer_with(500);
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(&queued_config(
+        &downstream,
+        dir.path(),
+        "retry = { max_attempts = 1 }",
+    ))
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let body: Value = app.post_event().await.json().await.unwrap();
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while downstream.received().len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Stop the gateway's delivery so that only the command changes the store.
+    app.shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let config = &app.config_path;
+
+    let listed = hookgate_queue(config, &["ls"]);
+    let replayed = hookgate_queue(config, &["replay", "--id", &ids[0]]);
+    let after_replay = hookgate_queue(config, &["ls"]);
+    let purged = hookgate_queue(config, &["purge"]);
+    let purged_all = hookgate_queue(config, &["purge", "--all"]);
+    let emptied = hookgate_queue(config, &["ls"]);
+
+    assert!(listed.contains("0 pending, 2 dead letters"), "{listed}");
+    assert!(
+        listed.contains(&ids[0]) && listed.contains(&ids[1]),
+        "{listed}"
+    );
+    assert!(listed.contains("downstream answered 500"), "{listed}");
+    assert!(replayed.contains("replayed 1 dead letters"), "{replayed}");
+    assert!(after_replay.contains("1 pending"), "{after_replay}");
+    assert!(after_replay.contains("1 dead letters"), "{after_replay}");
+    assert!(purged.contains("purged 1 events"), "{purged}");
+    assert!(purged_all.contains("purged 1 events"), "{purged_all}");
+    assert!(emptied.contains("0 pending, 0 dead letters"), "{emptied}");
+}
+
+#[test]
+fn hookgate_queue_refuses_a_store_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routes.toml");
+    let text = format!(
+        "{}\n[store]\npath = \"{}\"\n",
+        chatwoot_config("http://127.0.0.1:9/hook", "delivery = \"queued\""),
+        dir.path().join("absent.db").display()
+    );
+    std::fs::write(&config, text).unwrap();
+
+    let output = Command::new(BIN)
+        .args(["queue", "ls", "--route", "chatwoot", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("absent.db: no store there"), "{stderr}");
+    assert!(!dir.path().join("absent.db").exists());
+}
