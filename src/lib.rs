@@ -13,6 +13,7 @@
 //! - [`server`]: the poem application, the webhook handler and the error → status mapping.
 //! - [`queue`]: queued delivery: the durable store (SQLite, group commit) and the delivery workers.
 //! - [`reload`]: watching the config file and swapping in a new snapshot.
+//! - [`dedupe`]: dedupe keys of deliveries, in process or on Redis.
 //! - [`openapi`]: the OpenAPI document generated from the live routes.
 //! - [`metrics`], [`streak`]: Prometheus metrics and per-route failure streaks.
 //! - [`telemetry`]: tracing subscriber set-up.
@@ -20,6 +21,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dedupe;
 pub mod forward;
 pub mod metrics;
 pub mod openapi;

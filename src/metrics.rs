@@ -35,6 +35,15 @@ pub struct AttemptLabels {
     pub result: &'static str,
 }
 
+/// `{route, result}` of a dedupe check.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DedupeLabels {
+    /// The route's name.
+    pub route: String,
+    /// `new`, `duplicate`, `in_flight`, `missing_key` or `unavailable`.
+    pub result: &'static str,
+}
+
 /// `{result}` of a config reload.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabel {
@@ -138,6 +147,8 @@ pub struct Metrics {
     pub downstream_duration: Seconds,
     /// `hookgate_in_flight{route}`.
     pub in_flight: Family<RouteLabel, Gauge>,
+    /// `hookgate_dedupe_total{route,result}`.
+    pub dedupe: Family<DedupeLabels, Counter>,
     /// `hookgate_config_reloads_total{result}`.
     pub reloads: Family<ReloadLabel, Counter>,
     /// `hookgate_config_generation`.
@@ -173,6 +184,7 @@ impl Metrics {
             downstream_duration: Family::new_with_constructor(latency_histogram),
             in_flight: Family::default(),
             reloads: Family::default(),
+            dedupe: Family::default(),
             generation: Gauge::default(),
             route_enabled: Family::default(),
             route_failing_seconds: Family::default(),
@@ -209,6 +221,7 @@ impl Metrics {
             "Config reloads by result",
             metrics.reloads.clone(),
         );
+        r.register("dedupe", "Dedupe checks by result", metrics.dedupe.clone());
         r.register(
             "config_generation",
             "Generation of the live config",
@@ -257,6 +270,15 @@ impl Metrics {
             "Events that became dead letters",
             self.dead_lettered.clone(),
         );
+    }
+
+    /// Counts one dedupe check of `route` with `result`.
+    pub fn count_dedupe(&self, route: &str, result: &'static str) {
+        let labels = DedupeLabels {
+            route: route.to_string(),
+            result,
+        };
+        self.dedupe.get_or_create(&labels).inc();
     }
 
     /// Counts one request of `route` with `outcome`.

@@ -39,7 +39,11 @@ pub fn document(routes: &RouteTable) -> Value {
     schemas["WebhookProcessed"] = json!({
         "type": "object",
         "required": ["success", "processed"],
-        "properties": {"success": {"type": "boolean"}, "processed": {"type": "boolean"}}
+        "properties": {
+            "success": {"type": "boolean"},
+            "processed": {"type": "boolean", "description": "false for a duplicate"},
+            "duplicate": {"type": "boolean", "description": "present and true when the delivery's dedupe key was already handled; nothing was forwarded"}
+        }
     });
     schemas["WebhookQueued"] = json!({
         "type": "object",
@@ -91,7 +95,7 @@ fn operation(route: &Route) -> Value {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
             }
         },
-        "responses": responses(route.delivery),
+        "responses": responses(route),
     })
 }
 
@@ -120,7 +124,7 @@ fn signature_headers(route: &Route) -> Vec<String> {
         .collect()
 }
 
-fn responses(delivery: Delivery) -> Value {
+fn responses(route: &Route) -> Value {
     let request_id = json!({"X-Request-Id": {"schema": {"type": "string"}, "description": "The request's id, as sent or generated"}});
     let mut retry = request_id.clone();
     retry["Retry-After"] = json!({"schema": {"type": "string"}, "description": "Seconds to wait"});
@@ -140,10 +144,26 @@ fn responses(delivery: Delivery) -> Value {
         "500": error("The downstream failed, timed out or was unreachable; retry", &request_id),
         "503": error("The route is disabled or overloaded; retry after Retry-After", &retry),
     });
-    match delivery {
+    if route.dedupe.is_some() {
+        answers["200"] = json!({
+            "description": "A duplicate: the delivery's dedupe key was already handled; nothing was forwarded",
+            "headers": request_id,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookProcessed"}}}
+        });
+        answers["429"] = error(
+            "A delivery with the same dedupe key is in flight; retry after Retry-After",
+            &retry,
+        );
+    }
+    match route.delivery {
         Delivery::Sync => {
+            let description = if route.dedupe.is_some() {
+                "The downstream answered 2xx; or, with `duplicate: true`, the delivery's key was already handled"
+            } else {
+                "The downstream answered 2xx"
+            };
             answers["200"] = json!({
-                "description": "The downstream answered 2xx",
+                "description": description,
                 "headers": request_id,
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookProcessed"}}}
             });

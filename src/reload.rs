@@ -132,6 +132,10 @@ fn keep_what_needs_a_restart(new: &mut Config, running: &Config) {
             admin.listen = admin_listen(running);
         }
     }
+    if new.store.dedupe != running.store.dedupe {
+        warn!("store.backend, url or prefix changed: restart required");
+        new.store.dedupe = running.store.dedupe.clone();
+    }
     if new.workers != running.workers {
         warn!("server.workers changed: restart required");
         new.workers = running.workers;

@@ -39,6 +39,8 @@ pub struct Route {
     pub delivery: Delivery,
     /// How stored events are delivered (used whenever the route has any).
     pub queue: QueueSettings,
+    /// `[routes.NAME.dedupe]`, if set.
+    pub dedupe: Option<crate::dedupe::DedupeSettings>,
 }
 
 /// How a route's stored events are delivered and bounded.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Problem;
-use super::schema::{RawRetry, RawRoute, RawStore};
+use super::schema::{Backend, RawRetry, RawRoute, RawStore};
 use super::validate::{FieldProblems, duration};
 use crate::routes::{QueueSettings, RetryPolicy};
 
@@ -14,6 +14,68 @@ use crate::routes::{QueueSettings, RetryPolicy};
 pub struct StoreSettings {
     /// The SQLite file; relative paths are relative to the working directory.
     pub path: PathBuf,
+    /// Where dedupe keys live.
+    pub dedupe: DedupeBackend,
+}
+
+/// Where dedupe keys live.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DedupeBackend {
+    /// In this process.
+    Embedded,
+    /// On Redis, shared by every instance.
+    Redis {
+        /// `redis://` URL (may hold a password: never printed).
+        url: String,
+        /// Key prefix.
+        prefix: String,
+    },
+}
+
+impl std::fmt::Debug for DedupeBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DedupeBackend::Embedded => f.write_str("Embedded"),
+            DedupeBackend::Redis { prefix, .. } => write!(f, "Redis {{ prefix: {prefix:?} }}"),
+        }
+    }
+}
+
+const DEFAULT_DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
+const MAX_DEDUPE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The route's `[dedupe]`, `None` when absent or invalid (problems recorded).
+pub(super) fn dedupe_settings(
+    raw: &RawRoute,
+    problems: &mut FieldProblems,
+) -> Option<crate::dedupe::DedupeSettings> {
+    let raw = raw.dedupe.as_ref()?;
+    let key = crate::dedupe::KeySpec::parse(&raw.key.to_vec())
+        .map_err(|m| problems.push(("dedupe.key", m)))
+        .ok();
+    let ttl = duration(&raw.ttl, DEFAULT_DEDUPE_TTL, MAX_DEDUPE_TTL)
+        .map_err(|m| problems.push(("dedupe.ttl", m)))
+        .ok();
+    Some(crate::dedupe::DedupeSettings {
+        key: key?,
+        ttl: ttl?,
+    })
+}
+
+fn dedupe_backend(raw: &RawStore, problems: &mut Vec<Problem>) -> DedupeBackend {
+    if raw.backend.unwrap_or_default() == Backend::Embedded {
+        return DedupeBackend::Embedded;
+    }
+    let url = raw.url.clone().unwrap_or_default();
+    if redis::Client::open(url.as_str()).is_err() {
+        problems.push(Problem {
+            route: None,
+            field: "store.url".into(),
+            message: "a redis:// URL is required with backend = \"redis\"".into(),
+        });
+    }
+    let prefix = raw.prefix.clone().unwrap_or_else(|| "hookgate:".into());
+    DedupeBackend::Redis { url, prefix }
 }
 
 const DEFAULT_STORE_PATH: &str = "data/hookgate.db";
@@ -44,6 +106,7 @@ pub(super) fn store_settings(raw: &RawStore, problems: &mut Vec<Problem>) -> Sto
     }
     StoreSettings {
         path: PathBuf::from(path),
+        dedupe: dedupe_backend(raw, problems),
     }
 }
 

@@ -21,7 +21,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::Value;
 use sha2::{Digest, Sha256};
 
-pub use delivery::StoreSettings;
+pub use delivery::{DedupeBackend, StoreSettings};
 pub use schema::{Delivery, Environment};
 pub use validate::{AdminSettings, ServerSettings};
 

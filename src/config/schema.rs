@@ -31,6 +31,23 @@ pub struct RawConfig {
 pub struct RawStore {
     /// The SQLite file of queued events; default `data/hookgate.db`.
     pub path: Option<String>,
+    /// Where dedupe keys live: `embedded` (default, this process) or `redis`.
+    pub backend: Option<Backend>,
+    /// The Redis URL, with `backend = "redis"`.
+    pub url: Option<String>,
+    /// Prefix of every Redis key; default `hookgate:`.
+    pub prefix: Option<String>,
+}
+
+/// `[store] backend`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// In this process.
+    #[default]
+    Embedded,
+    /// On a Redis shared by every instance.
+    Redis,
 }
 
 /// `[admin]`.
@@ -99,8 +116,40 @@ pub struct RawRoute {
     pub retention: Option<String>,
     /// `[routes.NAME.retry]`.
     pub retry: Option<RawRetry>,
+    /// `[routes.NAME.dedupe]`.
+    pub dedupe: Option<RawDedupe>,
     /// `[routes.NAME.signature]`.
     pub signature: RawSignature,
+}
+
+/// `[routes.NAME.dedupe]`: what identifies a delivery, and for how long.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDedupe {
+    /// `"header:NAME"`, `"json:/pointer"`, or a list of them joined in order.
+    pub key: OneOrMany,
+    /// How long a handled key is remembered, e.g. `"24h"`.
+    pub ttl: Option<String>,
+}
+
+/// A single string or a list of strings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// As a list.
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one.clone()],
+            OneOrMany::Many(many) => many.clone(),
+        }
+    }
 }
 
 /// How a route's events reach the downstream.

@@ -143,6 +143,22 @@ fn a_missing_secret_is_allowed_only_in_development() {
 fn broken_configs_are_refused_naming_file_route_and_field() {
     let cases: Vec<(String, &str)> = vec![
         (
+            route("dedupe = { key = \"id\" }"),
+            "route `hook`, field `dedupe.key`: `id` must be `header:NAME` or `json:/pointer`",
+        ),
+        (
+            route("dedupe = { key = \"json:/id\", ttl = \"90d\" }"),
+            "route `hook`, field `dedupe.ttl`: `90d` must be above 0 and at most",
+        ),
+        (
+            route("dedupe = { key = [] }"),
+            "field `dedupe.key`: needs at least one part",
+        ),
+        (
+            format!("{}\n[store]\nbackend = \"redis\"\n", route("")),
+            "field `store.url`: a redis:// URL is required",
+        ),
+        (
             route("").replace("\"/hook\"", "\"hook\""),
             "route `hook`, field `path`: `hook` must start with `/`",
         ),

@@ -9,7 +9,9 @@ use poem::http::Uri;
 use url::Url;
 
 use super::Problem;
-use super::delivery::{StoreSettings, queue_settings, store_settings};
+use super::delivery::{
+    DedupeBackend, StoreSettings, dedupe_settings, queue_settings, store_settings,
+};
 use super::schema::{RawAdmin, RawConfig, RawRoute, RawServer};
 use crate::routes::{Route, RouteTable, is_gateway_path};
 use crate::signature;
@@ -135,6 +137,7 @@ fn server_settings(raw: &RawServer, problems: &mut Vec<Problem>) -> ServerSettin
         admin: None,
         store: StoreSettings {
             path: Default::default(),
+            dedupe: DedupeBackend::Embedded,
         },
     }
 }
@@ -190,6 +193,7 @@ fn route(
         .map_err(|m| problems.push(("alert_after", m)))
         .ok();
     let queue = queue_settings(raw, problems);
+    let dedupe = dedupe_settings(raw, problems);
     let max_body_bytes = match raw.max_body_bytes {
         Some(limit) => body_limit(limit)
             .map_err(|m| problems.push(("max_body_bytes", m)))
@@ -218,6 +222,7 @@ fn route(
         route_header: route_header?,
         delivery: raw.delivery.unwrap_or_default(),
         queue: queue?,
+        dedupe,
     })
 }
 

@@ -22,13 +22,19 @@ impl KeySpec {
         if parts.is_empty() {
             return Err("needs at least one part".into());
         }
-        parts.iter().map(|p| parse_part(p)).collect::<Result<_, _>>().map(Self)
+        parts
+            .iter()
+            .map(|p| parse_part(p))
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
 
     /// The key of this delivery, or `None` when a part is missing.
     pub fn extract(&self, headers: &HeaderMap, body: &[u8]) -> Option<String> {
         let needs_json = self.0.iter().any(|p| matches!(p, Part::Json(_)));
-        let json: Option<Value> = needs_json.then(|| serde_json::from_slice(body).ok()).flatten();
+        let json: Option<Value> = needs_json
+            .then(|| serde_json::from_slice(body).ok())
+            .flatten();
         let values = self
             .0
             .iter()
@@ -45,12 +51,15 @@ impl KeySpec {
 
 fn parse_part(text: &str) -> Result<Part, String> {
     if let Some(name) = text.strip_prefix("header:") {
-        let name = HeaderName::try_from(name).map_err(|_| format!("`{name}` is not a header name"))?;
+        let name =
+            HeaderName::try_from(name).map_err(|_| format!("`{name}` is not a header name"))?;
         return Ok(Part::Header(name));
     }
     if let Some(pointer) = text.strip_prefix("json:") {
         if !pointer.starts_with('/') {
-            return Err(format!("`{pointer}` is not a JSON pointer (it starts with `/`)"));
+            return Err(format!(
+                "`{pointer}` is not a JSON pointer (it starts with `/`)"
+            ));
         }
         return Ok(Part::Json(pointer.to_string()));
     }
@@ -79,7 +88,10 @@ mod tests {
     fn a_header_part_takes_the_header_value() {
         let mut headers = HeaderMap::new();
         headers.insert("x-chatwoot-delivery", "d-1".parse().unwrap());
-        assert_eq!(spec(&["header:X-Chatwoot-Delivery"]).extract(&headers, b""), Some("d-1".into()));
+        assert_eq!(
+            spec(&["header:X-Chatwoot-Delivery"]).extract(&headers, b""),
+            Some("d-1".into())
+        );
     }
 
     #[test]
@@ -94,7 +106,10 @@ mod tests {
         let headers = HeaderMap::new();
         assert_eq!(spec(&["header:X-Id"]).extract(&headers, b"{}"), None);
         assert_eq!(spec(&["json:/id"]).extract(&headers, b"not json"), None);
-        assert_eq!(spec(&["json:/id"]).extract(&headers, br#"{"id": {"nested": 1}}"#), None);
+        assert_eq!(
+            spec(&["json:/id"]).extract(&headers, br#"{"id": {"nested": 1}}"#),
+            None
+        );
     }
 
     #[test]

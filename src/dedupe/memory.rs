@@ -34,7 +34,9 @@ impl MemoryStore {
             Some((Mark::Done, expiry)) if *expiry > now => Claim::Duplicate,
             Some((Mark::InFlight, expiry)) if *expiry > now => Claim::InFlight,
             _ => {
-                entries.map.insert(key.to_string(), (Mark::InFlight, now + hold));
+                entries
+                    .map
+                    .insert(key.to_string(), (Mark::InFlight, now + hold));
                 Claim::New
             }
         }
@@ -43,7 +45,9 @@ impl MemoryStore {
     /// Marks `key` done for `ttl`.
     pub fn complete(&self, key: &str, ttl: Duration) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.map.insert(key.to_string(), (Mark::Done, Instant::now() + ttl));
+        entries
+            .map
+            .insert(key.to_string(), (Mark::Done, Instant::now() + ttl));
     }
 
     /// Forgets an in-flight claim, so the delivery can be retried.

@@ -14,6 +14,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use key::KeySpec;
+
+/// A route's `[routes.NAME.dedupe]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedupeSettings {
+    /// What identifies a delivery.
+    pub key: KeySpec,
+    /// How long a handled key is remembered.
+    pub ttl: Duration,
+}
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
 
@@ -54,7 +63,7 @@ pub enum Store {
     /// In-process; each instance dedupes on its own.
     Memory(Arc<MemoryStore>),
     /// Shared by every instance on one Redis.
-    Redis(RedisStore),
+    Redis(Arc<RedisStore>),
 }
 
 impl Store {
@@ -71,8 +80,8 @@ impl Store {
         match self {
             Store::Memory(store) => store.complete(key, ttl),
             Store::Redis(store) => {
-                if let Err(error) = store.complete(key, ttl).await {
-                    tracing::warn!(%error, "dedupe store unavailable: key not recorded");
+                if store.complete(key, ttl).await.is_err() {
+                    tracing::warn!("dedupe store unavailable: key not recorded");
                 }
             }
         }
@@ -83,8 +92,8 @@ impl Store {
         match self {
             Store::Memory(store) => store.release(key),
             Store::Redis(store) => {
-                if let Err(error) = store.release(key).await {
-                    tracing::warn!(%error, "dedupe store unavailable: claim left to expire");
+                if store.release(key).await.is_err() {
+                    tracing::warn!("dedupe store unavailable: claim left to expire");
                 }
             }
         }

@@ -1,37 +1,79 @@
 //! The shared dedupe store on Redis, for several gateway instances.
 //!
 //! `SET key inflight NX PX hold` claims a key atomically across instances;
-//! success turns it into `done` for the TTL, failure deletes it.
+//! success turns it into `done` for the TTL, failure deletes it. The
+//! connection is made on first use and re-made after a failure, at most
+//! once a second, so a Redis outage costs a request nothing but its dedupe.
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
+use tokio::sync::OnceCell;
 
 use super::{Claim, Mark};
 
-/// A Redis connection (multiplexed, reconnecting) and the key prefix.
-#[derive(Clone)]
+/// Longest wait for Redis to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// After a failed connection, requests skip Redis for this long.
+const RETRY_CONNECT_AFTER: Duration = Duration::from_secs(1);
+
+/// A Redis client, its connection once made, and the key prefix.
 pub struct RedisStore {
-    connection: ConnectionManager,
+    client: redis::Client,
+    connection: OnceCell<ConnectionManager>,
+    last_failure: Mutex<Option<Instant>>,
     prefix: String,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore").field("prefix", &self.prefix).finish()
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish()
     }
 }
 
+type Failed = ();
+
 impl RedisStore {
-    /// Connects to `url`; keys are written under `prefix`.
-    pub async fn connect(url: &str, prefix: &str) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
-        let connection = ConnectionManager::new(client).await?;
+    /// A store for `url` (not connected yet); keys go under `prefix`.
+    pub fn new(url: &str, prefix: &str) -> redis::RedisResult<Self> {
         Ok(Self {
-            connection,
+            client: redis::Client::open(url)?,
+            connection: OnceCell::new(),
+            last_failure: Mutex::new(None),
             prefix: prefix.to_string(),
         })
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, Failed> {
+        if let Some(connection) = self.connection.get() {
+            return Ok(connection.clone());
+        }
+        let recently_failed = self
+            .last_failure
+            .lock()
+            .map(|last| last.is_some_and(|at| at.elapsed() < RETRY_CONNECT_AFTER))
+            .unwrap_or(false);
+        if recently_failed {
+            return Err(());
+        }
+        let connect = ConnectionManager::new(self.client.clone());
+        let made = self
+            .connection
+            .get_or_try_init(|| async {
+                tokio::time::timeout(CONNECT_TIMEOUT, connect)
+                    .await
+                    .map_err(|_| ())?
+                    .map_err(|_| ())
+            })
+            .await;
+        if made.is_err() {
+            *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        }
+        made.cloned()
     }
 
     fn key(&self, key: &str) -> String {
@@ -40,19 +82,22 @@ impl RedisStore {
 
     /// Claims `key` for `hold`; `Unavailable` when Redis does not answer.
     pub async fn claim(&self, key: &str, hold: Duration) -> Claim {
-        let mut connection = self.connection.clone();
+        let Ok(mut connection) = self.connection().await else {
+            return Claim::Unavailable;
+        };
         let key = self.key(key);
         let options = redis::SetOptions::default()
             .conditional_set(redis::ExistenceCheck::NX)
             .with_expiration(redis::SetExpiry::PX(millis(hold)));
-        let claimed: redis::RedisResult<Option<String>> =
-            connection.set_options(&key, Mark::InFlight.as_str(), options).await;
+        let claimed: redis::RedisResult<Option<String>> = connection
+            .set_options(&key, Mark::InFlight.as_str(), options)
+            .await;
         match claimed {
             Ok(Some(_)) => Claim::New,
             Ok(None) => match connection.get::<_, Option<String>>(&key).await {
                 Ok(Some(mark)) if mark == Mark::Done.as_str() => Claim::Duplicate,
                 Ok(Some(_)) => Claim::InFlight,
-                // Expired between the two commands: treat as new, never lose an event.
+                // Expired between the two commands: new, so no event is lost.
                 Ok(None) => Claim::New,
                 Err(_) => Claim::Unavailable,
             },
@@ -61,20 +106,25 @@ impl RedisStore {
     }
 
     /// Marks `key` done for `ttl`.
-    pub async fn complete(&self, key: &str, ttl: Duration) -> redis::RedisResult<()> {
-        let mut connection = self.connection.clone();
-        connection
-            .set_ex::<_, _, ()>(self.key(key), Mark::Done.as_str(), ttl.as_secs().max(1))
-            .await
+    pub async fn complete(&self, key: &str, ttl: Duration) -> Result<(), Failed> {
+        let mut connection = self.connection().await?;
+        let seconds = ttl.as_secs().max(1);
+        let set: redis::RedisResult<()> = connection
+            .set_ex(self.key(key), Mark::Done.as_str(), seconds)
+            .await;
+        set.map_err(|_| ())
     }
 
     /// Deletes an in-flight claim so the delivery can be retried.
-    pub async fn release(&self, key: &str) -> redis::RedisResult<()> {
-        let mut connection = self.connection.clone();
-        connection.del::<_, ()>(self.key(key)).await
+    pub async fn release(&self, key: &str) -> Result<(), Failed> {
+        let mut connection = self.connection().await?;
+        let deleted: redis::RedisResult<usize> = connection.del(self.key(key)).await;
+        deleted.map(drop).map_err(|_| ())
     }
 }
 
 fn millis(duration: Duration) -> u64 {
-    duration.as_millis().clamp(1, u64::MAX as u128) as u64
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }

@@ -36,6 +36,9 @@ pub enum WebhookError {
     /// The route is at `max_in_flight`: shed rather than pile up on a slow downstream.
     #[error("route is overloaded")]
     Shed,
+    /// A delivery with the same dedupe key is being delivered right now.
+    #[error("a delivery with the same key is in flight; retry shortly")]
+    DuplicateInFlight,
     /// The signature check failed.
     #[error("invalid signature: {0}")]
     Unauthorized(#[from] VerifyError),
@@ -68,6 +71,8 @@ impl WebhookError {
             WebhookError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebhookError::BodyRead(_) => StatusCode::BAD_REQUEST,
             WebhookError::Disabled | WebhookError::Shed => StatusCode::SERVICE_UNAVAILABLE,
+            // 429, which Chatwoot's agent bots do retry, unlike 409.
+            WebhookError::DuplicateInFlight => StatusCode::TOO_MANY_REQUESTS,
             WebhookError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             // 500, not 502: Chatwoot's agent bots retry on 429 and 500 only.
             WebhookError::Downstream(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -84,6 +89,7 @@ impl WebhookError {
             WebhookError::BodyRead(_) => "bad_request",
             WebhookError::Disabled => "disabled",
             WebhookError::Shed => "shed",
+            WebhookError::DuplicateInFlight => "duplicate_in_flight",
             WebhookError::Unauthorized(_) => "unauthorized",
             WebhookError::Downstream(_) => "downstream_error",
             WebhookError::Queue(QueueError::Full { .. }) => "queue_full",
@@ -120,7 +126,7 @@ impl IntoResponse for WebhookError {
                     header::HeaderValue::from_static(DISABLED_RETRY_AFTER_SECS),
                 );
             }
-            WebhookError::Shed => {
+            WebhookError::Shed | WebhookError::DuplicateInFlight => {
                 response.headers_mut().insert(
                     header::RETRY_AFTER,
                     header::HeaderValue::from_static(SHED_RETRY_AFTER_SECS),

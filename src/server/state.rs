@@ -8,7 +8,8 @@ use arc_swap::ArcSwap;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::watch;
 
-use crate::config::{Config, Delivery};
+use crate::config::{Config, DedupeBackend, Delivery};
+use crate::dedupe;
 use crate::forward::{Delivered, ForwardError};
 use crate::metrics::{Metrics, RouteLabel, RouteSeries};
 use crate::queue::{Queue, QueueError};
@@ -73,12 +74,15 @@ pub struct State {
     queue: OnceLock<Arc<Queue>>,
     /// The live generation, for whoever waits on reloads.
     changes: watch::Sender<u64>,
+    /// Where dedupe keys live (`[store] backend`, fixed until restart).
+    pub dedupe: dedupe::Store,
 }
 
 impl State {
     /// State serving `config` as generation 1.
     pub fn new(config: Config) -> Self {
         let metrics = Metrics::new();
+        let dedupe = dedupe_store(&config.server.store.dedupe);
         let state = Self {
             live: ArcSwap::from_pointee(Snapshot {
                 config: Config::empty(),
@@ -90,6 +94,7 @@ impl State {
             stats: Mutex::default(),
             queue: OnceLock::new(),
             changes: watch::Sender::new(0),
+            dedupe,
         };
         state.replace(config);
         state
@@ -184,5 +189,19 @@ impl State {
                 .set(failing.as_secs_f64());
         }
         self.metrics.render()
+    }
+}
+
+/// The dedupe store `backend` names; a Redis URL was checked at load.
+fn dedupe_store(backend: &DedupeBackend) -> dedupe::Store {
+    match backend {
+        DedupeBackend::Embedded => dedupe::Store::Memory(Arc::default()),
+        DedupeBackend::Redis { url, prefix } => match dedupe::RedisStore::new(url, prefix) {
+            Ok(store) => dedupe::Store::Redis(Arc::new(store)),
+            Err(error) => {
+                tracing::error!(%error, "invalid Redis URL: dedupe keys stay in this process");
+                dedupe::Store::Memory(Arc::default())
+            }
+        },
     }
 }

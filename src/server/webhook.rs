@@ -9,10 +9,11 @@ use poem::{Body, IntoResponse, Request, Response};
 use serde_json::json;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
+use super::dedupe_step::{self, Checked};
 use super::error::{WebhookError, json_response};
 use super::state::{RouteStats, Snapshot, State};
 use crate::config::{Delivery, Environment};
-use crate::forward::{ForwardError, Forwarder, Peer, REQUEST_ID};
+use crate::forward::{Delivered, ForwardError, Forwarder, Peer, REQUEST_ID};
 use crate::queue::QueueError;
 use crate::routes::Route;
 use crate::signature::{UnverifiedBody, VerifiedBody, Verifier};
@@ -96,21 +97,39 @@ async fn process(
     let environment = snapshot.config.server.environment;
     let verified = verify(route, environment, request.headers(), body)?;
     let peer = peer(&request);
-    if route.delivery == Delivery::Queued {
-        return enqueue(state, route, request.headers(), peer, request_id, &verified).await;
-    }
-    let forwarded = forwarder
-        .forward(route, request.headers(), peer, request_id, &verified)
-        .await;
-    stats.record_delivery(route, &forwarded);
-    let delivered = forwarded?;
+    let headers = request.headers();
+    let key = match dedupe_step::check(state, route, headers, &verified).await? {
+        Checked::Deliver(key) => key,
+        Checked::Duplicate => {
+            let body = json!({ "success": true, "processed": false, "duplicate": true });
+            return Ok(json_response(StatusCode::OK, &body));
+        }
+    };
+    let answer = match route.delivery {
+        Delivery::Queued => enqueue(state, route, headers, peer, request_id, &verified).await,
+        Delivery::Sync => {
+            let forwarded = forwarder
+                .forward(route, headers, peer, request_id, &verified)
+                .await;
+            stats.record_delivery(route, &forwarded);
+            forwarded.map(processed).map_err(WebhookError::from)
+        }
+    };
+    dedupe_step::settle(state, route, key, answer.is_ok()).await;
+    answer
+}
+
+/// The answer to a sync delivery the downstream took.
+fn processed(delivered: Delivered) -> Response {
     info!(
         status = delivered.status.as_u16(),
         duration_ms = delivered.duration.as_millis() as u64,
         "processed successfully"
     );
-    let body = json!({ "success": true, "processed": true });
-    Ok(json_response(StatusCode::OK, &body))
+    json_response(
+        StatusCode::OK,
+        &json!({ "success": true, "processed": true }),
+    )
 }
 
 /// Stores the verified event; answers 202 once it is on disk.

@@ -2,6 +2,7 @@
 
 mod chatwoot;
 mod contract;
+mod dedupe;
 mod docs;
 mod forwarding;
 mod helpers;
