@@ -137,6 +137,7 @@ fn responses(route: &Route) -> Value {
     };
     let mut answers = json!({
         "400": error("The body could not be read", &request_id),
+        "408": error("The body did not arrive within 10 s", &request_id),
         "401": error("Missing, malformed or wrong signature, or a timestamp outside the tolerance", &request_id),
         "404": error("No route at this path", &request_id),
         "405": error("Only POST is allowed", &request_id),

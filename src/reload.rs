@@ -92,6 +92,11 @@ impl Reloader {
 
     /// Reloads, logs and counts the outcome.
     pub fn reload_and_log(&self, force: bool) {
+        let _ = self.reload_logged(force);
+    }
+
+    /// Reloads, logs and counts the outcome, and returns it (admin API).
+    pub fn reload_logged(&self, force: bool) -> Result<Outcome, ConfigError> {
         let outcome = self.reload(force);
         let result = match &outcome {
             Ok(Outcome::Unchanged) => "unchanged",
@@ -101,7 +106,7 @@ impl Reloader {
         };
         let label = ReloadLabel { result };
         self.state.metrics.reloads.get_or_create(&label).inc();
-        match outcome {
+        match &outcome {
             Ok(Outcome::Unchanged) => {}
             Ok(Outcome::Applied { generation, hash }) => {
                 info!(generation, config_hash = %hash, "config reloaded");
@@ -115,6 +120,7 @@ impl Reloader {
                 error!("config refused; keeping the last good config:\n{refused}")
             }
         }
+        outcome
     }
 }
 
@@ -125,12 +131,9 @@ fn keep_what_needs_a_restart(new: &mut Config, running: &Config) {
         warn!(running = %running.listen, configured = %new.listen, "server.listen changed: restart required");
         new.listen = running.listen;
     }
-    let admin_listen = |s: &crate::config::ServerSettings| s.admin.as_ref().and_then(|a| a.listen);
-    if admin_listen(new) != admin_listen(running) {
+    if new.admin_listen != running.admin_listen {
         warn!("admin.listen changed: restart required");
-        if let Some(admin) = new.admin.as_mut() {
-            admin.listen = admin_listen(running);
-        }
+        new.admin_listen = running.admin_listen;
     }
     if new.store.dedupe != running.store.dedupe {
         warn!("store.backend, url or prefix changed: restart required");

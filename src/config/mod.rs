@@ -219,10 +219,46 @@ fn figment_problems(error: figment::Error) -> Vec<Problem> {
         .into_iter()
         .map(|e| {
             let mut problem = located(&e.path);
-            problem.message = e.kind.to_string();
+            problem.message = kind_message(&e.kind);
             problem
         })
         .collect()
+}
+
+/// figment's message, less the offending value: after interpolation that
+/// value may be a secret (`secrets = "${SECRET}"` where a list is expected).
+fn kind_message(kind: &figment::error::Kind) -> String {
+    use figment::error::Kind;
+    match kind {
+        Kind::InvalidType(actual, expected) => {
+            format!(
+                "invalid type: found {}, expected {expected}",
+                type_of(actual)
+            )
+        }
+        Kind::InvalidValue(actual, expected) => {
+            format!(
+                "invalid value: found {}, expected {expected}",
+                type_of(actual)
+            )
+        }
+        Kind::Unsupported(actual) => format!("unsupported type: {}", type_of(actual)),
+        other => other.to_string(),
+    }
+}
+
+fn type_of(actual: &figment::error::Actual) -> &'static str {
+    use figment::error::Actual;
+    match actual {
+        Actual::Bool(_) => "a boolean",
+        Actual::Unsigned(_) | Actual::Signed(_) => "an integer",
+        Actual::Float(_) => "a float",
+        Actual::Char(_) | Actual::Str(_) => "a string",
+        Actual::Bytes(_) => "bytes",
+        Actual::Seq => "a list",
+        Actual::Map => "a table",
+        _ => "another kind of value",
+    }
 }
 
 /// A problem whose route and field come from a key path like `routes.a.downstream`.

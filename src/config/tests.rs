@@ -324,6 +324,28 @@ fn broken_configs_are_refused_naming_file_route_and_field() {
 }
 
 #[test]
+fn a_refused_downstream_is_quoted_without_credentials_or_query() {
+    let url = "ftp://user:pw@x/y?token=t0k";
+    let err = load_str(&route("").replace("http://127.0.0.1:9/x", url)).unwrap_err();
+    assert!(
+        err.contains("`ftp://***@x/y` is not an http(s) URL"),
+        "{err}"
+    );
+    assert!(!err.contains("pw") && !err.contains("t0k"), "{err}");
+}
+
+#[test]
+fn a_secret_of_the_wrong_type_is_refused_without_quoting_it() {
+    let text = route("").replace("secret = \"${SECRET}\"", "secrets = \"${SECRET}\"");
+    let err = load_str(&text).unwrap_err();
+    assert!(
+        err.contains("invalid type: found a string, expected a sequence"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+}
+
+#[test]
 fn every_problem_is_reported_not_just_the_first() {
     let text = route("timeout = \"0s\"")
         .replace("\"/hook\"", "\"hook\"")

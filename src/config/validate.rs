@@ -31,24 +31,24 @@ pub struct ServerSettings {
     pub workers: usize,
     /// The admin API, when a token is set.
     pub admin: Option<AdminSettings>,
+    /// `[admin] listen`: the admin API's own listener, bound at start
+    /// whether or not a token is set yet (restart to change).
+    pub admin_listen: Option<SocketAddr>,
     /// Where queued events are kept.
     pub store: StoreSettings,
 }
 
-/// The validated `[admin]` table.
+/// The validated `[admin]` token: the admin API is on while it is set.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AdminSettings {
     /// The bearer token.
     pub token: String,
-    /// Its own listener, if any.
-    pub listen: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for AdminSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdminSettings")
             .field("token", &"<redacted>")
-            .field("listen", &self.listen)
             .finish()
     }
 }
@@ -69,7 +69,15 @@ const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn validate(raw: &RawConfig) -> Result<(ServerSettings, RouteTable), Vec<Problem>> {
     let mut problems = Vec::new();
     let mut server = server_settings(&raw.server, &mut problems);
-    server.admin = admin_settings(&raw.admin, &mut problems);
+    server.admin = raw
+        .admin
+        .token
+        .as_deref()
+        .filter(|token| !token.is_empty())
+        .map(|token| AdminSettings {
+            token: token.to_string(),
+        });
+    server.admin_listen = admin_listen(&raw.admin, &mut problems);
     server.store = store_settings(&raw.store, &mut problems);
     let mut routes = Vec::new();
     for (name, raw_route) in &raw.routes {
@@ -135,6 +143,7 @@ fn server_settings(raw: &RawServer, problems: &mut Vec<Problem>) -> ServerSettin
         max_body_bytes,
         shutdown_timeout,
         admin: None,
+        admin_listen: None,
         store: StoreSettings {
             path: Default::default(),
             dedupe: DedupeBackend::Embedded,
@@ -142,9 +151,8 @@ fn server_settings(raw: &RawServer, problems: &mut Vec<Problem>) -> ServerSettin
     }
 }
 
-fn admin_settings(raw: &RawAdmin, problems: &mut Vec<Problem>) -> Option<AdminSettings> {
-    let token = raw.token.as_deref().filter(|t| !t.is_empty())?;
-    let listen = raw.listen.as_deref().and_then(|text| {
+fn admin_listen(raw: &RawAdmin, problems: &mut Vec<Problem>) -> Option<SocketAddr> {
+    raw.listen.as_deref().and_then(|text| {
         text.parse()
             .map_err(|_| {
                 problems.push(Problem {
@@ -154,10 +162,6 @@ fn admin_settings(raw: &RawAdmin, problems: &mut Vec<Problem>) -> Option<AdminSe
                 })
             })
             .ok()
-    });
-    Some(AdminSettings {
-        token: token.to_string(),
-        listen,
     })
 }
 
@@ -254,15 +258,29 @@ fn check_path(path: &str) -> Result<String, String> {
 
 /// The URL for display and the same URI for the client.
 fn downstream(text: &str) -> Result<(Url, Uri), String> {
-    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    let shown = without_credentials(text);
+    let url = Url::parse(text).map_err(|e| format!("`{shown}` is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!("`{text}` is not an http(s) URL"));
+        return Err(format!("`{shown}` is not an http(s) URL"));
     }
     let uri = url
         .as_str()
         .parse()
-        .map_err(|e| format!("`{text}` is not a URI the client takes: {e}"))?;
+        .map_err(|e| format!("`{shown}` is not a URI the client takes: {e}"))?;
     Ok((url, uri))
+}
+
+/// A URL as it may appear in a log: no user info, no query (either may hold a token).
+fn without_credentials(text: &str) -> String {
+    let text = text.split(['?', '#']).next().unwrap_or_default();
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => text.to_string(),
+    }
 }
 
 /// `text` as a duration above 0 and at most `max`; `default` when absent.

@@ -6,37 +6,47 @@ use std::time::{Duration, Instant};
 
 use super::{Claim, Mark};
 
-/// Keys with their mark and expiry. Expired keys are swept every
-/// [`SWEEP_EVERY`] claims, so the map stays bounded by the live keys.
+/// Keys with their mark, expiry and claim token. Expired keys are swept
+/// every [`SWEEP_EVERY`] claims, so the map stays bounded by the live keys.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: Mutex<Entries>,
 }
 
+#[derive(Debug)]
+struct Entry {
+    mark: Mark,
+    expiry: Instant,
+    token: String,
+}
+
 #[derive(Debug, Default)]
 struct Entries {
-    map: HashMap<String, (Mark, Instant)>,
+    map: HashMap<String, Entry>,
     claims: u64,
 }
 
 const SWEEP_EVERY: u64 = 1024;
 
 impl MemoryStore {
-    /// Claims `key` for `hold` unless a live mark exists.
-    pub fn claim(&self, key: &str, hold: Duration) -> Claim {
+    /// Claims `key` for `hold` under `token` unless a live mark exists.
+    pub fn claim(&self, key: &str, token: &str, hold: Duration) -> Claim {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.claims += 1;
         if entries.claims % SWEEP_EVERY == 0 {
-            entries.map.retain(|_, (_, expiry)| *expiry > now);
+            entries.map.retain(|_, entry| entry.expiry > now);
         }
         match entries.map.get(key) {
-            Some((Mark::Done, expiry)) if *expiry > now => Claim::Duplicate,
-            Some((Mark::InFlight, expiry)) if *expiry > now => Claim::InFlight,
+            Some(entry) if entry.expiry > now && entry.mark == Mark::Done => Claim::Duplicate,
+            Some(entry) if entry.expiry > now => Claim::InFlight,
             _ => {
-                entries
-                    .map
-                    .insert(key.to_string(), (Mark::InFlight, now + hold));
+                let entry = Entry {
+                    mark: Mark::InFlight,
+                    expiry: now + hold,
+                    token: token.to_string(),
+                };
+                entries.map.insert(key.to_string(), entry);
                 Claim::New
             }
         }
@@ -45,15 +55,22 @@ impl MemoryStore {
     /// Marks `key` done for `ttl`.
     pub fn complete(&self, key: &str, ttl: Duration) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .map
-            .insert(key.to_string(), (Mark::Done, Instant::now() + ttl));
+        let entry = Entry {
+            mark: Mark::Done,
+            expiry: Instant::now() + ttl,
+            token: String::new(),
+        };
+        entries.map.insert(key.to_string(), entry);
     }
 
-    /// Forgets an in-flight claim, so the delivery can be retried.
-    pub fn release(&self, key: &str) {
+    /// Forgets this in-flight claim (not a later one), so the delivery can be retried.
+    pub fn release(&self, key: &str, token: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if matches!(entries.map.get(key), Some((Mark::InFlight, _))) {
+        let ours = entries
+            .map
+            .get(key)
+            .is_some_and(|entry| entry.mark == Mark::InFlight && entry.token == token);
+        if ours {
             entries.map.remove(key);
         }
     }

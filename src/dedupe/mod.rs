@@ -67,11 +67,12 @@ pub enum Store {
 }
 
 impl Store {
-    /// Claims `key` for `hold` (the longest a delivery can take).
-    pub async fn claim(&self, key: &str, hold: Duration) -> Claim {
+    /// Claims `key` for `hold` (the longest a delivery can take) under
+    /// `token`, which only the same claim's `release` presents.
+    pub async fn claim(&self, key: &str, token: &str, hold: Duration) -> Claim {
         match self {
-            Store::Memory(store) => store.claim(key, hold),
-            Store::Redis(store) => store.claim(key, hold).await,
+            Store::Memory(store) => store.claim(key, token, hold),
+            Store::Redis(store) => store.claim(key, token, hold).await,
         }
     }
 
@@ -87,12 +88,12 @@ impl Store {
         }
     }
 
-    /// Forgets an in-flight claim after a failed delivery.
-    pub async fn release(&self, key: &str) {
+    /// Forgets this in-flight claim after a failed delivery.
+    pub async fn release(&self, key: &str, token: &str) {
         match self {
-            Store::Memory(store) => store.release(key),
+            Store::Memory(store) => store.release(key, token),
             Store::Redis(store) => {
-                if store.release(key).await.is_err() {
+                if store.release(key, token).await.is_err() {
                     tracing::warn!("dedupe store unavailable: claim left to expire");
                 }
             }

@@ -80,8 +80,8 @@ impl RedisStore {
         format!("{}dedupe:{key}", self.prefix)
     }
 
-    /// Claims `key` for `hold`; `Unavailable` when Redis does not answer.
-    pub async fn claim(&self, key: &str, hold: Duration) -> Claim {
+    /// Claims `key` for `hold` under `token`; `Unavailable` when Redis does not answer.
+    pub async fn claim(&self, key: &str, token: &str, hold: Duration) -> Claim {
         let Ok(mut connection) = self.connection().await else {
             return Claim::Unavailable;
         };
@@ -90,7 +90,7 @@ impl RedisStore {
             .conditional_set(redis::ExistenceCheck::NX)
             .with_expiration(redis::SetExpiry::PX(millis(hold)));
         let claimed: redis::RedisResult<Option<String>> = connection
-            .set_options(&key, Mark::InFlight.as_str(), options)
+            .set_options(&key, in_flight(token), options)
             .await;
         match claimed {
             Ok(Some(_)) => Claim::New,
@@ -115,12 +115,29 @@ impl RedisStore {
         set.map_err(|_| ())
     }
 
-    /// Deletes an in-flight claim so the delivery can be retried.
-    pub async fn release(&self, key: &str) -> Result<(), Failed> {
+    /// Deletes this claim (and only this one: not a later claim, nor a `done`
+    /// mark written after this claim expired) so the delivery can be retried.
+    pub async fn release(&self, key: &str, token: &str) -> Result<(), Failed> {
         let mut connection = self.connection().await?;
-        let deleted: redis::RedisResult<usize> = connection.del(self.key(key)).await;
+        let deleted: redis::RedisResult<usize> = redis::Script::new(COMPARE_AND_DELETE)
+            .key(self.key(key))
+            .arg(in_flight(token))
+            .invoke_async(&mut connection)
+            .await;
         deleted.map(drop).map_err(|_| ())
     }
+}
+
+const COMPARE_AND_DELETE: &str = r#"
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  return redis.call("DEL", KEYS[1])
+end
+return 0
+"#;
+
+/// The in-flight mark of one claim: unique, so a release deletes only its own.
+fn in_flight(token: &str) -> String {
+    format!("{}:{token}", Mark::InFlight.as_str())
 }
 
 fn millis(duration: Duration) -> u64 {

@@ -160,7 +160,7 @@ impl AdminApi {
             return refusal.into();
         }
         let reloader = reloader.clone();
-        match tokio::task::spawn_blocking(move || reloader.reload(true)).await {
+        match tokio::task::spawn_blocking(move || reloader.reload_logged(true)).await {
             Ok(Ok(Outcome::Applied { generation, hash })) => AdminResponse::Ok(Json(
                 serde_json::json!({"success": true, "config_generation": generation, "config_hash": hash}),
             )),

@@ -1,5 +1,6 @@
 //! The dedupe step of a request: claim the key before delivering, answer a
-//! duplicate, and settle the claim once the outcome is known.
+//! duplicate, and settle the claim once the outcome is known, or release it
+//! if the request is dropped before.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use poem::http::HeaderMap;
 use super::error::WebhookError;
 use super::state::State;
 use crate::config::Delivery;
-use crate::dedupe::Claim;
+use crate::dedupe::{self, Claim};
 use crate::routes::Route;
 use crate::signature::VerifiedBody;
 
@@ -18,10 +19,44 @@ const SYNC_HOLD_MARGIN: Duration = Duration::from_secs(5);
 
 /// What the dedupe step decided.
 pub enum Checked {
-    /// Deliver; settle this key (if any) afterwards.
-    Deliver(Option<String>),
+    /// Deliver, then settle the claim (if the route dedupes).
+    Deliver(Option<Claimed>),
     /// Already handled: answer `200 duplicate` and do nothing else.
     Duplicate,
+}
+
+/// A claimed key. Settle it; dropped unsettled (a cancelled request), it is
+/// released so that a re-delivery is not refused for the claim's lifetime.
+pub struct Claimed {
+    store: dedupe::Store,
+    key: String,
+    token: String,
+    ttl: Duration,
+    settled: bool,
+}
+
+impl Claimed {
+    /// Records the key as handled when `delivered`, or frees it for a retry.
+    pub async fn settle(mut self, delivered: bool) {
+        self.settled = true;
+        if delivered {
+            self.store.complete(&self.key, self.ttl).await;
+        } else {
+            self.store.release(&self.key, &self.token).await;
+        }
+    }
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let (store, key, token) = (self.store.clone(), self.key.clone(), self.token.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { store.release(&key, &token).await });
+        }
+    }
 }
 
 /// Claims the delivery's key when the route dedupes.
@@ -40,14 +75,23 @@ pub async fn check(
         return Ok(Checked::Deliver(None));
     };
     let key = format!("{}:{key}", route.name);
+    let token = uuid::Uuid::new_v4().to_string();
     let hold = match route.delivery {
         Delivery::Sync => route.timeout + SYNC_HOLD_MARGIN,
         Delivery::Queued => QUEUED_HOLD,
     };
-    match state.dedupe.claim(&key, hold).await {
+    match state.dedupe.claim(&key, &token, hold).await {
         Claim::New => {
             state.metrics.count_dedupe(&route.name, "new");
-            Ok(Checked::Deliver(Some(key)))
+            let store = state.dedupe.clone();
+            let ttl = settings.ttl;
+            Ok(Checked::Deliver(Some(Claimed {
+                store,
+                key,
+                token,
+                ttl,
+                settled: false,
+            })))
         }
         Claim::Duplicate => {
             state.metrics.count_dedupe(&route.name, "duplicate");
@@ -63,17 +107,5 @@ pub async fn check(
             tracing::warn!("dedupe store unavailable: forwarding without dedupe");
             Ok(Checked::Deliver(None))
         }
-    }
-}
-
-/// Records the key as handled when `delivered`, or frees it for a retry.
-pub async fn settle(state: &State, route: &Route, key: Option<String>, delivered: bool) {
-    let (Some(key), Some(settings)) = (key, &route.dedupe) else {
-        return;
-    };
-    if delivered {
-        state.dedupe.complete(&key, settings.ttl).await;
-    } else {
-        state.dedupe.release(&key).await;
     }
 }

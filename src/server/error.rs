@@ -27,6 +27,9 @@ pub enum WebhookError {
     /// The body is over the route's limit.
     #[error("body exceeds {0} bytes")]
     TooLarge(usize),
+    /// The client did not send its body in time.
+    #[error("the body did not arrive in time")]
+    BodyTimeout,
     /// The body could not be read (the client went away, bad chunking).
     #[error("could not read the body")]
     BodyRead(#[source] std::io::Error),
@@ -70,6 +73,7 @@ impl WebhookError {
             WebhookError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             WebhookError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebhookError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            WebhookError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             WebhookError::Disabled | WebhookError::Shed => StatusCode::SERVICE_UNAVAILABLE,
             // 429, which Chatwoot's agent bots do retry, unlike 409.
             WebhookError::DuplicateInFlight => StatusCode::TOO_MANY_REQUESTS,
@@ -87,6 +91,7 @@ impl WebhookError {
             WebhookError::MethodNotAllowed => "method_not_allowed",
             WebhookError::TooLarge(_) => "too_large",
             WebhookError::BodyRead(_) => "bad_request",
+            WebhookError::BodyTimeout => "body_timeout",
             WebhookError::Disabled => "disabled",
             WebhookError::Shed => "shed",
             WebhookError::DuplicateInFlight => "duplicate_in_flight",

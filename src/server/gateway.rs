@@ -65,6 +65,10 @@ pub fn admin_only(state: Arc<State>, reloader: Arc<Reloader>) -> impl Endpoint {
     OpenApiService::new((AdminApi, QueueApi), "hookgate admin", version)
         .data(state)
         .data(reloader)
+        .around(|endpoint, request| async move {
+            let path = request.uri().path().to_string();
+            Ok(uniform_error(endpoint.get_response(request).await, &path))
+        })
 }
 
 impl Endpoint for Gateway {

@@ -107,7 +107,7 @@ impl Application {
         log_start(&snapshot, self.addr);
         let reloader = self.watch.reloader();
         tokio::spawn(self.watch.run(shutdown.clone()));
-        let admin_listen = snapshot.config.server.admin.as_ref().and_then(|a| a.listen);
+        let admin_listen = snapshot.config.server.admin_listen;
         if let Some(addr) = admin_listen {
             spawn_admin_listener(addr, self.state.clone(), reloader.clone(), shutdown.clone())
                 .await?;

@@ -18,6 +18,9 @@ use crate::queue::QueueError;
 use crate::routes::Route;
 use crate::signature::{UnverifiedBody, VerifiedBody, Verifier};
 
+/// How long a client may take to send its body.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Longest `X-Request-Id` taken from a caller; a longer one is replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -53,11 +56,15 @@ pub async fn handle(
         .request_duration
         .observe(started.elapsed().as_secs_f64());
     let mut response = match outcome {
-        Ok(response) => {
+        Ok(Answered::Delivered(response)) => {
             match route.delivery {
                 Delivery::Sync => stats.series.forwarded.inc(),
                 Delivery::Queued => stats.series.queued.inc(),
             };
+            response
+        }
+        Ok(Answered::Duplicate(response)) => {
+            state.metrics.count(&route.name, "duplicate");
             response
         }
         Err(error) => {
@@ -80,7 +87,7 @@ async fn process(
     stats: &RouteStats,
     mut request: Request,
     request_id: &HeaderValue,
-) -> Result<Response, WebhookError> {
+) -> Result<Answered, WebhookError> {
     // Debug, not info: every request already ends in one info (or warn/error)
     // line with its outcome, status and duration; a second line per request
     // cost ~15% of throughput on the benchmark.
@@ -93,16 +100,20 @@ async fn process(
         return Err(WebhookError::Disabled);
     }
     let _admitted = InFlight::admit(stats, route.max_in_flight)?;
-    let body = read_body(request.take_body(), request.headers(), route.max_body_bytes).await?;
+    let reading = read_body(request.take_body(), request.headers(), route.max_body_bytes);
+    // A client trickling its body must not hold a max_in_flight place forever.
+    let body = tokio::time::timeout(BODY_READ_TIMEOUT, reading)
+        .await
+        .map_err(|_| WebhookError::BodyTimeout)??;
     let environment = snapshot.config.server.environment;
     let verified = verify(route, environment, request.headers(), body)?;
     let peer = peer(&request);
     let headers = request.headers();
-    let key = match dedupe_step::check(state, route, headers, &verified).await? {
-        Checked::Deliver(key) => key,
+    let claimed = match dedupe_step::check(state, route, headers, &verified).await? {
+        Checked::Deliver(claimed) => claimed,
         Checked::Duplicate => {
             let body = json!({ "success": true, "processed": false, "duplicate": true });
-            return Ok(json_response(StatusCode::OK, &body));
+            return Ok(Answered::Duplicate(json_response(StatusCode::OK, &body)));
         }
     };
     let answer = match route.delivery {
@@ -115,8 +126,18 @@ async fn process(
             forwarded.map(processed).map_err(WebhookError::from)
         }
     };
-    dedupe_step::settle(state, route, key, answer.is_ok()).await;
-    answer
+    if let Some(claimed) = claimed {
+        claimed.settle(answer.is_ok()).await;
+    }
+    answer.map(Answered::Delivered)
+}
+
+/// A successful answer, told apart for the metrics.
+enum Answered {
+    /// Forwarded (sync) or stored (queued).
+    Delivered(Response),
+    /// A duplicate, answered without delivering.
+    Duplicate(Response),
 }
 
 /// The answer to a sync delivery the downstream took.

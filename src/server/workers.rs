@@ -19,6 +19,9 @@ use super::state::State;
 use crate::forward::Forwarder;
 use crate::reload::Reloader;
 
+/// How long an idle keep-alive connection stays open.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+
 /// Binds `count` listeners on `addr` sharing one port; port 0 picks one for all.
 pub fn bind(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
     let first = bind_one(addr)?;
@@ -82,6 +85,8 @@ async fn serve(listener: std::net::TcpListener, shared: Shared) -> std::io::Resu
         shared.with_admin,
     );
     Server::new_with_acceptor(acceptor)
+        // Idle keep-alive connections are closed rather than kept forever.
+        .idle_timeout(IDLE_TIMEOUT)
         .run_with_graceful_shutdown(
             gateway,
             shared.shutdown.cancelled_owned(),

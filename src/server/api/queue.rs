@@ -106,12 +106,19 @@ impl QueueApi {
         /// The route's name.
         name: Path<String>,
     ) -> QueueResponse {
+        // One snapshot: a reload removing the route cannot slip in between.
+        let snapshot = state.live.load_full();
         let queue = match admit(&state, &token, &name) {
             Ok(queue) => queue,
             Err(failure) => return failure.into(),
         };
-        let snapshot = state.live.load();
-        let route = snapshot.config.routes.by_name(&name).expect("admitted");
+        let Some(route) = snapshot.config.routes.by_name(&name) else {
+            return Failure {
+                status: StatusCode::NOT_FOUND,
+                body: error(format!("no route named `{}`", name.0)),
+            }
+            .into();
+        };
         let mut view = QueueView {
             route: name.0.clone(),
             delivery: route.delivery.as_str().into(),
