@@ -94,15 +94,7 @@ async fn a_delivery_without_a_key_is_forwarded_and_counted() {
     app.post(CHATWOOT_PATH, &headers, EVENT).await;
 
     assert_eq!(downstream.received().len(), 2);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     let line = r#"hookgate_dedupe_total{route="chatwoot",result="missing_key"} 2"#;
     assert!(metrics.contains(line), "{metrics}");
 }
@@ -195,15 +187,7 @@ async fn with_redis_down_a_sync_route_keeps_forwarding_and_counts_it() {
     assert_eq!(app.post_event().await.status(), 200);
 
     assert_eq!(downstream.received().len(), 2);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     assert!(metrics.contains(r#"result="unavailable"} 2"#), "{metrics}");
 }
 

@@ -7,15 +7,7 @@ use openapiv3::{OpenAPI, Parameter, ReferenceOr};
 use crate::helpers::*;
 
 async fn spec(app: &TestApp) -> (OpenAPI, String) {
-    let text = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/openapi.json").await;
     let spec: OpenAPI = serde_json::from_str(&text).expect("the spec is OpenAPI 3");
     (spec, text)
 }
@@ -80,15 +72,7 @@ async fn the_yaml_spec_says_the_same() {
     let downstream = Downstream::start().await;
     let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
 
-    let text = app
-        .client
-        .get(app.url("/openapi.yaml"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/openapi.yaml").await;
 
     let spec: OpenAPI = serde_yaml::from_str(&text).expect("the YAML spec is OpenAPI 3");
     assert!(spec.paths.paths.contains_key(CHATWOOT_PATH));
@@ -117,15 +101,7 @@ async fn the_spec_and_the_docs_ui_follow_a_reload_that_adds_a_route() {
     }
 
     assert!(listed, "the spec never listed the new route");
-    let docs = app
-        .client
-        .get(app.url("/docs"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let docs = app.get_text("/docs").await;
     assert!(docs.contains("/hooks/github") && docs.contains(CHATWOOT_PATH));
     assert!(
         docs.contains("SwaggerUIBundle"),

@@ -144,6 +144,12 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// The body of `GET path`, as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     /// POSTs the sample event to the chatwoot route, validly signed now.
     pub async fn post_event(&self) -> reqwest::Response {
         let headers = chatwoot_headers(SECRET, now_secs(), EVENT);

@@ -13,14 +13,7 @@ fn with_admin(config: String) -> String {
 }
 
 async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    app.get_text("/metrics").await
 }
 
 #[tokio::test]
