@@ -114,6 +114,14 @@ impl Application {
         }
         let delivery = tokio::spawn(queue::delivery::run(self.state.clone(), shutdown.clone()));
         let drain = snapshot.config.server.shutdown_timeout;
+        // One drain deadline for everything, counted from the shutdown signal.
+        let stopping_since = {
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                tokio::time::Instant::now()
+            })
+        };
         let shared = workers::Shared {
             state: self.state.clone(),
             reloader,
@@ -140,7 +148,13 @@ impl Application {
         .await
         .map_err(std::io::Error::other)?;
         joined?;
-        if tokio::time::timeout(drain, delivery).await.is_err() {
+        // The workers only end on shutdown; make sure delivery stops with them.
+        shared.shutdown.cancel();
+        let deadline = match stopping_since.await {
+            Ok(since) => since + drain,
+            Err(_) => tokio::time::Instant::now() + drain,
+        };
+        if tokio::time::timeout_at(deadline, delivery).await.is_err() {
             // Unfinished attempts stay pending in the store: attempted again after restart.
             tracing::warn!(
                 "delivery attempts still in flight at shutdown; their events stay queued"
