@@ -120,35 +120,31 @@ impl WebhookError {
     }
 }
 
+impl WebhookError {
+    /// Seconds the caller should wait before retrying, for the answers that ask it to.
+    fn retry_after(&self) -> Option<&'static str> {
+        match self {
+            WebhookError::Disabled => Some(DISABLED_RETRY_AFTER_SECS),
+            WebhookError::Shed | WebhookError::DuplicateInFlight => Some(SHED_RETRY_AFTER_SECS),
+            WebhookError::Queue(QueueError::Full { .. }) => Some(QUEUE_FULL_RETRY_AFTER_SECS),
+            _ => None,
+        }
+    }
+}
+
 impl IntoResponse for WebhookError {
     fn into_response(self) -> Response {
         let body = json!({ "success": false, "error": self.public_message() });
         let mut response = json_response(self.status(), &body);
-        match self {
-            WebhookError::Disabled => {
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    header::HeaderValue::from_static(DISABLED_RETRY_AFTER_SECS),
-                );
-            }
-            WebhookError::Shed | WebhookError::DuplicateInFlight => {
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    header::HeaderValue::from_static(SHED_RETRY_AFTER_SECS),
-                );
-            }
-            WebhookError::Queue(QueueError::Full { .. }) => {
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    header::HeaderValue::from_static(QUEUE_FULL_RETRY_AFTER_SECS),
-                );
-            }
-            WebhookError::MethodNotAllowed => {
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-            }
-            _ => {}
+        let headers = response.headers_mut();
+        if let Some(seconds) = self.retry_after() {
+            headers.insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(seconds),
+            );
+        }
+        if matches!(self, WebhookError::MethodNotAllowed) {
+            headers.insert(header::ALLOW, header::HeaderValue::from_static("POST"));
         }
         response
     }
