@@ -30,10 +30,7 @@ pub struct Streak {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::signature::unix_seconds(SystemTime::now())
 }
 
 impl Streak {

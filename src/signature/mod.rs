@@ -33,6 +33,7 @@ pub use shopify::Shopify;
 pub use slack::Slack;
 pub use standard_webhooks::StandardWebhooks;
 pub use stripe::Stripe;
+pub use timestamp::unix_seconds;
 
 /// The signature check of one route.
 #[derive(Debug)]
