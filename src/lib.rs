@@ -11,9 +11,11 @@
 //! - [`signature`]: one file per signature scheme behind [`signature::Verifier`].
 //! - [`forward`]: the pooled HTTP client and the header rules for the downstream call.
 //! - [`server`]: the poem application, the webhook handler and the error → status mapping.
-//! - [`queue`]: queued delivery: the durable store (SQLite, group commit) and the delivery workers.
+//! - [`queue`]: queued delivery: the durable store (SQLite with group commit, or Redis
+//!   Streams) and the delivery workers.
 //! - [`reload`]: watching the config file and swapping in a new snapshot.
 //! - [`dedupe`]: dedupe keys of deliveries, in process or on Redis.
+//! - [`redis_link`]: the lazily made Redis connection both share.
 //! - [`openapi`]: the OpenAPI document generated from the live routes.
 //! - [`metrics`], [`streak`]: Prometheus metrics and per-route failure streaks.
 //! - [`telemetry`]: tracing subscriber set-up.
@@ -26,6 +28,7 @@ pub mod forward;
 pub mod metrics;
 pub mod openapi;
 pub mod queue;
+pub mod redis_link;
 pub mod reload;
 pub mod routes;
 pub mod server;

@@ -135,16 +135,16 @@ fn keep_what_needs_a_restart(new: &mut Config, running: &Config) {
         warn!("admin.listen changed: restart required");
         new.admin_listen = running.admin_listen;
     }
-    if new.store.dedupe != running.store.dedupe {
+    if new.store.backend != running.store.backend {
         warn!("store.backend, url or prefix changed: restart required");
-        new.store.dedupe = running.store.dedupe.clone();
+        new.store.backend = running.store.backend.clone();
     }
     if new.workers != running.workers {
         warn!("server.workers changed: restart required");
         new.workers = running.workers;
     }
     if new.store != running.store {
-        warn!("store.path changed: restart required");
+        warn!("store.path or store.visibility_timeout changed: restart required");
         new.store = running.store.clone();
     }
     if new.shutdown_timeout != running.shutdown_timeout {

@@ -125,16 +125,7 @@ async fn every_event_answered_202_is_delivered_after_a_sigkill_and_a_restart() {
     let delivered_before_restart = delivered_ids(&downstream).len();
     let (mut restarted, _) = serve(&config);
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut missing: Vec<String> = Vec::new();
-    while Instant::now() < deadline {
-        let delivered = delivered_ids(&downstream);
-        missing = accepted.difference(&delivered).cloned().collect();
-        if missing.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let missing = missing_after(&downstream, &accepted, Duration::from_secs(30)).await;
     restarted.kill().unwrap();
     restarted.wait().unwrap();
     assert!(accepted.len() >= ACCEPTED_BEFORE_KILL, "{}", accepted.len());
@@ -142,6 +133,130 @@ async fn every_event_answered_202_is_delivered_after_a_sigkill_and_a_restart() {
         delivered_before_restart < accepted.len(),
         "no backlog at the kill: the restart proved nothing"
     );
+    assert!(
+        missing.is_empty(),
+        "{} of {} events answered 202 never arrived: {missing:?}",
+        missing.len(),
+        accepted.len()
+    );
+}
+
+/// Waits until every id in `accepted` reached the downstream; the ids missing.
+async fn missing_after(
+    downstream: &Downstream,
+    accepted: &HashSet<String>,
+    wait: Duration,
+) -> Vec<String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let delivered = delivered_ids(downstream);
+        let missing: Vec<String> = accepted.difference(&delivered).cloned().collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            return missing;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The ids of events taken by a consumer of the route's group and not
+/// acknowledged: attempts the kill interrupted.
+async fn abandoned(url: &str, prefix: &str) -> HashSet<String> {
+    let client = redis::Client::open(url).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let stream = format!("{prefix}queue:chatwoot:stream");
+    let taken: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+        .arg(&stream)
+        .arg("hookgate")
+        .arg("-")
+        .arg("+")
+        .arg(1000)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let mut ids = HashSet::new();
+    for (entry, ..) in taken {
+        let range: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg(&entry)
+            .arg(&entry)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        ids.extend(range.ids.iter().filter_map(|e| e.get::<String>("id")));
+    }
+    ids
+}
+
+/// Ids of the events the downstream received since `since`.
+fn delivered_since(downstream: &Downstream, since: Instant) -> HashSet<String> {
+    downstream
+        .received()
+        .iter()
+        .filter(|r| r.at >= since)
+        .filter_map(|r| r.headers.get("x-hookgate-event-id"))
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn on_redis_events_queued_by_a_killed_instance_are_delivered_by_another() {
+    let Some(url) = redis_url() else { return };
+    let downstream = Downstream::start().await;
+    // Slow enough that attempts are in flight and a backlog waits at the kill.
+    downstream.delay(Duration::from_millis(50));
+    let prefix = format!("kill-{}:", uuid::Uuid::new_v4().simple());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routes.toml");
+    let keys = "delivery = \"queued\"\nconcurrency = 2";
+    let text = format!(
+        "{}\n[store]\nbackend = \"redis\"\nurl = \"{url}\"\nprefix = \"{prefix}\"\n\
+         visibility_timeout = \"3s\"\n",
+        chatwoot_config(&downstream.url("/hook"), keys)
+    );
+    std::fs::write(&config, text).unwrap();
+    let (mut first, addr) = serve(&config);
+    let (stop, accepted) = (Arc::new(AtomicBool::new(false)), Arc::default());
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            tokio::spawn(post_until(
+                addr.clone(),
+                stop.clone(),
+                Arc::clone(&accepted),
+            ))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while accepted.lock().unwrap().len() < ACCEPTED_BEFORE_KILL && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.kill().unwrap(); // SIGKILL, mid-attempt
+    first.wait().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let accepted: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();
+    let delivered_by_the_first = delivered_ids(&downstream).len();
+    let abandoned = abandoned(&url, &prefix).await;
+
+    let second_started = Instant::now();
+    let (mut second, _) = serve(&config);
+    let missing = missing_after(&downstream, &accepted, Duration::from_secs(30)).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let reclaimed = delivered_since(&downstream, second_started);
+
+    assert!(accepted.len() >= ACCEPTED_BEFORE_KILL, "{}", accepted.len());
+    assert!(
+        delivered_by_the_first < accepted.len(),
+        "no backlog at the kill: the other instance proved nothing"
+    );
+    assert!(
+        !abandoned.is_empty(),
+        "no attempt in flight at the kill: nothing to reclaim"
+    );
+    let lost: Vec<_> = abandoned.difference(&reclaimed).collect();
+    assert!(lost.is_empty(), "attempts cut by the kill, never made again: {lost:?}");
     assert!(
         missing.is_empty(),
         "{} of {} events answered 202 never arrived: {missing:?}",

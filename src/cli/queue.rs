@@ -105,16 +105,17 @@ async fn execute(action: Action) -> Result<(), String> {
     }
 }
 
-/// The store named by the config; an absent file is an error, not created.
+/// The store named by the config; an absent SQLite file is an error, not created.
 fn open(config: &ConfigArg) -> Result<Queue, String> {
-    let path = config::store_path(&config.config).map_err(|e| e.to_string())?;
-    if !path.exists() {
+    let store = config::store_settings(&config.config).map_err(|e| e.to_string())?;
+    let embedded = store.backend == config::StoreBackend::Embedded;
+    if embedded && !store.path.exists() {
         return Err(format!(
             "{}: no store there (no queued route has run with this config)",
-            path.display()
+            store.path.display()
         ));
     }
-    Queue::open(&path).map_err(|e| e.to_string())
+    Queue::open(&store).map_err(|e| e.to_string())
 }
 
 async fn ls(queue: &Queue, route: &str, limit: usize) -> Result<(), String> {
@@ -130,7 +131,7 @@ async fn ls(queue: &Queue, route: &str, limit: usize) -> Result<(), String> {
         .unwrap_or_default();
     println!(
         "route `{route}` in {}: {} pending{oldest}, {} dead letters, {} delivered kept",
-        queue.path().display(),
+        queue.describe(),
         stats.pending,
         stats.dead,
         stats.delivered

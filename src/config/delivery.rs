@@ -14,16 +14,30 @@ use crate::routes::{QueueSettings, RetryPolicy};
 pub struct StoreSettings {
     /// The SQLite file; relative paths are relative to the working directory.
     pub path: PathBuf,
-    /// Where dedupe keys live.
-    pub dedupe: DedupeBackend,
+    /// Where dedupe keys and queued events live.
+    pub backend: StoreBackend,
+    /// On Redis: how long an event being delivered by an instance may go
+    /// unacknowledged before another instance reclaims it.
+    pub visibility_timeout: Duration,
 }
 
-/// Where dedupe keys live.
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from(DEFAULT_STORE_PATH),
+            backend: StoreBackend::Embedded,
+            visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
+        }
+    }
+}
+
+/// Where dedupe keys and queued events live.
 #[derive(Clone, PartialEq, Eq)]
-pub enum DedupeBackend {
-    /// In this process.
+pub enum StoreBackend {
+    /// In this process, and the SQLite file at `path`.
     Embedded,
-    /// On Redis, shared by every instance.
+    /// On Redis (dedupe keys, and queued events on Redis Streams), shared by
+    /// every instance.
     Redis {
         /// `redis://` URL (may hold a password: never printed).
         url: String,
@@ -32,11 +46,11 @@ pub enum DedupeBackend {
     },
 }
 
-impl std::fmt::Debug for DedupeBackend {
+impl std::fmt::Debug for StoreBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DedupeBackend::Embedded => f.write_str("Embedded"),
-            DedupeBackend::Redis { prefix, .. } => write!(f, "Redis {{ prefix: {prefix:?} }}"),
+            StoreBackend::Embedded => f.write_str("Embedded"),
+            StoreBackend::Redis { prefix, .. } => write!(f, "Redis {{ prefix: {prefix:?} }}"),
         }
     }
 }
@@ -62,9 +76,9 @@ pub(super) fn dedupe_settings(
     })
 }
 
-fn dedupe_backend(raw: &RawStore, problems: &mut Vec<Problem>) -> DedupeBackend {
+fn store_backend(raw: &RawStore, problems: &mut Vec<Problem>) -> StoreBackend {
     if raw.backend.unwrap_or_default() == Backend::Embedded {
-        return DedupeBackend::Embedded;
+        return StoreBackend::Embedded;
     }
     let url = raw.url.clone().unwrap_or_default();
     if redis::Client::open(url.as_str()).is_err() {
@@ -75,10 +89,14 @@ fn dedupe_backend(raw: &RawStore, problems: &mut Vec<Problem>) -> DedupeBackend 
         });
     }
     let prefix = raw.prefix.clone().unwrap_or_else(|| "hookgate:".into());
-    DedupeBackend::Redis { url, prefix }
+    StoreBackend::Redis { url, prefix }
 }
 
 const DEFAULT_STORE_PATH: &str = "data/hookgate.db";
+/// Well above the default route timeout (10 s): a slow attempt in progress
+/// is not taken for an abandoned one.
+const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(60);
+const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Small: a downstream is rarely built for many parallel webhooks.
 const DEFAULT_CONCURRENCY: u64 = 4;
 const MAX_CONCURRENCY: u64 = 256;
@@ -104,9 +122,23 @@ pub(super) fn store_settings(raw: &RawStore, problems: &mut Vec<Problem>) -> Sto
             message: "must not be empty".into(),
         });
     }
+    let visibility_timeout = duration(
+        &raw.visibility_timeout,
+        DEFAULT_VISIBILITY_TIMEOUT,
+        MAX_VISIBILITY_TIMEOUT,
+    )
+    .unwrap_or_else(|message| {
+        problems.push(Problem {
+            route: None,
+            field: "store.visibility_timeout".into(),
+            message,
+        });
+        DEFAULT_VISIBILITY_TIMEOUT
+    });
     StoreSettings {
         path: PathBuf::from(path),
-        dedupe: dedupe_backend(raw, problems),
+        backend: store_backend(raw, problems),
+        visibility_timeout,
     }
 }
 

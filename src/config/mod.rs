@@ -21,7 +21,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::Value;
 use sha2::{Digest, Sha256};
 
-pub use delivery::{DedupeBackend, StoreSettings};
+pub use delivery::{StoreBackend, StoreSettings};
 pub use schema::{Delivery, Environment};
 pub use validate::{AdminSettings, ServerSettings};
 
@@ -126,10 +126,10 @@ pub fn load_for_docs(path: &Path) -> Result<Config, ConfigError> {
     build(&text, path, &|var| std::env::var(var).ok(), true)
 }
 
-/// The `[store] path` of the file at `path`, for `hookgate queue`: read as
-/// for documentation, so secrets need not be set.
-pub fn store_path(path: &Path) -> Result<PathBuf, ConfigError> {
-    Ok(load_for_docs(path)?.server.store.path)
+/// The `[store]` of the file at `path`, for `hookgate queue`: read as for
+/// documentation, so secrets need not be set.
+pub fn store_settings(path: &Path) -> Result<StoreSettings, ConfigError> {
+    Ok(load_for_docs(path)?.server.store)
 }
 
 /// Parses, interpolates and validates `text`, read from `file`.

@@ -31,12 +31,16 @@ pub struct RawConfig {
 pub struct RawStore {
     /// The SQLite file of queued events; default `data/hookgate.db`.
     pub path: Option<String>,
-    /// Where dedupe keys live: `embedded` (default, this process) or `redis`.
+    /// Where dedupe keys and queued events live: `embedded` (default: this
+    /// process and the SQLite file) or `redis`.
     pub backend: Option<Backend>,
     /// The Redis URL, with `backend = "redis"`.
     pub url: Option<String>,
     /// Prefix of every Redis key; default `hookgate:`.
     pub prefix: Option<String>,
+    /// On Redis: how long a delivery may go unacknowledged before another
+    /// instance reclaims the event; default `60s`.
+    pub visibility_timeout: Option<String>,
 }
 
 /// `[store] backend`.

@@ -10,9 +10,9 @@ use url::Url;
 
 use super::Problem;
 use super::delivery::{
-    DedupeBackend, StoreSettings, dedupe_settings, queue_settings, store_settings,
+    StoreBackend, StoreSettings, dedupe_settings, queue_settings, store_settings,
 };
-use super::schema::{RawAdmin, RawConfig, RawRoute, RawServer};
+use super::schema::{Delivery, RawAdmin, RawConfig, RawRoute, RawServer};
 use crate::routes::{Route, RouteTable, is_gateway_path};
 use crate::signature;
 
@@ -144,10 +144,7 @@ fn server_settings(raw: &RawServer, problems: &mut Vec<Problem>) -> ServerSettin
         shutdown_timeout,
         admin: None,
         admin_listen: None,
-        store: StoreSettings {
-            path: Default::default(),
-            dedupe: DedupeBackend::Embedded,
-        },
+        store: StoreSettings::default(),
     }
 }
 
@@ -184,6 +181,7 @@ fn route(
         .map_err(|m| problems.push(("downstream", m)))
         .ok();
     let timeout = duration(&raw.timeout, DEFAULT_TIMEOUT, MAX_TIMEOUT)
+        .and_then(|timeout| below_visibility_timeout(timeout, raw, &server.store))
         .map_err(|m| problems.push(("timeout", m)))
         .ok();
     let max_in_flight = match raw.max_in_flight {
@@ -228,6 +226,26 @@ fn route(
         queue: queue?,
         dedupe,
     })
+}
+
+/// On Redis, an attempt that outlives the visibility timeout would be taken
+/// for abandoned and delivered again by another instance.
+fn below_visibility_timeout(
+    timeout: Duration,
+    raw: &RawRoute,
+    store: &StoreSettings,
+) -> Result<Duration, String> {
+    let queued_on_redis = raw.delivery == Some(Delivery::Queued)
+        && matches!(store.backend, StoreBackend::Redis { .. });
+    if queued_on_redis && timeout >= store.visibility_timeout {
+        let show = |d| humantime::format_duration(d).to_string();
+        return Err(format!(
+            "`{}` must be below store.visibility_timeout `{}`",
+            show(timeout),
+            show(store.visibility_timeout)
+        ));
+    }
+    Ok(timeout)
 }
 
 fn signature_field(field: &str) -> &'static str {

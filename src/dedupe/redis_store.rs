@@ -1,79 +1,36 @@
 //! The shared dedupe store on Redis, for several gateway instances.
 //!
 //! `SET key inflight NX PX hold` claims a key atomically across instances;
-//! success turns it into `done` for the TTL, failure deletes it. The
-//! connection is made on first use and re-made after a failure, at most
-//! once a second, so a Redis outage costs a request nothing but its dedupe.
+//! success turns it into `done` for the TTL, failure deletes it. Redis
+//! unreachable costs a request nothing but its dedupe (see [`Link`]).
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
-use tokio::sync::OnceCell;
 
 use super::{Claim, Mark};
+use crate::redis_link::{Link, Unavailable};
 
-/// Longest wait for Redis to accept a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-/// After a failed connection, requests skip Redis for this long.
-const RETRY_CONNECT_AFTER: Duration = Duration::from_secs(1);
-
-/// A Redis client, its connection once made, and the key prefix.
+/// The shared link and the key prefix.
+#[derive(Debug)]
 pub struct RedisStore {
-    client: redis::Client,
-    connection: OnceCell<ConnectionManager>,
-    last_failure: Mutex<Option<Instant>>,
+    link: Arc<Link>,
     prefix: String,
 }
 
-impl std::fmt::Debug for RedisStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore")
-            .field("prefix", &self.prefix)
-            .finish()
-    }
-}
-
-type Failed = ();
-
 impl RedisStore {
-    /// A store for `url` (not connected yet); keys go under `prefix`.
-    pub fn new(url: &str, prefix: &str) -> redis::RedisResult<Self> {
-        Ok(Self {
-            client: redis::Client::open(url)?,
-            connection: OnceCell::new(),
-            last_failure: Mutex::new(None),
+    /// A store on `link`; keys go under `prefix`.
+    pub fn new(link: Arc<Link>, prefix: &str) -> Self {
+        Self {
+            link,
             prefix: prefix.to_string(),
-        })
+        }
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, Failed> {
-        if let Some(connection) = self.connection.get() {
-            return Ok(connection.clone());
-        }
-        let recently_failed = self
-            .last_failure
-            .lock()
-            .map(|last| last.is_some_and(|at| at.elapsed() < RETRY_CONNECT_AFTER))
-            .unwrap_or(false);
-        if recently_failed {
-            return Err(());
-        }
-        let connect = ConnectionManager::new(self.client.clone());
-        let made = self
-            .connection
-            .get_or_try_init(|| async {
-                tokio::time::timeout(CONNECT_TIMEOUT, connect)
-                    .await
-                    .map_err(|_| ())?
-                    .map_err(|_| ())
-            })
-            .await;
-        if made.is_err() {
-            *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-        }
-        made.cloned()
+    async fn connection(&self) -> Result<ConnectionManager, Unavailable> {
+        self.link.connection().await
     }
 
     fn key(&self, key: &str) -> String {
@@ -106,25 +63,25 @@ impl RedisStore {
     }
 
     /// Marks `key` done for `ttl`.
-    pub async fn complete(&self, key: &str, ttl: Duration) -> Result<(), Failed> {
+    pub async fn complete(&self, key: &str, ttl: Duration) -> Result<(), Unavailable> {
         let mut connection = self.connection().await?;
         let seconds = ttl.as_secs().max(1);
         let set: redis::RedisResult<()> = connection
             .set_ex(self.key(key), Mark::Done.as_str(), seconds)
             .await;
-        set.map_err(|_| ())
+        set.map_err(|_| Unavailable)
     }
 
     /// Deletes this claim (and only this one: not a later claim, nor a `done`
     /// mark written after this claim expired) so the delivery can be retried.
-    pub async fn release(&self, key: &str, token: &str) -> Result<(), Failed> {
+    pub async fn release(&self, key: &str, token: &str) -> Result<(), Unavailable> {
         let mut connection = self.connection().await?;
         let deleted: redis::RedisResult<usize> = redis::Script::new(COMPARE_AND_DELETE)
             .key(self.key(key))
             .arg(in_flight(token))
             .invoke_async(&mut connection)
             .await;
-        deleted.map(drop).map_err(|_| ())
+        deleted.map(drop).map_err(|_| Unavailable)
     }
 }
 

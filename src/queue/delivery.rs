@@ -21,7 +21,7 @@ use tokio::task::{Id, JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use super::{Finish, Queue, StoredEvent, backoff};
+use super::{Finish, Queue, StoredEvent, Ticket, backoff};
 use crate::forward::{Delivered, ForwardError, Forwarder, Peer};
 use crate::routes::Route;
 use crate::server::State;
@@ -109,7 +109,7 @@ impl Worker {
     async fn run(self, shutdown: CancellationToken) {
         let mut changes = self.state.subscribe();
         let mut attempts = JoinSet::new();
-        let mut claimed: HashMap<Id, i64> = HashMap::new();
+        let mut claimed: HashMap<Id, Ticket> = HashMap::new();
         loop {
             let snapshot = self.state.live.load_full();
             let Some(route) = snapshot.config.routes.by_name(&self.name).cloned() else {
@@ -146,13 +146,13 @@ impl Worker {
         route: &Arc<Route>,
         stats: &Arc<RouteStats>,
         attempts: &mut JoinSet<()>,
-        claimed: &mut HashMap<Id, i64>,
+        claimed: &mut HashMap<Id, Ticket>,
     ) -> Option<SystemTime> {
         let free = route.queue.concurrency.saturating_sub(attempts.len());
         if free == 0 {
             return None;
         }
-        let busy: HashSet<i64> = claimed.values().copied().collect();
+        let busy: HashSet<Ticket> = claimed.values().cloned().collect();
         let due = match self.queue.due(&self.name, free, &busy).await {
             Ok(due) => due,
             Err(e) => {
@@ -161,14 +161,14 @@ impl Worker {
             }
         };
         for event in due.events {
-            let seq = event.seq;
+            let ticket = event.ticket.clone();
             let attempt = Attempt {
                 route: route.clone(),
                 stats: stats.clone(),
                 queue: self.queue.clone(),
                 forwarder: self.forwarder.clone(),
             };
-            claimed.insert(attempts.spawn(attempt.run(event)).id(), seq);
+            claimed.insert(attempts.spawn(attempt.run(event)).id(), ticket);
         }
         due.next
             .filter(|_| attempts.len() < route.queue.concurrency)
@@ -206,7 +206,7 @@ impl Attempt {
             self.stats.record_delivery(&self.route, &forwarded);
             let outcome = outcome(&self.route, event.attempts + 1, &forwarded);
             self.report(&outcome, &forwarded);
-            if let Err(e) = self.queue.finish(event.seq, outcome).await {
+            if let Err(e) = self.queue.finish(&self.route.name, &event, outcome).await {
                 error!(error = %e, "cannot record the attempt; the event will be attempted again");
             }
         }

@@ -1,19 +1,18 @@
 //! A stored event read back for delivery, and what became of an attempt.
 
-use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
 
-use super::{EVENT_ID, Queue, QueueError, from_unix_ms, store, unix_ms};
+use super::{EVENT_ID, Ticket};
 use crate::signature::VerifiedBody;
 
 /// A pending event, ready to be forwarded.
 #[derive(Debug)]
 pub struct StoredEvent {
-    /// Its place in the store (the order events were stored in).
-    pub(crate) seq: i64,
+    /// What the store needs to record the attempt's outcome.
+    pub(crate) ticket: Ticket,
     /// The event id.
     pub id: String,
     /// The request id it was received with.
@@ -57,87 +56,30 @@ pub(crate) struct Due {
     pub next: Option<SystemTime>,
 }
 
-impl Queue {
-    /// Up to `limit` events of `route` due now and not in `claimed` (being
-    /// attempted already), oldest stored first.
-    pub(crate) async fn due(
-        &self,
-        route: &str,
-        limit: usize,
-        claimed: &HashSet<i64>,
-    ) -> Result<Due, QueueError> {
-        let (route, claimed) = (route.to_string(), claimed.clone());
-        self.read(move |conn| {
-            let now = unix_ms(SystemTime::now());
-            let rows = store::due(conn, &route, now, limit + claimed.len())?;
-            let events: Vec<StoredEvent> = rows
-                .into_iter()
-                .filter(|row| !claimed.contains(&row.seq))
-                .take(limit)
-                .map(StoredEvent::from)
-                .collect();
-            let busy = claimed.len() + events.len();
-            let next = store::soonest(conn, &route, busy + 1)?
-                .into_iter()
-                .find(|(seq, _)| !claimed.contains(seq) && !events.iter().any(|e| e.seq == *seq))
-                .map(|(_, at)| from_unix_ms(at));
-            Ok(Due { events, next })
-        })
-        .await
-    }
-
-    /// Records the outcome of an attempt at the event `seq`.
-    pub(crate) async fn finish(&self, seq: i64, outcome: Finish) -> Result<(), QueueError> {
-        self.writer
-            .run(move |conn| {
-                let now = SystemTime::now();
-                match outcome {
-                    Finish::Delivered { keep } => store::delivered(conn, seq, unix_ms(now), keep),
-                    Finish::Retry { error, wait } => {
-                        store::failed(conn, seq, &error, unix_ms(now + wait))
-                    }
-                    Finish::Dead { error } => store::dead(conn, seq, &error, unix_ms(now)),
-                }?;
-                Ok(())
-            })
-            .await
-    }
-
-    /// Deletes delivered events of `route` older than `keep_for` (all of them
-    /// when the route keeps none); returns how many.
-    pub(crate) async fn sweep(
-        &self,
-        route: &str,
-        keep_for: Option<Duration>,
-    ) -> Result<u64, QueueError> {
-        let route = route.to_string();
-        let cutoff = SystemTime::now() - keep_for.unwrap_or_default();
-        self.writer
-            .run(move |conn| Ok(store::sweep(conn, &route, unix_ms(cutoff))?))
-            .await
-    }
-
-    /// Wakes up when `route` may have a new event due (an ingest, a replay).
-    pub(crate) async fn kicked(&self, route: &str) {
-        self.kicker(route).notified().await;
-    }
-}
-
-impl From<store::DueRow> for StoredEvent {
-    fn from(row: store::DueRow) -> Self {
-        let mut headers = decode_headers(&row.headers);
-        let id_header = HeaderValue::try_from(row.id.as_str())
+impl StoredEvent {
+    /// An event read back from a store: its headers decoded, its id added as
+    /// `X-Hookgate-Event-Id`.
+    pub(super) fn new(
+        ticket: Ticket,
+        id: String,
+        attempts: u32,
+        request_id: &str,
+        headers: &[u8],
+        body: Bytes,
+    ) -> Self {
+        let mut headers = decode_headers(headers);
+        let id_header = HeaderValue::try_from(id.as_str())
             .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
         headers.insert(EVENT_ID.clone(), id_header);
-        let request_id = HeaderValue::try_from(row.request_id)
+        let request_id = HeaderValue::try_from(request_id)
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         Self {
-            seq: row.seq,
-            id: row.id,
+            ticket,
+            id,
             request_id,
             headers,
-            body: VerifiedBody::from_store(Bytes::from(row.body)),
-            attempts: row.attempts,
+            body: VerifiedBody::from_store(body),
+            attempts,
         }
     }
 }

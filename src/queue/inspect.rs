@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use super::{Queue, QueueError, from_unix_ms, store, unix_ms};
+use super::{Backend, Queue, QueueError};
 
 /// How many events of a route are in each state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,20 +47,10 @@ pub enum Purge {
 impl Queue {
     /// The counts and the oldest pending event of `route`.
     pub async fn stats(&self, route: &str) -> Result<QueueStats, QueueError> {
-        let route = route.to_string();
-        self.read(move |conn| {
-            let mut stats = QueueStats::default();
-            for (state, n) in store::counts(conn, &route)? {
-                match state.as_str() {
-                    "pending" => stats.pending = n,
-                    "dead" => stats.dead = n,
-                    _ => stats.delivered = n,
-                }
-            }
-            stats.oldest_pending = store::oldest_pending(conn, &route)?.map(from_unix_ms);
-            Ok(stats)
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(store) => store.stats(route).await,
+            Backend::Redis(streams) => streams.stats(route).await,
+        }
     }
 
     /// Up to `limit` events of `route`, oldest first; only `state` when given.
@@ -70,30 +60,21 @@ impl Queue {
         state: Option<&str>,
         limit: usize,
     ) -> Result<Vec<EventSummary>, QueueError> {
-        let (route, state) = (route.to_string(), state.map(str::to_string));
-        let rows = self
-            .read(move |conn| store::list(conn, &route, state.as_deref(), limit))
-            .await?;
-        Ok(rows.into_iter().map(EventSummary::from).collect())
+        match &self.backend {
+            Backend::Sqlite(store) => store.list(route, state, limit).await,
+            Backend::Redis(streams) => streams.list(route, state, limit).await,
+        }
     }
 
     /// Puts dead letters of `route` back in the queue with a fresh schedule:
     /// the one with `id`, or all; returns how many.
     pub async fn replay(&self, route: &str, id: Option<&str>) -> Result<u64, QueueError> {
-        let (name, wanted) = (route.to_string(), id.map(str::to_string));
-        let replayed = self
-            .writer
-            .run(move |conn| {
-                let now = unix_ms(SystemTime::now());
-                let n = store::replay(conn, &name, wanted.as_deref(), now)?;
-                match wanted {
-                    Some(id) if n == 0 => Err(QueueError::NotFound(id)),
-                    _ => Ok(n),
-                }
-            })
-            .await?;
+        let replayed = match &self.backend {
+            Backend::Sqlite(store) => store.replay(route, id).await,
+            Backend::Redis(streams) => streams.replay(route, id).await,
+        }?;
         self.kick(route);
-        Ok(replayed)
+        found(replayed, id)
     }
 
     /// Deletes events of `route`: `what`, only `id` when given; returns how many.
@@ -103,32 +84,18 @@ impl Queue {
         what: Purge,
         id: Option<&str>,
     ) -> Result<u64, QueueError> {
-        let (name, wanted) = (route.to_string(), id.map(str::to_string));
-        self.writer
-            .run(move |conn| {
-                let states: &[&str] = match what {
-                    Purge::DeadLetters => &["dead"],
-                    Purge::Everything => &["pending", "dead", "delivered"],
-                };
-                let n = store::purge(conn, &name, states, wanted.as_deref())?;
-                match wanted {
-                    Some(id) if n == 0 => Err(QueueError::NotFound(id)),
-                    _ => Ok(n),
-                }
-            })
-            .await
+        let purged = match &self.backend {
+            Backend::Sqlite(store) => store.purge(route, what, id).await,
+            Backend::Redis(streams) => streams.purge(route, what, id).await,
+        }?;
+        found(purged, id)
     }
 }
 
-impl From<store::SummaryRow> for EventSummary {
-    fn from(row: store::SummaryRow) -> Self {
-        Self {
-            id: row.id,
-            state: row.state,
-            attempts: row.attempts,
-            received_at: from_unix_ms(row.received_at),
-            next_attempt_at: from_unix_ms(row.next_attempt_at),
-            last_error: row.last_error,
-        }
+/// `n`, or `NotFound` when the one event asked for was not there.
+fn found(n: u64, id: Option<&str>) -> Result<u64, QueueError> {
+    match id {
+        Some(id) if n == 0 => Err(QueueError::NotFound(id.to_string())),
+        _ => Ok(n),
     }
 }

@@ -1,11 +1,14 @@
-//! Queued delivery: verified events kept durably in an embedded SQLite store
-//! and delivered in the background, with retries, by per-route workers.
+//! Queued delivery: verified events kept durably (in an embedded SQLite file,
+//! or on Redis Streams shared by several instances) and delivered in the
+//! background, with retries, by per-route workers.
 //!
 //! # Layout
 //!
-//! - `store`: the schema (`schema.sql`) and every SQL statement.
-//! - `writer`: the one writing thread; concurrent writes share one
-//!   transaction and one fsync (group commit).
+//! - `sqlite`: the embedded backend, with `store` (the schema in
+//!   `schema.sql` and every SQL statement) and `writer` (the one writing
+//!   thread; concurrent writes share one transaction and one fsync).
+//! - `streams`: the backend on Redis Streams (a consumer group per route,
+//!   reclaiming of events left by a dead instance, a dead-letter stream).
 //! - `event`: a stored event read back for delivery, and its outcome.
 //! - `inspect`: counts, listings, replays and purges (admin API, `hookgate queue`).
 //! - [`backoff`]: the retry schedule and a downstream's `Retry-After`.
@@ -17,24 +20,28 @@ pub mod backoff;
 pub mod delivery;
 mod event;
 mod inspect;
+mod sqlite;
 mod store;
+mod streams;
 #[cfg(test)]
 mod tests;
 mod writer;
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
-use rusqlite::Connection;
 use tokio::sync::Notify;
 
+use event::Due;
 pub use event::{Finish, StoredEvent};
 pub use inspect::{EventSummary, Purge, QueueStats};
 
+use crate::config::{StoreBackend, StoreSettings};
 use crate::forward::{Peer, outgoing_headers};
+use crate::redis_link::Link;
 use crate::routes::Route;
 use crate::signature::VerifiedBody;
 
@@ -69,6 +76,21 @@ pub enum QueueError {
     /// SQLite refused a statement or a commit.
     #[error("store error: {0}")]
     Store(#[source] Arc<rusqlite::Error>),
+    /// Redis did not answer, or refused a command.
+    #[error("Redis is unavailable: {0}")]
+    Redis(String),
+}
+
+impl From<redis::RedisError> for QueueError {
+    fn from(error: redis::RedisError) -> Self {
+        QueueError::Redis(error.to_string())
+    }
+}
+
+impl From<crate::redis_link::Unavailable> for QueueError {
+    fn from(error: crate::redis_link::Unavailable) -> Self {
+        QueueError::Redis(error.to_string())
+    }
 }
 
 impl From<rusqlite::Error> for QueueError {
@@ -77,44 +99,90 @@ impl From<rusqlite::Error> for QueueError {
     }
 }
 
-/// The store of one gateway: a writing thread, a reading connection, and a
-/// wake-up per route for its delivery worker.
+/// What a store needs to record an attempt's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Ticket {
+    /// The event's row (`seq`) in the SQLite file.
+    Row(i64),
+    /// The stream entry a Redis consumer read the event from.
+    Entry(String),
+}
+
+impl Ticket {
+    fn row(&self) -> Option<i64> {
+        match self {
+            Ticket::Row(seq) => Some(*seq),
+            Ticket::Entry(_) => None,
+        }
+    }
+
+    fn entry(&self) -> Option<&str> {
+        match self {
+            Ticket::Entry(entry) => Some(entry),
+            Ticket::Row(_) => None,
+        }
+    }
+}
+
+/// An event as a backend stores it.
+#[derive(Debug)]
+pub(crate) struct NewEvent {
+    id: String,
+    route: String,
+    max_queued: u64,
+    received_at: i64,
+    request_id: String,
+    headers: Vec<u8>,
+    body: bytes::Bytes,
+}
+
+/// Where events are kept.
+#[derive(Debug)]
+enum Backend {
+    /// One SQLite file, this instance's own.
+    Sqlite(sqlite::Sqlite),
+    /// Redis Streams, shared by every instance on that Redis.
+    Redis(Box<streams::Streams>),
+}
+
+/// The store of one gateway, and a wake-up per route for its delivery worker.
 #[derive(Debug)]
 pub struct Queue {
-    path: PathBuf,
-    writer: writer::Writer,
-    reader: Arc<Mutex<Connection>>,
+    backend: Backend,
     kicks: Mutex<HashMap<String, Arc<Notify>>>,
 }
 
 impl Queue {
-    /// Opens the store at `path`, creating the file and its directory if needed.
-    pub fn open(path: &Path) -> Result<Self, QueueError> {
-        let failed = |reason: String| QueueError::Open {
-            path: path.to_path_buf(),
-            reason,
+    /// Opens the store `settings` name: the SQLite file (created with its
+    /// directory if needed), or Redis (connected on first use).
+    pub fn open(settings: &StoreSettings) -> Result<Self, QueueError> {
+        let backend = match &settings.backend {
+            StoreBackend::Embedded => Backend::Sqlite(sqlite::Sqlite::open(&settings.path)?),
+            StoreBackend::Redis { url, prefix } => {
+                let link = Link::new(url).map_err(|e| QueueError::Open {
+                    path: "store.url".into(),
+                    reason: e.to_string(),
+                })?;
+                let streams = streams::Streams::new(link, prefix, settings.visibility_timeout);
+                Backend::Redis(Box::new(streams))
+            }
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
-        }
-        let writing = store::connect(path).map_err(|e| failed(e.to_string()))?;
-        let reading = store::connect(path).map_err(|e| failed(e.to_string()))?;
-        let writer = writer::Writer::spawn(writing).map_err(|e| failed(e.to_string()))?;
         Ok(Self {
-            path: path.to_path_buf(),
-            writer,
-            reader: Arc::new(Mutex::new(reading)),
+            backend,
             kicks: Mutex::default(),
         })
     }
 
-    /// The store's file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where events are kept, for logs and listings.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(store) => store.path().display().to_string(),
+            Backend::Redis(streams) => streams.describe(),
+        }
     }
 
     /// Stores a verified event of `route` (the headers it will be forwarded
-    /// with, the exact body) and returns its id once it is on disk; refuses
+    /// with, the exact body) and returns its id once it is durable; refuses
     /// when the route already holds `max_queued` undelivered events.
     pub async fn ingest(
         &self,
@@ -124,47 +192,77 @@ impl Queue {
         request_id: &HeaderValue,
         body: &VerifiedBody,
     ) -> Result<String, QueueError> {
-        let id = uuid::Uuid::new_v4().to_string();
-        let (name, max) = (route.name.clone(), route.queue.max_queued);
         // Stored as they will be forwarded; delivery passes them through
         // the same rules again, which leaves them as they are.
         let forwarded = outgoing_headers(headers, peer, request_id, &route.route_header);
-        let (headers, body) = (event::encode_headers(&forwarded), body.bytes().clone());
-        let request_id = String::from_utf8_lossy(request_id.as_bytes()).into_owned();
-        let event_id = id.clone();
-        let received_at = unix_ms(SystemTime::now());
-        self.writer
-            .run(move |conn| {
-                if store::undelivered(conn, &name)? >= max {
-                    return Err(QueueError::Full { route: name, max });
-                }
-                let row = store::Row {
-                    id: &event_id,
-                    route: &name,
-                    received_at,
-                    request_id: &request_id,
-                    headers: &headers,
-                    body: &body,
-                };
-                Ok(store::insert(conn, &row)?)
-            })
-            .await?;
+        let event = NewEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            route: route.name.clone(),
+            max_queued: route.queue.max_queued,
+            received_at: unix_ms(SystemTime::now()),
+            request_id: String::from_utf8_lossy(request_id.as_bytes()).into_owned(),
+            headers: event::encode_headers(&forwarded),
+            body: body.bytes().clone(),
+        };
+        let id = event.id.clone();
+        match &self.backend {
+            Backend::Sqlite(store) => store.ingest(event).await,
+            Backend::Redis(streams) => streams.ingest(event).await,
+        }?;
         self.kick(&route.name);
         Ok(id)
     }
 
-    /// Runs `work` on the reading connection, off the async threads.
-    async fn read<T, F>(&self, work: F) -> Result<T, QueueError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    {
-        let reader = self.reader.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            let conn = reader.lock().unwrap_or_else(|e| e.into_inner());
-            work(&conn)
-        });
-        Ok(read.await.map_err(|_| QueueError::Unavailable)??)
+    /// Up to `limit` events of `route` due now and not in `claimed` (being
+    /// attempted already), oldest stored first.
+    pub(crate) async fn due(
+        &self,
+        route: &str,
+        limit: usize,
+        claimed: &HashSet<Ticket>,
+    ) -> Result<Due, QueueError> {
+        match &self.backend {
+            Backend::Sqlite(store) => {
+                let rows = claimed.iter().filter_map(Ticket::row).collect();
+                store.due(route, limit, rows).await
+            }
+            Backend::Redis(streams) => streams.due(route, limit, claimed).await,
+        }
+    }
+
+    /// Records the outcome of an attempt at the event `ticket` of `route`.
+    pub(crate) async fn finish(
+        &self,
+        route: &str,
+        event: &StoredEvent,
+        outcome: Finish,
+    ) -> Result<(), QueueError> {
+        match (&self.backend, &event.ticket) {
+            (Backend::Sqlite(store), Ticket::Row(seq)) => store.finish(*seq, outcome).await,
+            (Backend::Redis(streams), Ticket::Entry(_)) => {
+                streams.finish(route, event, outcome).await
+            }
+            _ => Err(QueueError::Unavailable),
+        }
+    }
+
+    /// Deletes delivered events of `route` older than `keep_for` (all of them
+    /// when the route keeps none); returns how many.
+    pub(crate) async fn sweep(
+        &self,
+        route: &str,
+        keep_for: Option<Duration>,
+    ) -> Result<u64, QueueError> {
+        let cutoff = SystemTime::now() - keep_for.unwrap_or_default();
+        match &self.backend {
+            Backend::Sqlite(store) => store.sweep(route, cutoff).await,
+            Backend::Redis(streams) => streams.sweep(route, cutoff).await,
+        }
+    }
+
+    /// Wakes up when `route` may have a new event due (an ingest, a replay).
+    pub(crate) async fn kicked(&self, route: &str) {
+        self.kicker(route).notified().await;
     }
 
     /// The wake-up of `route`'s delivery worker.

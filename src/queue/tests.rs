@@ -1,4 +1,5 @@
-//! The queue against a real SQLite file: group commit, the bound, retention.
+//! The queue against a real SQLite file and a real Redis (each test runs on
+//! both backends): group commit, the bound, retention, retries, reclaiming.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -40,10 +41,73 @@ async fn ingest(queue: &Queue, route: &Route) -> Result<String, QueueError> {
         .await
 }
 
-#[tokio::test]
-async fn concurrent_ingests_each_get_their_own_stored_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let queue = Arc::new(Queue::open(&dir.path().join("q.db")).unwrap());
+/// Each test body, run once per backend: `NAME::in_sqlite` and `NAME::on_redis`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn in_sqlite() {
+                let dir = tempfile::tempdir().unwrap();
+                super::$name(super::sqlite_queue(dir.path())).await;
+            }
+
+            #[tokio::test]
+            async fn on_redis() {
+                if let Some(queue) = super::redis_queue(std::time::Duration::from_secs(60)) {
+                    super::$name(queue).await;
+                }
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    concurrent_ingests_each_get_their_own_stored_event,
+    dead_letters_count_towards_max_queued,
+    delivered_events_are_kept_for_their_retention_then_swept,
+    a_retried_event_is_not_due_before_its_wait_and_claimed_ones_are_skipped,
+    a_dead_letter_replayed_is_attempted_again_from_its_first_attempt,
+);
+
+fn sqlite_queue(dir: &Path) -> Queue {
+    let settings = config::StoreSettings {
+        path: dir.join("q.db"),
+        ..Default::default()
+    };
+    Queue::open(&settings).unwrap()
+}
+
+/// A queue on the local Redis under a prefix of its own, or a skip (a
+/// failure where Redis is required).
+fn redis_queue(visibility_timeout: Duration) -> Option<Queue> {
+    let address = "127.0.0.1:6379".parse().unwrap();
+    if std::net::TcpStream::connect_timeout(&address, Duration::from_millis(300)).is_err() {
+        let required = std::env::var_os("HOOKGATE_REQUIRE_REDIS").is_some();
+        assert!(
+            !required,
+            "Redis is required here but {address} does not answer"
+        );
+        eprintln!("skipping: no Redis on {address} (.ci/run starts one)");
+        return None;
+    }
+    let settings = config::StoreSettings {
+        backend: config::StoreBackend::Redis {
+            url: format!("redis://{address}"),
+            prefix: format!("test-{}:", uuid::Uuid::new_v4().simple()),
+        },
+        visibility_timeout,
+        ..Default::default()
+    };
+    Some(Queue::open(&settings).unwrap())
+}
+
+/// The ticket of every event in `due`.
+fn tickets(due: &Due) -> HashSet<Ticket> {
+    due.events.iter().map(|e| e.ticket.clone()).collect()
+}
+
+async fn concurrent_ingests_each_get_their_own_stored_event(queue: Queue) {
+    let queue = Arc::new(queue);
     let route = route("");
 
     let tasks: Vec<_> = (0..200)
@@ -61,16 +125,13 @@ async fn concurrent_ingests_each_get_their_own_stored_event() {
     assert_eq!(queue.stats("hook").await.unwrap().pending, 200);
 }
 
-#[tokio::test]
-async fn dead_letters_count_towards_max_queued() {
-    let dir = tempfile::tempdir().unwrap();
-    let queue = Queue::open(&dir.path().join("q.db")).unwrap();
+async fn dead_letters_count_towards_max_queued(queue: Queue) {
     let route = route("max_queued = 1");
     ingest(&queue, &route).await.unwrap();
     let due = queue.due("hook", 1, &HashSet::new()).await.unwrap();
     let error = "downstream answered 500".to_string();
-    let seq = due.events[0].seq;
-    queue.finish(seq, Finish::Dead { error }).await.unwrap();
+    let dead = Finish::Dead { error };
+    queue.finish("hook", &due.events[0], dead).await.unwrap();
 
     let refused = ingest(&queue, &route).await;
 
@@ -78,22 +139,18 @@ async fn dead_letters_count_towards_max_queued() {
         matches!(refused, Err(QueueError::Full { max: 1, .. })),
         "{refused:?}"
     );
+    assert_eq!(queue.stats("hook").await.unwrap().dead, 1);
     queue.purge("hook", Purge::DeadLetters, None).await.unwrap();
     assert!(ingest(&queue, &route).await.is_ok());
 }
 
-#[tokio::test]
-async fn delivered_events_are_kept_for_their_retention_then_swept() {
-    let dir = tempfile::tempdir().unwrap();
-    let queue = Queue::open(&dir.path().join("q.db")).unwrap();
+async fn delivered_events_are_kept_for_their_retention_then_swept(queue: Queue) {
     let route = route("retention = \"1h\"");
     ingest(&queue, &route).await.unwrap();
     let due = queue.due("hook", 1, &HashSet::new()).await.unwrap();
-    let seq = due.events[0].seq;
-    queue
-        .finish(seq, Finish::Delivered { keep: true })
-        .await
-        .unwrap();
+    let kept = Finish::Delivered { keep: true };
+    queue.finish("hook", &due.events[0], kept).await.unwrap();
+    assert_eq!(queue.stats("hook").await.unwrap().delivered, 1);
 
     let kept = queue.sweep("hook", route.queue.retention).await.unwrap();
     let expired = queue.sweep("hook", Some(Duration::ZERO)).await.unwrap();
@@ -103,25 +160,21 @@ async fn delivered_events_are_kept_for_their_retention_then_swept() {
     assert_eq!((stats.pending, stats.delivered), (0, 0));
 }
 
-#[tokio::test]
-async fn a_retried_event_is_not_due_before_its_wait_and_claimed_ones_are_skipped() {
-    let dir = tempfile::tempdir().unwrap();
-    let queue = Queue::open(&dir.path().join("q.db")).unwrap();
+async fn a_retried_event_is_not_due_before_its_wait_and_claimed_ones_are_skipped(queue: Queue) {
     let route = route("");
     let first = ingest(&queue, &route).await.unwrap();
     ingest(&queue, &route).await.unwrap();
     let due = queue.due("hook", 1, &HashSet::new()).await.unwrap();
     assert_eq!(due.events[0].id, first, "oldest first");
-    let (seq, wait) = (due.events[0].seq, Duration::from_secs(3600));
     let error = "downstream timed out".to_string();
-    queue
-        .finish(seq, Finish::Retry { error, wait })
-        .await
-        .unwrap();
+    let retry = Finish::Retry {
+        error,
+        wait: Duration::from_secs(3600),
+    };
+    queue.finish("hook", &due.events[0], retry).await.unwrap();
 
     let after = queue.due("hook", 10, &HashSet::new()).await.unwrap();
-    let claimed: HashSet<i64> = after.events.iter().map(|e| e.seq).collect();
-    let none_left = queue.due("hook", 10, &claimed).await.unwrap();
+    let none_left = queue.due("hook", 10, &tickets(&after)).await.unwrap();
 
     assert_eq!(after.events.len(), 1);
     assert_ne!(after.events[0].id, first);
@@ -132,4 +185,73 @@ async fn a_retried_event_is_not_due_before_its_wait_and_claimed_ones_are_skipped
     assert!(none_left.events.is_empty());
     let next = none_left.next.expect("the retried event is due later");
     assert!(next > SystemTime::now() + Duration::from_secs(3000));
+    assert_eq!(queue.stats("hook").await.unwrap().pending, 2);
+}
+
+async fn a_dead_letter_replayed_is_attempted_again_from_its_first_attempt(queue: Queue) {
+    let route = route("");
+    let id = ingest(&queue, &route).await.unwrap();
+    let due = queue.due("hook", 1, &HashSet::new()).await.unwrap();
+    let dead = Finish::Dead {
+        error: "downstream answered 500".into(),
+    };
+    queue.finish("hook", &due.events[0], dead).await.unwrap();
+    let listed = queue.list("hook", Some("dead"), 10).await.unwrap();
+    assert_eq!((listed.len(), listed[0].attempts), (1, 1));
+
+    let replayed = queue.replay("hook", Some(&id)).await.unwrap();
+    let again = queue.due("hook", 1, &HashSet::new()).await.unwrap();
+
+    assert_eq!(replayed, 1);
+    assert_eq!(again.events[0].id, id);
+    assert_eq!(again.events[0].attempts, 0);
+    let missing = queue.replay("hook", Some(&id)).await;
+    assert!(
+        matches!(missing, Err(QueueError::NotFound(_))),
+        "{missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn on_redis_an_event_left_mid_attempt_by_a_dead_instance_is_reclaimed_by_another() {
+    let Some(dead) = redis_queue(Duration::from_millis(200)) else {
+        return;
+    };
+    let route = route("");
+    let id = ingest(&dead, &route).await.unwrap();
+    let taken = dead.due("hook", 1, &HashSet::new()).await.unwrap();
+    assert_eq!(taken.events.len(), 1);
+    let survivor = redis_queue_sharing(&dead, Duration::from_millis(200));
+    drop(dead); // dies mid-attempt: no outcome recorded
+
+    let at_once = survivor.due("hook", 1, &HashSet::new()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after_timeout = survivor.due("hook", 1, &HashSet::new()).await.unwrap();
+
+    assert!(
+        at_once.events.is_empty(),
+        "taken before the visibility timeout"
+    );
+    assert_eq!(after_timeout.events.len(), 1);
+    assert_eq!(after_timeout.events[0].id, id);
+    let delivered = Finish::Delivered { keep: false };
+    let event = &after_timeout.events[0];
+    survivor.finish("hook", event, delivered).await.unwrap();
+    assert_eq!(survivor.stats("hook").await.unwrap().pending, 0);
+}
+
+/// A second instance (its own consumer) on the keys of `queue`.
+fn redis_queue_sharing(queue: &Queue, visibility_timeout: Duration) -> Queue {
+    let Backend::Redis(streams) = &queue.backend else {
+        unreachable!()
+    };
+    let settings = config::StoreSettings {
+        backend: config::StoreBackend::Redis {
+            url: "redis://127.0.0.1:6379".into(),
+            prefix: streams.prefix().to_string(),
+        },
+        visibility_timeout,
+        ..Default::default()
+    };
+    Queue::open(&settings).unwrap()
 }

@@ -56,7 +56,8 @@ pub enum WebhookError {
 /// The status a queue failure is answered with, on a webhook route or the admin API.
 pub fn queue_status(error: &QueueError) -> StatusCode {
     match error {
-        QueueError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        // Redis down: refuse what cannot be stored; the source may retry.
+        QueueError::Full { .. } | QueueError::Redis(_) => StatusCode::SERVICE_UNAVAILABLE,
         QueueError::NotFound(_) => StatusCode::NOT_FOUND,
         // 500: what Chatwoot's agent bots retry.
         QueueError::Unavailable | QueueError::Open { .. } | QueueError::Store(_) => {
@@ -125,7 +126,9 @@ impl WebhookError {
     fn retry_after(&self) -> Option<&'static str> {
         match self {
             WebhookError::Disabled => Some(DISABLED_RETRY_AFTER_SECS),
-            WebhookError::Shed | WebhookError::DuplicateInFlight => Some(SHED_RETRY_AFTER_SECS),
+            WebhookError::Shed
+            | WebhookError::DuplicateInFlight
+            | WebhookError::Queue(QueueError::Redis(_)) => Some(SHED_RETRY_AFTER_SECS),
             WebhookError::Queue(QueueError::Full { .. }) => Some(QUEUE_FULL_RETRY_AFTER_SECS),
             _ => None,
         }

@@ -8,11 +8,12 @@ use arc_swap::ArcSwap;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::watch;
 
-use crate::config::{Config, DedupeBackend, Delivery};
+use crate::config::{Config, Delivery, StoreBackend};
 use crate::dedupe;
 use crate::forward::{Delivered, ForwardError};
 use crate::metrics::{Metrics, RouteLabel, RouteSeries};
 use crate::queue::{Queue, QueueError};
+use crate::redis_link::Link;
 use crate::routes::Route;
 use crate::streak::Streak;
 
@@ -82,7 +83,7 @@ impl State {
     /// State serving `config` as generation 1.
     pub fn new(config: Config) -> Self {
         let metrics = Metrics::new();
-        let dedupe = dedupe_store(&config.server.store.dedupe);
+        let dedupe = dedupe_store(&config.server.store.backend);
         let state = Self {
             live: ArcSwap::from_pointee(Snapshot {
                 config: Config::empty(),
@@ -120,8 +121,8 @@ impl State {
     pub fn open_queue_if_needed(&self, config: &Config) -> Result<(), QueueError> {
         let queued = config.routes.iter().any(|r| r.delivery == Delivery::Queued);
         if queued && self.queue.get().is_none() {
-            let queue = Queue::open(&config.server.store.path)?;
-            tracing::info!(path = %queue.path().display(), "store opened");
+            let queue = Queue::open(&config.server.store)?;
+            tracing::info!(store = %queue.describe(), "store opened");
             let _ = self.queue.set(Arc::new(queue));
         }
         Ok(())
@@ -193,11 +194,13 @@ impl State {
 }
 
 /// The dedupe store `backend` names; a Redis URL was checked at load.
-fn dedupe_store(backend: &DedupeBackend) -> dedupe::Store {
+fn dedupe_store(backend: &StoreBackend) -> dedupe::Store {
     match backend {
-        DedupeBackend::Embedded => dedupe::Store::Memory(Arc::default()),
-        DedupeBackend::Redis { url, prefix } => match dedupe::RedisStore::new(url, prefix) {
-            Ok(store) => dedupe::Store::Redis(Arc::new(store)),
+        StoreBackend::Embedded => dedupe::Store::Memory(Arc::default()),
+        StoreBackend::Redis { url, prefix } => match Link::new(url) {
+            Ok(link) => {
+                dedupe::Store::Redis(Arc::new(dedupe::RedisStore::new(link.into(), prefix)))
+            }
             Err(error) => {
                 tracing::error!(%error, "invalid Redis URL: dedupe keys stay in this process");
                 dedupe::Store::Memory(Arc::default())

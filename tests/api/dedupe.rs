@@ -118,20 +118,6 @@ async fn a_duplicate_arriving_while_the_first_is_in_flight_gets_429() {
     assert_eq!(downstream.received().len(), 1);
 }
 
-/// Redis on 127.0.0.1:6379, or a skip (a failure where it is required).
-fn redis_url() -> Option<String> {
-    if std::net::TcpStream::connect("127.0.0.1:6379").is_ok() {
-        return Some("redis://127.0.0.1:6379".into());
-    }
-    let required = std::env::var_os("HOOKGATE_REQUIRE_REDIS").is_some();
-    assert!(
-        !required,
-        "Redis is required here but 127.0.0.1:6379 does not answer"
-    );
-    eprintln!("skipping: no Redis on 127.0.0.1:6379 (.ci/run starts one)");
-    None
-}
-
 fn on_redis(downstream: &Downstream, url: &str, prefix: &str) -> String {
     format!(
         "{}\n[store]\nbackend = \"redis\"\nurl = \"{url}\"\nprefix = \"{prefix}\"\n",
@@ -172,15 +158,16 @@ async fn on_redis_a_delivery_that_failed_on_one_instance_succeeds_on_the_other()
     assert_eq!(downstream.received().len(), 2);
 }
 
+/// A Redis URL nothing answers at.
+fn redis_down() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("redis://{}", listener.local_addr().unwrap())
+}
+
 #[tokio::test]
 async fn with_redis_down_a_sync_route_keeps_forwarding_and_counts_it() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let downstream = Downstream::start().await;
-    let config = on_redis(&downstream, &format!("redis://127.0.0.1:{port}"), "down:");
+    let config = on_redis(&downstream, &redis_down(), "down:");
     let app = spawn_app(&config).await;
 
     assert_eq!(app.post_event().await.status(), 200);
@@ -189,6 +176,24 @@ async fn with_redis_down_a_sync_route_keeps_forwarding_and_counts_it() {
     assert_eq!(downstream.received().len(), 2);
     let metrics = app.get_text("/metrics").await;
     assert!(metrics.contains(r#"result="unavailable"} 2"#), "{metrics}");
+}
+
+#[tokio::test]
+async fn with_redis_down_a_queued_route_answers_503_rather_than_accept_what_it_cannot_store() {
+    let downstream = Downstream::start().await;
+    let config = on_redis(&downstream, &redis_down(), "down:").replace(
+        "[routes.chatwoot.signature]",
+        "delivery = \"queued\"\n[routes.chatwoot.signature]",
+    );
+    let app = spawn_app(&config).await;
+
+    let refused = app.post_event().await;
+
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    assert!(downstream.received().is_empty());
 }
 
 #[tokio::test]

@@ -227,3 +227,17 @@ pub fn chatwoot_headers(secret: &str, ts: u64, body: &[u8]) -> Vec<(&'static str
 }
 
 pub const EVENT: &[u8] = br#"{"event":"message_created","id":42,"content":"hello"}"#;
+
+/// Redis on 127.0.0.1:6379, or a skip (a failure where it is required).
+pub fn redis_url() -> Option<String> {
+    if std::net::TcpStream::connect("127.0.0.1:6379").is_ok() {
+        return Some("redis://127.0.0.1:6379".into());
+    }
+    let required = std::env::var_os("HOOKGATE_REQUIRE_REDIS").is_some();
+    assert!(
+        !required,
+        "Redis is required here but 127.0.0.1:6379 does not answer"
+    );
+    eprintln!("skipping: no Redis on 127.0.0.1:6379 (.ci/run starts one)");
+    None
+}

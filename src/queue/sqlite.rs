@@ -1,0 +1,222 @@
+//! The embedded backend: one SQLite file (WAL, a full sync at every commit)
+//! with one writing thread doing group commit, and one reading connection.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use rusqlite::Connection;
+
+use super::event::{Due, Finish, StoredEvent};
+use super::inspect::{EventSummary, Purge, QueueStats};
+use super::{NewEvent, QueueError, from_unix_ms, store, unix_ms, writer};
+
+/// The SQLite store: its writing thread and its reading connection.
+#[derive(Debug)]
+pub(super) struct Sqlite {
+    path: PathBuf,
+    writer: writer::Writer,
+    reader: Arc<Mutex<Connection>>,
+}
+
+impl Sqlite {
+    /// Opens the store at `path`, creating the file and its directory if needed.
+    pub fn open(path: &Path) -> Result<Self, QueueError> {
+        let failed = |reason: String| QueueError::Open {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
+        }
+        let writing = store::connect(path).map_err(|e| failed(e.to_string()))?;
+        let reading = store::connect(path).map_err(|e| failed(e.to_string()))?;
+        let writer = writer::Writer::spawn(writing).map_err(|e| failed(e.to_string()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer,
+            reader: Arc::new(Mutex::new(reading)),
+        })
+    }
+
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores `event` once it is on disk, unless its route is full.
+    pub async fn ingest(&self, event: NewEvent) -> Result<(), QueueError> {
+        self.writer
+            .run(move |conn| {
+                let (route, max) = (event.route, event.max_queued);
+                if store::undelivered(conn, &route)? >= max {
+                    return Err(QueueError::Full { route, max });
+                }
+                let row = store::Row {
+                    id: &event.id,
+                    route: &route,
+                    received_at: event.received_at,
+                    request_id: &event.request_id,
+                    headers: &event.headers,
+                    body: &event.body,
+                };
+                Ok(store::insert(conn, &row)?)
+            })
+            .await
+    }
+
+    /// Up to `limit` due events of `route` not in `claimed`, oldest stored first.
+    pub async fn due(
+        &self,
+        route: &str,
+        limit: usize,
+        claimed: HashSet<i64>,
+    ) -> Result<Due, QueueError> {
+        let route = route.to_string();
+        self.read(move |conn| {
+            let now = unix_ms(SystemTime::now());
+            let rows = store::due(conn, &route, now, limit + claimed.len())?;
+            let events: Vec<StoredEvent> = rows
+                .into_iter()
+                .filter(|row| !claimed.contains(&row.seq))
+                .take(limit)
+                .map(StoredEvent::from)
+                .collect();
+            let returned: HashSet<i64> = events.iter().filter_map(|e| e.ticket.row()).collect();
+            let next = store::soonest(conn, &route, claimed.len() + events.len() + 1)?
+                .into_iter()
+                .find(|(seq, _)| !claimed.contains(seq) && !returned.contains(seq))
+                .map(|(_, at)| from_unix_ms(at));
+            Ok(Due { events, next })
+        })
+        .await
+    }
+
+    /// Records the outcome of an attempt at the event `seq`.
+    pub async fn finish(&self, seq: i64, outcome: Finish) -> Result<(), QueueError> {
+        self.writer
+            .run(move |conn| {
+                let now = SystemTime::now();
+                match outcome {
+                    Finish::Delivered { keep } => store::delivered(conn, seq, unix_ms(now), keep),
+                    Finish::Retry { error, wait } => {
+                        store::failed(conn, seq, &error, unix_ms(now + wait))
+                    }
+                    Finish::Dead { error } => store::dead(conn, seq, &error, unix_ms(now)),
+                }?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Deletes delivered events of `route` finished at or before `cutoff`.
+    pub async fn sweep(&self, route: &str, cutoff: SystemTime) -> Result<u64, QueueError> {
+        let route = route.to_string();
+        self.writer
+            .run(move |conn| Ok(store::sweep(conn, &route, unix_ms(cutoff))?))
+            .await
+    }
+
+    /// The counts and the oldest pending event of `route`.
+    pub async fn stats(&self, route: &str) -> Result<QueueStats, QueueError> {
+        let route = route.to_string();
+        self.read(move |conn| {
+            let mut stats = QueueStats::default();
+            for (state, n) in store::counts(conn, &route)? {
+                match state.as_str() {
+                    "pending" => stats.pending = n,
+                    "dead" => stats.dead = n,
+                    _ => stats.delivered = n,
+                }
+            }
+            stats.oldest_pending = store::oldest_pending(conn, &route)?.map(from_unix_ms);
+            Ok(stats)
+        })
+        .await
+    }
+
+    /// Up to `limit` events of `route`, oldest first; only `state` when given.
+    pub async fn list(
+        &self,
+        route: &str,
+        state: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<EventSummary>, QueueError> {
+        let (route, state) = (route.to_string(), state.map(str::to_string));
+        let rows = self
+            .read(move |conn| store::list(conn, &route, state.as_deref(), limit))
+            .await?;
+        Ok(rows.into_iter().map(EventSummary::from).collect())
+    }
+
+    /// Dead letters of `route` (only `id` when given) back to pending; how many.
+    pub async fn replay(&self, route: &str, id: Option<&str>) -> Result<u64, QueueError> {
+        let (route, id) = (route.to_string(), id.map(str::to_string));
+        self.writer
+            .run(move |conn| {
+                let now = unix_ms(SystemTime::now());
+                Ok(store::replay(conn, &route, id.as_deref(), now)?)
+            })
+            .await
+    }
+
+    /// Deletes events of `route`: `what`, only `id` when given; how many.
+    pub async fn purge(
+        &self,
+        route: &str,
+        what: Purge,
+        id: Option<&str>,
+    ) -> Result<u64, QueueError> {
+        let (route, id) = (route.to_string(), id.map(str::to_string));
+        self.writer
+            .run(move |conn| {
+                let states: &[&str] = match what {
+                    Purge::DeadLetters => &["dead"],
+                    Purge::Everything => &["pending", "dead", "delivered"],
+                };
+                Ok(store::purge(conn, &route, states, id.as_deref())?)
+            })
+            .await
+    }
+
+    /// Runs `work` on the reading connection, off the async threads.
+    async fn read<T, F>(&self, work: F) -> Result<T, QueueError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let reader = self.reader.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().unwrap_or_else(|e| e.into_inner());
+            work(&conn)
+        });
+        Ok(read.await.map_err(|_| QueueError::Unavailable)??)
+    }
+}
+
+impl From<store::DueRow> for StoredEvent {
+    fn from(row: store::DueRow) -> Self {
+        StoredEvent::new(
+            super::Ticket::Row(row.seq),
+            row.id,
+            row.attempts,
+            &row.request_id,
+            &row.headers,
+            row.body.into(),
+        )
+    }
+}
+
+impl From<store::SummaryRow> for EventSummary {
+    fn from(row: store::SummaryRow) -> Self {
+        Self {
+            id: row.id,
+            state: row.state,
+            attempts: row.attempts,
+            received_at: from_unix_ms(row.received_at),
+            next_attempt_at: from_unix_ms(row.next_attempt_at),
+            last_error: row.last_error,
+        }
+    }
+}
