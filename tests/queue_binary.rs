@@ -256,7 +256,10 @@ async fn on_redis_events_queued_by_a_killed_instance_are_delivered_by_another() 
         "no attempt in flight at the kill: nothing to reclaim"
     );
     let lost: Vec<_> = abandoned.difference(&reclaimed).collect();
-    assert!(lost.is_empty(), "attempts cut by the kill, never made again: {lost:?}");
+    assert!(
+        lost.is_empty(),
+        "attempts cut by the kill, never made again: {lost:?}"
+    );
     assert!(
         missing.is_empty(),
         "{} of {} events answered 202 never arrived: {missing:?}",

@@ -312,6 +312,18 @@ fn broken_configs_are_refused_naming_file_route_and_field() {
             format!("[store]\ndir = \"data\"\n{}", route("")),
             "unknown field: found `dir`",
         ),
+        (
+            format!(
+                "{}\n[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1\"\n\
+                 visibility_timeout = \"5s\"\n",
+                route("delivery = \"queued\"\ntimeout = \"5s\"")
+            ),
+            "route `hook`, field `timeout`: `5s` must be below store.visibility_timeout `5s`",
+        ),
+        (
+            format!("[store]\nvisibility_timeout = \"0s\"\n{}", route("")),
+            "field `store.visibility_timeout`: `0s` must be above 0",
+        ),
     ];
     for (text, expected) in cases {
         let err = load_str(&text).expect_err(&text);
