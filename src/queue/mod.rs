@@ -196,7 +196,7 @@ impl Queue {
         // the same rules again, which leaves them as they are.
         let forwarded = outgoing_headers(headers, peer, request_id, &route.route_header);
         let event = NewEvent {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: uuid::Uuid::now_v7().to_string(),
             route: route.name.clone(),
             max_queued: route.queue.max_queued,
             received_at: unix_ms(SystemTime::now()),
