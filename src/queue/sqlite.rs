@@ -48,9 +48,13 @@ impl Sqlite {
     /// Stores `event` once it is on disk, unless its route is full.
     pub async fn ingest(&self, event: NewEvent) -> Result<(), QueueError> {
         self.writer
-            .run(move |conn| {
+            .run_counting(move |conn, held| {
                 let (route, max) = (event.route, event.max_queued);
-                if store::undelivered(conn, &route)? >= max {
+                let undelivered = match held.get(&route) {
+                    Some(n) => *n,
+                    None => store::undelivered(conn, &route)?,
+                };
+                if undelivered >= max {
                     return Err(QueueError::Full { route, max });
                 }
                 let row = store::Row {
@@ -61,7 +65,9 @@ impl Sqlite {
                     headers: &event.headers,
                     body: &event.body,
                 };
-                Ok(store::insert(conn, &row)?)
+                store::insert(conn, &row)?;
+                held.insert(route, undelivered + 1);
+                Ok(())
             })
             .await
     }

@@ -63,6 +63,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     concurrent_ingests_each_get_their_own_stored_event,
+    concurrent_ingests_stop_exactly_at_max_queued,
     dead_letters_count_towards_max_queued,
     delivered_events_are_kept_for_their_retention_then_swept,
     a_retried_event_is_not_due_before_its_wait_and_claimed_ones_are_skipped,
@@ -123,6 +124,29 @@ async fn concurrent_ingests_each_get_their_own_stored_event(queue: Queue) {
 
     assert_eq!(ids.len(), 200);
     assert_eq!(queue.stats("hook").await.unwrap().pending, 200);
+}
+
+async fn concurrent_ingests_stop_exactly_at_max_queued(queue: Queue) {
+    let queue = Arc::new(queue);
+    let route = route("max_queued = 50");
+
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let (queue, route) = (queue.clone(), route.clone());
+            tokio::spawn(async move { ingest(&queue, &route).await })
+        })
+        .collect();
+    let (mut stored, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => stored += 1,
+            Err(QueueError::Full { .. }) => refused += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    assert_eq!((stored, refused), (50, 150));
+    assert_eq!(queue.stats("hook").await.unwrap().pending, 50);
 }
 
 async fn dead_letters_count_towards_max_queued(queue: Queue) {

@@ -8,6 +8,7 @@
 //! rather than one per request. A job's caller hears back only after the
 //! commit that holds its write is on disk.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 
@@ -23,7 +24,13 @@ const MAX_BATCH: usize = 1024;
 type Done = Box<dyn FnOnce(Result<(), QueueError>) + Send>;
 /// A write: runs inside the batch's transaction, says whether to keep its
 /// changes, and hands back what to do once the commit is known.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Done) + Send>;
+type Job = Box<dyn FnOnce(&Connection, &mut Held) -> (bool, Done) + Send>;
+
+/// Undelivered events per route as of this batch's writes so far: the
+/// ingest bound reads the store once per route and batch, not per event.
+/// Only ingests update it, so within a batch it can only overcount (a
+/// delivery in the same batch is not subtracted): the bound is never exceeded.
+pub type Held = HashMap<String, u64>;
 
 /// The handle jobs are sent through; the thread ends when it is dropped.
 #[derive(Debug)]
@@ -48,9 +55,18 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, QueueError> + Send + 'static,
     {
+        self.run_counting(move |conn, _| work(conn)).await
+    }
+
+    /// [`Writer::run`] for a `work` that reads or updates the batch's [`Held`].
+    pub async fn run_counting<T, F>(&self, work: F) -> Result<T, QueueError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Held) -> Result<T, QueueError> + Send + 'static,
+    {
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = work(conn);
+        let job: Job = Box::new(move |conn, held| {
+            let result = work(conn, held);
             let keep = result.is_ok();
             let done: Done = Box::new(move |committed| {
                 let _ = answer.send(committed.and(result));
@@ -79,12 +95,13 @@ fn serve(mut conn: Connection, jobs: Receiver<Job>) {
 /// tells every job how the commit went.
 fn commit(conn: &mut Connection, batch: Vec<Job>) {
     let mut done = Vec::with_capacity(batch.len());
+    let mut held = Held::new();
     let committed = (|| {
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for job in batch {
             // Dropped without a commit, a savepoint rolls back.
             let savepoint = tx.savepoint()?;
-            let (keep, then) = job(&savepoint);
+            let (keep, then) = job(&savepoint, &mut held);
             done.push(then);
             if keep {
                 savepoint.commit()?;
