@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::api::{AdminApi, PublicApi, QueueApi};
 use super::error::{WebhookError, json_response};
-use super::state::State;
+use super::state::{Snapshot, State};
 use super::webhook;
-use crate::forward::Forwarder;
+use crate::forward::{Forwarder, REQUEST_ID};
 use crate::openapi;
 use crate::reload::Reloader;
 use crate::routes::is_gateway_path;
@@ -82,17 +82,29 @@ impl Endpoint for Gateway {
                 webhook::handle(&self.state, &self.forwarder, &snapshot, route, request).await,
             );
         }
+        let request_id = webhook::request_id(request.headers());
+        let mut response = self.own_endpoint(&snapshot, request).await;
+        response
+            .headers_mut()
+            .insert(REQUEST_ID.clone(), request_id);
+        Ok(response)
+    }
+}
+
+impl Gateway {
+    /// The gateway's own endpoints, or 404.
+    async fn own_endpoint(&self, snapshot: &Snapshot, request: Request) -> Response {
         let admin_off = snapshot.config.server.admin.is_none();
         if admin_off && request.uri().path().starts_with("/admin/") {
             // No token: the admin API does not exist, whatever is presented.
-            return Ok(WebhookError::NotFound.into_response());
+            return WebhookError::NotFound.into_response();
         }
         if is_gateway_path(request.uri().path()) {
             let path = request.uri().path().to_string();
             let response = self.own.get_response(request).await;
-            return Ok(uniform_error(response, &path));
+            return uniform_error(response, &path);
         }
-        Ok(WebhookError::NotFound.into_response())
+        WebhookError::NotFound.into_response()
     }
 }
 

@@ -210,7 +210,7 @@ fn peer(request: &Request) -> Peer {
 }
 
 /// The caller's `X-Request-Id` when it is sane, a fresh UUID otherwise.
-fn request_id(headers: &HeaderMap) -> HeaderValue {
+pub(super) fn request_id(headers: &HeaderMap) -> HeaderValue {
     headers
         .get(&REQUEST_ID)
         .filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN && v.to_str().is_ok())

@@ -67,6 +67,25 @@ async fn a_request_id_is_generated_when_the_source_sends_none() {
 }
 
 #[tokio::test]
+async fn the_gateways_own_endpoints_and_unknown_paths_answer_with_a_request_id_too() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
+    let client = reqwest::Client::new();
+
+    let health = client.get(app.url("/healthz")).send().await.unwrap();
+    let missing = client
+        .get(app.url("/nowhere"))
+        .header("X-Request-Id", "req-404")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(health.headers()["x-request-id"].len(), 36);
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.headers()["x-request-id"], "req-404");
+}
+
+#[tokio::test]
 async fn hop_by_hop_headers_and_those_named_by_connection_are_dropped() {
     let downstream = Downstream::start().await;
     let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
