@@ -90,10 +90,15 @@ impl Sqlite {
                 .map(StoredEvent::from)
                 .collect();
             let returned: HashSet<i64> = events.iter().filter_map(|e| e.ticket.row()).collect();
-            let next = store::soonest(conn, &route, claimed.len() + events.len() + 1)?
-                .into_iter()
-                .find(|(seq, _)| !claimed.contains(seq) && !returned.contains(seq))
-                .map(|(_, at)| from_unix_ms(at));
+            // Fewer than asked for: every event due now is claimed or
+            // returned, and the next one to come due is waiting for a retry.
+            let next = match events.len() == limit {
+                true => Some(SystemTime::now()),
+                false => store::next_retries(conn, &route, claimed.len() + events.len() + 1)?
+                    .into_iter()
+                    .find(|(seq, _)| !claimed.contains(seq) && !returned.contains(seq))
+                    .map(|(_, at)| from_unix_ms(at)),
+            };
             Ok(Due { events, next })
         })
         .await

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// The schema version in `PRAGMA user_version`.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 /// Tables, indexes and the triggers that keep `counts` exact.
 const SCHEMA: &str = include_str!("schema.sql");
@@ -121,12 +121,18 @@ pub fn due(
     rows.collect()
 }
 
-/// The `(seq, next_attempt_at)` of up to `limit` pending events, soonest first.
-pub fn soonest(conn: &Connection, route: &str, limit: usize) -> rusqlite::Result<Vec<(i64, i64)>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT seq, next_attempt_at FROM events WHERE route = ?1 AND state = 'pending' \
-         ORDER BY next_attempt_at LIMIT ?2",
-    )?;
+/// Events of a route waiting for a retry, soonest first (`events_retrying`).
+const NEXT_RETRIES: &str = "SELECT seq, next_attempt_at FROM events \
+    WHERE route = ?1 AND state = 'pending' AND attempts > 0 ORDER BY next_attempt_at LIMIT ?2";
+
+/// The `(seq, next_attempt_at)` of up to `limit` events of `route` waiting
+/// for a retry, soonest first.
+pub fn next_retries(
+    conn: &Connection,
+    route: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<(i64, i64)>> {
+    let mut statement = conn.prepare_cached(NEXT_RETRIES)?;
     let rows = statement.query_map(params![route, limit as i64], |row| {
         Ok((row.get(0)?, row.get(1)?))
     })?;
@@ -266,20 +272,34 @@ pub fn list(
 mod tests {
     use super::*;
 
-    #[test]
-    fn due_events_are_read_in_store_order_without_sorting_the_backlog() {
+    /// The steps of `statement`'s query plan, one per line.
+    fn plan(statement: &str, parameters: impl rusqlite::Params) -> String {
         let dir = tempfile::tempdir().unwrap();
         let conn = connect(&dir.path().join("q.db")).unwrap();
-
-        let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {DUE}")).unwrap();
+        let mut plan = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {statement}"))
+            .unwrap();
         let steps: Vec<String> = plan
-            .query_map(params!["r", 0, 1], |row| row.get(3))
+            .query_map(parameters, |row| row.get(3))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
+        steps.join("\n")
+    }
 
-        let plan = steps.join("\n");
+    #[test]
+    fn due_events_are_read_in_store_order_without_sorting_the_backlog() {
+        let plan = plan(DUE, params!["r", 0, 1]);
+
         assert!(plan.contains("USING INDEX events_in_order"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
+    #[test]
+    fn the_next_retry_is_found_in_the_retry_index_without_reading_the_backlog() {
+        let plan = plan(NEXT_RETRIES, params!["r", 1]);
+
+        assert!(plan.contains("USING INDEX events_retrying"), "{plan}");
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     }
 }
