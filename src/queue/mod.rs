@@ -230,7 +230,7 @@ impl Queue {
         }
     }
 
-    /// Records the outcome of an attempt at the event `ticket` of `route`.
+    /// Records the outcome of an attempt at `event` of `route`.
     pub(crate) async fn finish(
         &self,
         route: &str,
