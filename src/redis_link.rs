@@ -1,5 +1,5 @@
-//! One Redis connection, made on first use and shared: the dedupe store and
-//! the queue on Redis Streams both go through it.
+//! A Redis connection made on first use, as the dedupe store and the queue on
+//! Redis Streams each hold one.
 //!
 //! After a failed connection attempt, callers are refused at once for a
 //! second instead of each waiting for a connect timeout, so an outage costs a
@@ -8,7 +8,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 
 /// Longest wait for Redis to accept a connection.
@@ -24,6 +24,7 @@ pub struct Unavailable;
 /// A Redis client and its connection once made.
 pub struct Link {
     client: redis::Client,
+    response_timeout: Duration,
     connection: OnceCell<ConnectionManager>,
     last_failure: Mutex<Option<Instant>>,
 }
@@ -36,10 +37,12 @@ impl std::fmt::Debug for Link {
 }
 
 impl Link {
-    /// A link to `url`, not connected yet.
-    pub fn new(url: &str) -> redis::RedisResult<Self> {
+    /// A link to `url`, not connected yet, whose commands fail after
+    /// `response_timeout` without an answer.
+    pub fn new(url: &str, response_timeout: Duration) -> redis::RedisResult<Self> {
         Ok(Self {
             client: redis::Client::open(url)?,
+            response_timeout,
             connection: OnceCell::new(),
             last_failure: Mutex::new(None),
         })
@@ -53,7 +56,9 @@ impl Link {
         if self.failed_recently() {
             return Err(Unavailable);
         }
-        let connect = ConnectionManager::new(self.client.clone());
+        let config =
+            ConnectionManagerConfig::new().set_response_timeout(Some(self.response_timeout));
+        let connect = ConnectionManager::new_with_config(self.client.clone(), config);
         let made = self
             .connection
             .get_or_try_init(|| async {

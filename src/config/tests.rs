@@ -316,7 +316,7 @@ fn broken_configs_are_refused_naming_file_route_and_field() {
             format!(
                 "{}\n[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1\"\n\
                  visibility_timeout = \"5s\"\n",
-                route("delivery = \"queued\"\ntimeout = \"5s\"")
+                route("timeout = \"5s\"")
             ),
             "route `hook`, field `timeout`: `5s` must be below store.visibility_timeout `5s`",
         ),

@@ -12,7 +12,7 @@ use super::Problem;
 use super::delivery::{
     StoreBackend, StoreSettings, dedupe_settings, queue_settings, store_settings,
 };
-use super::schema::{Delivery, RawAdmin, RawConfig, RawRoute, RawServer};
+use super::schema::{RawAdmin, RawConfig, RawRoute, RawServer};
 use crate::routes::{Route, RouteTable, is_gateway_path};
 use crate::signature;
 
@@ -181,7 +181,7 @@ fn route(
         .map_err(|m| problems.push(("downstream", m)))
         .ok();
     let timeout = duration(&raw.timeout, DEFAULT_TIMEOUT, MAX_TIMEOUT)
-        .and_then(|timeout| below_visibility_timeout(timeout, raw, &server.store))
+        .and_then(|timeout| below_visibility_timeout(timeout, &server.store))
         .map_err(|m| problems.push(("timeout", m)))
         .ok();
     let max_in_flight = match raw.max_in_flight {
@@ -229,15 +229,11 @@ fn route(
 }
 
 /// On Redis, an attempt that outlives the visibility timeout would be taken
-/// for abandoned and delivered again by another instance.
-fn below_visibility_timeout(
-    timeout: Duration,
-    raw: &RawRoute,
-    store: &StoreSettings,
-) -> Result<Duration, String> {
-    let queued_on_redis = raw.delivery == Some(Delivery::Queued)
-        && matches!(store.backend, StoreBackend::Redis { .. });
-    if queued_on_redis && timeout >= store.visibility_timeout {
+/// for abandoned and delivered again by another instance. Every route, not
+/// only queued ones: a route switched to sync still delivers what it stored.
+fn below_visibility_timeout(timeout: Duration, store: &StoreSettings) -> Result<Duration, String> {
+    let on_redis = matches!(store.backend, StoreBackend::Redis { .. });
+    if on_redis && timeout >= store.visibility_timeout {
         let show = |d| humantime::format_duration(d).to_string();
         return Err(format!(
             "`{}` must be below store.visibility_timeout `{}`",

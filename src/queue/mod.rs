@@ -45,6 +45,10 @@ use crate::redis_link::Link;
 use crate::routes::Route;
 use crate::signature::VerifiedBody;
 
+/// How long a Redis command of the queue may wait for its answer: a batch
+/// of event bodies read for delivery can take longer than a dedupe check.
+const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The event's id on every delivery attempt, for the downstream to dedupe on.
 pub static EVENT_ID: HeaderName = HeaderName::from_static("x-hookgate-event-id");
 
@@ -159,10 +163,11 @@ impl Queue {
         let backend = match &settings.backend {
             StoreBackend::Embedded => Backend::Sqlite(sqlite::Sqlite::open(&settings.path)?),
             StoreBackend::Redis { url, prefix } => {
-                let link = Link::new(url).map_err(|e| QueueError::Open {
-                    path: "store.url".into(),
-                    reason: e.to_string(),
-                })?;
+                let link =
+                    Link::new(url, REDIS_RESPONSE_TIMEOUT).map_err(|e| QueueError::Open {
+                        path: "store.url".into(),
+                        reason: e.to_string(),
+                    })?;
                 let streams = streams::Streams::new(link, prefix, settings.visibility_timeout);
                 Backend::Redis(Box::new(streams))
             }

@@ -36,8 +36,11 @@ use crate::redis_link::Link;
 const GROUP: &str = "hookgate";
 /// Most retries moved back into a stream per round.
 const PROMOTE_AT_ONCE: usize = 100;
-/// Most entries read per page when walking the dead-letter stream.
+/// Most entries read per page when walking the dead-letter stream or
+/// sweeping delivered events.
 const PAGE: usize = 500;
+/// Most pages of delivered events swept per round (every minute).
+const SWEEP_PAGES: usize = 200;
 
 /// The Lua scripts, loaded once (then run by their SHA).
 struct Scripts {
@@ -45,6 +48,9 @@ struct Scripts {
     promote: Script,
     finish: Script,
     replay: Script,
+    drop_orphan: Script,
+    purge_dead: Script,
+    purge_all: Script,
 }
 
 /// The Redis Streams store of one instance.
@@ -98,6 +104,9 @@ impl Streams {
                 promote: Script::new(include_str!("lua/promote.lua")),
                 finish: Script::new(include_str!("lua/finish.lua")),
                 replay: Script::new(include_str!("lua/replay.lua")),
+                drop_orphan: Script::new(include_str!("lua/drop_orphan.lua")),
+                purge_dead: Script::new(include_str!("lua/purge_dead.lua")),
+                purge_all: Script::new(include_str!("lua/purge_all.lua")),
             },
         }
     }
@@ -263,7 +272,6 @@ impl Streams {
         );
         let rows: Vec<Fields> = fetch.query_async(connection).await?;
         let mut events = Vec::with_capacity(rows.len());
-        let mut orphans = Vec::new();
         for ((entry, id), row) in entries.into_iter().zip(ids).zip(rows) {
             match row {
                 (Some(attempts), Some(request_id), Some(headers), Some(body)) => {
@@ -272,15 +280,21 @@ impl Streams {
                         StoredEvent::new(ticket, id, attempts, &request_id, &headers, body.into());
                     events.push(event);
                 }
-                _ => orphans.push(entry.id),
+                _ => {
+                    let _: u32 = self
+                        .scripts
+                        .drop_orphan
+                        .key(&keys.stream)
+                        .key(&keys.pending)
+                        .key(&keys.retry)
+                        .key(keys.event(&id))
+                        .arg(GROUP)
+                        .arg(&entry.id)
+                        .arg(&id)
+                        .invoke_async(connection)
+                        .await?;
+                }
             }
-        }
-        if !orphans.is_empty() {
-            let _: () = redis::pipe()
-                .xack(&keys.stream, GROUP, &orphans)
-                .xdel(&keys.stream, &orphans)
-                .query_async(connection)
-                .await?;
         }
         Ok(events)
     }
@@ -323,19 +337,27 @@ impl Streams {
         Ok(())
     }
 
-    /// Deletes delivered events of `route` finished at or before `cutoff`.
+    /// Deletes delivered events of `route` finished at or before `cutoff`
+    /// (at most [`SWEEP_PAGES`] pages per call; the next round goes on).
     pub async fn sweep(&self, route: &str, cutoff: SystemTime) -> Result<u64, QueueError> {
         let keys = self.keys(route);
         let mut connection = self.connection().await?;
-        let ids: Vec<String> = connection
-            .zrangebyscore_limit(&keys.delivered, "-inf", unix_ms(cutoff), 0, PAGE as isize)
-            .await?;
-        if ids.is_empty() {
-            return Ok(0);
+        let mut swept = 0;
+        for _ in 0..SWEEP_PAGES {
+            let ids: Vec<String> = connection
+                .zrangebyscore_limit(&keys.delivered, "-inf", unix_ms(cutoff), 0, PAGE as isize)
+                .await?;
+            if ids.is_empty() {
+                break;
+            }
+            self.delete(&mut connection, &keys, &ids).await?;
+            let _: () = connection.zrem(&keys.delivered, &ids).await?;
+            swept += ids.len() as u64;
+            if ids.len() < PAGE {
+                break;
+            }
         }
-        self.delete(&mut connection, &keys, &ids).await?;
-        let _: () = connection.zrem(&keys.delivered, &ids).await?;
-        Ok(ids.len() as u64)
+        Ok(swept)
     }
 
     /// Deletes the hashes of the events `ids`; returns how many existed.
@@ -523,21 +545,30 @@ impl Streams {
     ) -> Result<u64, QueueError> {
         let keys = self.keys(route);
         let mut connection = self.connection().await?;
-        let dead = self.each_dead_letter(&mut connection, &keys, id).await?;
-        let entries: Vec<&String> = dead.iter().map(|(entry, _)| entry).collect();
-        let mut ids: Vec<String> = dead.iter().map(|(_, event)| event.clone()).collect();
-        if !entries.is_empty() {
-            let _: () = connection.xdel(&keys.dead, &entries).await?;
+        let mut purged = 0;
+        for (entry, event) in self.each_dead_letter(&mut connection, &keys, id).await? {
+            let deleted: u64 = self
+                .scripts
+                .purge_dead
+                .key(&keys.dead)
+                .key(keys.event(&event))
+                .arg(entry)
+                .invoke_async(&mut connection)
+                .await?;
+            purged += deleted;
         }
         if what == Purge::Everything {
-            ids.extend(self.undead(&mut connection, &keys, id).await?);
+            let ids = self.take_off_indexes(&mut connection, &keys, id).await?;
+            purged += self.delete(&mut connection, &keys, &ids).await?;
         }
-        self.delete(&mut connection, &keys, &ids).await
+        Ok(purged)
     }
 
     /// Takes `id` (or every event) off the pending, retry and delivered
-    /// indexes and empties the stream; returns the event ids taken.
-    async fn undead(
+    /// indexes, and with every event empties the stream; returns the ids
+    /// taken. An attempt ending afterwards finds its id no longer pending and
+    /// records nothing; a stream entry left is dropped when read.
+    async fn take_off_indexes(
         &self,
         connection: &mut ConnectionManager,
         keys: &Keys,
@@ -545,28 +576,23 @@ impl Streams {
     ) -> Result<Vec<String>, QueueError> {
         if let Some(id) = id {
             let _: () = redis::pipe()
+                .atomic()
                 .zrem(&keys.pending, id)
                 .zrem(&keys.retry, id)
                 .zrem(&keys.delivered, id)
                 .query_async(connection)
                 .await?;
-            // Its stream entry, if any, is dropped when read: its hash is gone.
             return Ok(vec![id.to_string()]);
         }
-        let (pending, delivered): (Vec<String>, Vec<String>) = redis::pipe()
-            .zrange(&keys.pending, 0, -1)
-            .zrange(&keys.delivered, 0, -1)
-            .query_async(connection)
-            .await?;
-        let _: () = redis::pipe()
-            .del(&[&keys.pending, &keys.retry, &keys.delivered])
-            .cmd("XTRIM")
-            .arg(&keys.stream)
-            .arg("MAXLEN")
-            .arg(0)
-            .query_async(connection)
-            .await?;
-        Ok(pending.into_iter().chain(delivered).collect())
+        Ok(self
+            .scripts
+            .purge_all
+            .key(&keys.pending)
+            .key(&keys.retry)
+            .key(&keys.delivered)
+            .key(&keys.stream)
+            .invoke_async(connection)
+            .await?)
     }
 }
 

@@ -68,6 +68,9 @@ on_both_backends!(
     delivered_events_are_kept_for_their_retention_then_swept,
     a_retried_event_is_not_due_before_its_wait_and_claimed_ones_are_skipped,
     a_dead_letter_replayed_is_attempted_again_from_its_first_attempt,
+    an_attempt_ending_after_a_purge_records_nothing,
+    a_purged_event_is_not_delivered,
+    every_expired_delivered_event_is_swept_in_one_round,
 );
 
 fn sqlite_queue(dir: &Path) -> Queue {
@@ -234,6 +237,54 @@ async fn a_dead_letter_replayed_is_attempted_again_from_its_first_attempt(queue:
         matches!(missing, Err(QueueError::NotFound(_))),
         "{missing:?}"
     );
+}
+
+async fn an_attempt_ending_after_a_purge_records_nothing(queue: Queue) {
+    let route = route("");
+    ingest(&queue, &route).await.unwrap();
+    let taken = queue.due("hook", 1, &HashSet::new()).await.unwrap();
+    queue.purge("hook", Purge::Everything, None).await.unwrap();
+
+    let dead = Finish::Dead {
+        error: "downstream answered 500".into(),
+    };
+    queue.finish("hook", &taken.events[0], dead).await.unwrap();
+
+    let stats = queue.stats("hook").await.unwrap();
+    assert_eq!((stats.pending, stats.dead, stats.delivered), (0, 0, 0));
+    assert!(queue.list("hook", None, 10).await.unwrap().is_empty());
+}
+
+async fn a_purged_event_is_not_delivered(queue: Queue) {
+    let route = route("");
+    let id = ingest(&queue, &route).await.unwrap();
+
+    let purged = queue
+        .purge("hook", Purge::Everything, Some(&id))
+        .await
+        .unwrap();
+    let due = queue.due("hook", 10, &HashSet::new()).await.unwrap();
+
+    assert_eq!(purged, 1);
+    assert!(due.events.is_empty());
+    assert_eq!(queue.stats("hook").await.unwrap().pending, 0);
+}
+
+async fn every_expired_delivered_event_is_swept_in_one_round(queue: Queue) {
+    let route = route("retention = \"1h\"");
+    for _ in 0..600 {
+        ingest(&queue, &route).await.unwrap();
+    }
+    let due = queue.due("hook", 600, &HashSet::new()).await.unwrap();
+    for event in &due.events {
+        let kept = Finish::Delivered { keep: true };
+        queue.finish("hook", event, kept).await.unwrap();
+    }
+
+    let swept = queue.sweep("hook", Some(Duration::ZERO)).await.unwrap();
+
+    assert_eq!((due.events.len(), swept), (600, 600));
+    assert_eq!(queue.stats("hook").await.unwrap().delivered, 0);
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use prometheus_client::metrics::gauge::Gauge;
@@ -193,11 +193,15 @@ impl State {
     }
 }
 
+/// A dedupe check waits no longer for Redis: past it, the request is
+/// forwarded without dedupe.
+const DEDUPE_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// The dedupe store `backend` names; a Redis URL was checked at load.
 fn dedupe_store(backend: &StoreBackend) -> dedupe::Store {
     match backend {
         StoreBackend::Embedded => dedupe::Store::Memory(Arc::default()),
-        StoreBackend::Redis { url, prefix } => match Link::new(url) {
+        StoreBackend::Redis { url, prefix } => match Link::new(url, DEDUPE_RESPONSE_TIMEOUT) {
             Ok(link) => {
                 dedupe::Store::Redis(Arc::new(dedupe::RedisStore::new(link.into(), prefix)))
             }

@@ -9,7 +9,7 @@ if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
   return 0
 end
 redis.call('XDEL', KEYS[1], ARGV[2])
-if redis.call('EXISTS', KEYS[6]) == 0 then
+if not redis.call('ZSCORE', KEYS[2], ARGV[3]) or redis.call('EXISTS', KEYS[6]) == 0 then
   return 0 -- purged meanwhile
 end
 local outcome, id, now = ARGV[4], ARGV[3], ARGV[5]
