@@ -14,11 +14,11 @@
 //! - `dead`: the dead-letter stream (`id`, `attempts`, `error`).
 //! - `delivered`: delivered events kept for `retention`, by finish time.
 //!
-//! Each change of an event's place is one Lua script (`lua/`), so a crash
-//! never leaves an event in two places or in none. An instance that dies
-//! mid-attempt leaves its entries on its pending list; once they have been
-//! idle for `visibility_timeout`, any instance takes them over (`XAUTOCLAIM`)
-//! and delivers them: at least once.
+//! Each change of an event's place is one Lua script (`src/queue/lua/`), so
+//! a crash never leaves an event in two places or in none. An instance that
+//! dies mid-attempt leaves its entries on its pending list; once they have
+//! been idle for `visibility_timeout`, any instance takes them over
+//! (`XAUTOCLAIM`) and delivers them: at least once.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
