@@ -82,6 +82,33 @@ async fn post_until(addr: String, stop: Arc<AtomicBool>, accepted: Arc<Mutex<Vec
     }
 }
 
+/// Posts from `CLIENTS` clients until `ACCEPTED_BEFORE_KILL` events were
+/// answered 202 (or 20 s passed), SIGKILLs the gateway with requests and
+/// attempts in flight, and returns the ids of every event answered 202.
+async fn accept_then_kill((mut gateway, addr): (Child, String)) -> HashSet<String> {
+    let (stop, accepted) = (Arc::new(AtomicBool::new(false)), Arc::default());
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            tokio::spawn(post_until(
+                addr.clone(),
+                stop.clone(),
+                Arc::clone(&accepted),
+            ))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while accepted.lock().unwrap().len() < ACCEPTED_BEFORE_KILL && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    gateway.kill().unwrap();
+    gateway.wait().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    for client in clients {
+        client.await.unwrap();
+    }
+    accepted.lock().unwrap().iter().cloned().collect()
+}
+
 fn delivered_ids(downstream: &Downstream) -> HashSet<String> {
     downstream
         .received()
@@ -99,29 +126,7 @@ async fn every_event_answered_202_is_delivered_after_a_sigkill_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("routes.toml");
     std::fs::write(&config, queued_config(&downstream, dir.path(), "")).unwrap();
-    let (mut gateway, addr) = serve(&config);
-    let (stop, accepted) = (Arc::new(AtomicBool::new(false)), Arc::default());
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            tokio::spawn(post_until(
-                addr.clone(),
-                stop.clone(),
-                Arc::clone(&accepted),
-            ))
-        })
-        .collect();
-
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while accepted.lock().unwrap().len() < ACCEPTED_BEFORE_KILL && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    gateway.kill().unwrap(); // SIGKILL, with requests in flight
-    gateway.wait().unwrap();
-    stop.store(true, Ordering::SeqCst);
-    for client in clients {
-        client.await.unwrap();
-    }
-    let accepted: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();
+    let accepted = accept_then_kill(serve(&config)).await;
     let delivered_before_restart = delivered_ids(&downstream).len();
     let (mut restarted, _) = serve(&config);
 
@@ -214,28 +219,7 @@ async fn on_redis_events_queued_by_a_killed_instance_are_delivered_by_another() 
         chatwoot_config(&downstream.url("/hook"), keys)
     );
     std::fs::write(&config, text).unwrap();
-    let (mut first, addr) = serve(&config);
-    let (stop, accepted) = (Arc::new(AtomicBool::new(false)), Arc::default());
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            tokio::spawn(post_until(
-                addr.clone(),
-                stop.clone(),
-                Arc::clone(&accepted),
-            ))
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while accepted.lock().unwrap().len() < ACCEPTED_BEFORE_KILL && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    first.kill().unwrap(); // SIGKILL, mid-attempt
-    first.wait().unwrap();
-    stop.store(true, Ordering::SeqCst);
-    for client in clients {
-        client.await.unwrap();
-    }
-    let accepted: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();
+    let accepted = accept_then_kill(serve(&config)).await;
     let delivered_by_the_first = delivered_ids(&downstream).len();
     let abandoned = abandoned(&url, &prefix).await;
 
