@@ -150,6 +150,12 @@ impl TestApp {
         response.text().await.unwrap()
     }
 
+    /// GETs `path` and parses the answer as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        response.json().await.unwrap()
+    }
+
     /// POSTs the sample event to the chatwoot route, validly signed now.
     pub async fn post_event(&self) -> reqwest::Response {
         let headers = chatwoot_headers(SECRET, now_secs(), EVENT);

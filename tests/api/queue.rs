@@ -313,15 +313,7 @@ async fn the_admin_queue_endpoints_need_the_token_and_a_known_route() {
 async fn the_spec_documents_202_for_a_queued_route() {
     let Queued { app, .. } = spawn_queued("").await;
 
-    let spec: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.get_json("/openapi.json").await;
 
     let responses = &spec["paths"][CHATWOOT_PATH]["post"]["responses"];
     assert!(responses["202"].is_object(), "{responses}");

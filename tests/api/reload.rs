@@ -13,15 +13,7 @@ use crate::helpers::*;
 async fn wait_for_generation(app: &TestApp, generation: u64) {
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
-        let health: Value = app
-            .client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let health: Value = app.get_json("/healthz").await;
         if health["config_generation"].as_u64() >= Some(generation) {
             return;
         }
