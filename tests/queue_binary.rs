@@ -4,16 +4,19 @@
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[path = "support/process.rs"]
+#[allow(dead_code)]
+mod process;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use helpers::*;
+use process::serve;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
@@ -34,28 +37,6 @@ fn queued_config(downstream: &Downstream, dir: &Path, extra: &str) -> String {
         chatwoot_config(&downstream.url("/hook"), &keys),
         dir.join("hookgate.db").display()
     )
-}
-
-/// Starts `hookgate serve` and returns it with its bound address.
-fn serve(config: &Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--log-format", "json", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("the gateway logs until it listens");
-        let entry: Value = serde_json::from_str(&line.unwrap()).expect("JSON log lines");
-        if entry["fields"]["message"] == "listening" {
-            break entry["fields"]["addr"].as_str().unwrap().to_string();
-        }
-    };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-    (child, addr)
 }
 
 /// Posts signed events until `stop`; records the id of every 202.
