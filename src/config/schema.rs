@@ -47,7 +47,7 @@ pub struct RawStore {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
-    /// In this process.
+    /// Dedupe keys in this process, queued events in the SQLite file.
     #[default]
     Embedded,
     /// On a Redis shared by every instance.

@@ -163,11 +163,8 @@ impl Queue {
         let backend = match &settings.backend {
             StoreBackend::Embedded => Backend::Sqlite(sqlite::Sqlite::open(&settings.path)?),
             StoreBackend::Redis { url, prefix } => {
-                let link =
-                    Link::new(url, REDIS_RESPONSE_TIMEOUT).map_err(|e| QueueError::Open {
-                        path: "store.url".into(),
-                        reason: e.to_string(),
-                    })?;
+                // Unreachable in practice: the URL was checked at config load.
+                let link = Link::new(url, REDIS_RESPONSE_TIMEOUT)?;
                 let streams = streams::Streams::new(link, prefix, settings.visibility_timeout);
                 Backend::Redis(Box::new(streams))
             }
