@@ -44,6 +44,11 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work" "$store"; }
 trap cleanup EXIT
 
+# hookgate watches its config's directory: nginx's access log must not share
+# it, or every proxied request would wake hookgate's watcher during nginx's run.
+conf="$work/gateway"
+mkdir "$conf"
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 stub_port=$(free_port); proxy_port=$(free_port); gate_port=$(free_port); compare_port=$(free_port)
 
@@ -77,7 +82,7 @@ http {
   }
 }
 CONF
-cat > "$work/routes.toml" <<CONF
+cat > "$conf/routes.toml" <<CONF
 [server]
 listen = "127.0.0.1:$gate_port"
 [routes.chatwoot]
@@ -90,10 +95,10 @@ scheme = "chatwoot"
 secret = "bench-secret"
 CONF
 # The sync routes alone, for --compare (a build without queued delivery, and no shared store).
-cp "$work/routes.toml" "$work/sync.toml"
+cp "$conf/routes.toml" "$conf/sync.toml"
 # The same gateway's queued route: same scheme and secret, so the same signed
 # request. Bound high enough that no run fills it.
-cat >> "$work/routes.toml" <<CONF
+cat >> "$conf/routes.toml" <<CONF
 [routes.queued]
 path = "/api/webhooks/chatwoot-queued"
 downstream = "http://127.0.0.1:$stub_port/webhooks/chatwoot"
@@ -110,12 +115,12 @@ CONF
 
 "$NGINX" -c "$work/stub.conf" -p "$work" & pids+=($!)
 "$NGINX" -c "$work/proxy.conf" -p "$work" & pids+=($!)
-RUST_LOG=info target/release/hookgate serve --config "$work/routes.toml" 2>"$work/hookgate.log" & gate=$!
+RUST_LOG=info target/release/hookgate serve --config "$conf/routes.toml" 2>"$work/hookgate.log" & gate=$!
 pids+=($gate)
 ports="$stub_port $proxy_port $gate_port"
 if [ -n "$compare" ]; then
-  sed "s/$gate_port/$compare_port/" "$work/sync.toml" > "$work/compare.toml"
-  RUST_LOG=info "$compare" serve --config "$work/compare.toml" 2>"$work/compare.log" & pids+=($!)
+  sed "s/$gate_port/$compare_port/" "$conf/sync.toml" > "$conf/compare.toml"
+  RUST_LOG=info "$compare" serve --config "$conf/compare.toml" 2>"$work/compare.log" & pids+=($!)
   ports="$ports $compare_port"
 fi
 for port in $ports; do
@@ -127,7 +132,7 @@ done
   echo 'wrk.method = "POST"'
   echo "wrk.body = io.open(\"bench/payload.json\"):read(\"*a\")"
   echo 'wrk.headers["Content-Type"] = "application/json"'
-  target/release/hookgate sign --route chatwoot --config "$work/routes.toml" bench/payload.json |
+  target/release/hookgate sign --route chatwoot --config "$conf/routes.toml" bench/payload.json |
     sed -E 's/^([^:]+): (.*)$/wrk.headers["\1"] = "\2"/'
 } > "$work/post.lua"
 

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use notify_debouncer_mini::new_debouncer;
 use notify_debouncer_mini::notify::RecursiveMode;
+use notify_debouncer_mini::{DebouncedEvent, new_debouncer};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -207,8 +207,16 @@ fn watch_directory(path: &Path, events: mpsc::UnboundedSender<()>) -> Option<Wat
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    // The directory may hold busy files (a log, a database): only a change
+    // to the config file itself is worth a reload. A config reached through a
+    // symlink (a Kubernetes ConfigMap swaps `..data`) changes with whatever
+    // the link leads to, so then every change in the directory counts.
+    let config = path.to_path_buf();
     let on_event = move |result: notify_debouncer_mini::DebounceEventResult| {
-        if result.is_ok() {
+        let touched = |event: &DebouncedEvent| {
+            event.path.file_name() == config.file_name() || config.is_symlink()
+        };
+        if result.is_ok_and(|batch| batch.iter().any(touched)) {
             let _ = events.send(());
         }
     };

@@ -204,3 +204,39 @@ async fn a_reload_storm_under_load_drops_nothing_and_never_applies_a_bad_version
         "alive, on the last valid version"
     );
 }
+
+/// `hookgate_config_reloads_total{result="unchanged"}`, 0 before the first.
+async fn unchanged_reloads(app: &TestApp) -> u64 {
+    let metrics = app.get_text("/metrics").await;
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("hookgate_config_reloads_total{result=\"unchanged\"} "))
+        .map_or(0, |count| count.parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_busy_file_beside_the_config_does_not_reload_it() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
+    let before = unchanged_reloads(&app).await;
+    let log = app.config_path.with_file_name("access.log");
+    for line in 0..30 {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        std::io::Write::write_all(&mut file, format!("request {line}\n").as_bytes()).unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Long enough for the watcher's 100 ms debounce to have fired.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(unchanged_reloads(&app).await, before);
+    // The watcher still follows the config itself.
+    write_in_place(
+        &app.config_path,
+        &chatwoot_config(&downstream.url("/hook"), ""),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(unchanged_reloads(&app).await > before);
+}
