@@ -5,8 +5,9 @@
 //! # Layout
 //!
 //! - `sqlite`: the embedded backend, with `store` (the schema in
-//!   `schema.sql` and every SQL statement) and `writer` (the one writing
-//!   thread; concurrent writes share one transaction and one fsync).
+//!   `schema.sql` and every SQL statement), `writer` (the one writing
+//!   thread; concurrent writes share one transaction) and `syncer` (the
+//!   thread whose one fsync makes a batch durable before it is answered).
 //! - `streams`: the backend on Redis Streams (a consumer group per route,
 //!   reclaiming of events left by a dead instance, a dead-letter stream).
 //! - `event`: a stored event read back for delivery, and its outcome.
@@ -23,6 +24,7 @@ mod inspect;
 mod sqlite;
 mod store;
 mod streams;
+mod syncer;
 #[cfg(test)]
 mod tests;
 mod writer;
@@ -80,6 +82,10 @@ pub enum QueueError {
     /// SQLite refused a statement or a commit.
     #[error("store error: {0}")]
     Store(#[source] Arc<rusqlite::Error>),
+    /// The store's file could not be synced to disk: writes are refused
+    /// until a restart.
+    #[error("cannot sync the store to disk: {0}")]
+    Sync(#[source] Arc<std::io::Error>),
     /// Redis did not answer, or refused a command.
     #[error("Redis is unavailable: {0}")]
     Redis(String),

@@ -1,5 +1,6 @@
-//! The embedded backend: one SQLite file (WAL, a full sync at every commit)
-//! with one writing thread doing group commit, and one reading connection.
+//! The embedded backend: one SQLite file in WAL mode with one writing thread
+//! doing group commit, one thread syncing each commit before it is answered,
+//! and one reading connection.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use rusqlite::Connection;
 
 use super::event::{Due, Finish, StoredEvent};
 use super::inspect::{EventSummary, Purge, QueueStats};
-use super::{NewEvent, QueueError, from_unix_ms, store, unix_ms, writer};
+use super::{NewEvent, QueueError, from_unix_ms, store, syncer, unix_ms, writer};
 
 /// The SQLite store: its writing thread and its reading connection.
 #[derive(Debug)]
@@ -30,9 +31,11 @@ impl Sqlite {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
         }
-        let writing = store::connect(path).map_err(|e| failed(e.to_string()))?;
+        let writing = store::connect_writer(path).map_err(|e| failed(e.to_string()))?;
         let reading = store::connect(path).map_err(|e| failed(e.to_string()))?;
-        let writer = writer::Writer::spawn(writing).map_err(|e| failed(e.to_string()))?;
+        let wal = store::open_wal(path).map_err(|e| failed(e.to_string()))?;
+        let syncer = syncer::Syncer::spawn(wal).map_err(|e| failed(e.to_string()))?;
+        let writer = writer::Writer::spawn(writing, syncer).map_err(|e| failed(e.to_string()))?;
         Ok(Self {
             path: path.to_path_buf(),
             writer,

@@ -42,6 +42,22 @@ pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Opens the file for the writing thread, whose commits do not sync: the
+/// syncer thread syncs the WAL after each commit, before anyone is answered.
+pub fn connect_writer(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = connect(path)?;
+    conn.pragma_update(None, "synchronous", "normal")?;
+    Ok(conn)
+}
+
+/// The store's WAL file (`<path>-wal`), which [`connect`] has made exist,
+/// opened for syncing.
+pub fn open_wal(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut wal = path.as_os_str().to_os_string();
+    wal.push("-wal");
+    std::fs::File::open(wal)
+}
+
 /// An event as written at ingest.
 #[derive(Debug)]
 pub struct Row<'a> {

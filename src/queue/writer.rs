@@ -2,11 +2,12 @@
 //!
 //! Every write (an ingest, an attempt's outcome, a replay) is a job sent to
 //! this thread. It takes the first job, then every job that arrived
-//! meanwhile, runs them all in one transaction and commits once: one fsync
-//! answers the whole batch. While a commit is being synced, new jobs queue
-//! up and make the next batch, so durability costs one fsync per batch
-//! rather than one per request. A job's caller hears back only after the
-//! commit that holds its write is on disk.
+//! meanwhile, runs them all in one transaction and commits once, then hands
+//! the batch to the [`Syncer`], whose one fsync answers it (and any other
+//! batch committed meanwhile). While a commit is being synced, new jobs
+//! make the next batch, so durability costs one fsync per batch rather than
+//! one per request. A job's caller hears back only after the commit that
+//! holds its write is on disk.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,12 +17,11 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::QueueError;
+use super::syncer::{Committed, Done, Syncer};
 
 /// The most jobs in one transaction; keeps a batch's latency bounded.
 const MAX_BATCH: usize = 1024;
 
-/// Called once the batch's commit is known: `Ok` once it is on disk.
-type Done = Box<dyn FnOnce(Result<(), QueueError>) + Send>;
 /// A write: runs inside the batch's transaction, says whether to keep its
 /// changes, and hands back what to do once the commit is known.
 type Job = Box<dyn FnOnce(&Connection, &mut Held) -> (bool, Done) + Send>;
@@ -39,12 +39,12 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread owning `conn`.
-    pub fn spawn(conn: Connection) -> std::io::Result<Self> {
+    /// Starts the thread owning `conn`, whose commits `syncer` makes durable.
+    pub fn spawn(conn: Connection, syncer: Syncer) -> std::io::Result<Self> {
         let (jobs, receiver) = mpsc::channel();
         std::thread::Builder::new()
             .name("hookgate-store".into())
-            .spawn(move || serve(conn, receiver))?;
+            .spawn(move || serve(conn, receiver, syncer))?;
         Ok(Self { jobs })
     }
 
@@ -78,7 +78,7 @@ impl Writer {
     }
 }
 
-fn serve(mut conn: Connection, jobs: Receiver<Job>) {
+fn serve(mut conn: Connection, jobs: Receiver<Job>, syncer: Syncer) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -87,13 +87,12 @@ fn serve(mut conn: Connection, jobs: Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit(&mut conn, batch);
+        syncer.send(commit(&mut conn, batch));
     }
 }
 
-/// Runs `batch` in one transaction, each job in its own savepoint, then
-/// tells every job how the commit went.
-fn commit(conn: &mut Connection, batch: Vec<Job>) {
+/// Runs `batch` in one transaction, each job in its own savepoint.
+fn commit(conn: &mut Connection, batch: Vec<Job>) -> Committed {
     let mut done = Vec::with_capacity(batch.len());
     let mut held = Held::new();
     let committed = (|| {
@@ -113,7 +112,8 @@ fn commit(conn: &mut Connection, batch: Vec<Job>) {
     if let Err(error) = &committed {
         tracing::error!(error = %error, jobs = done.len(), "store commit failed");
     }
-    for then in done {
-        then(committed.clone().map_err(QueueError::Store));
+    Committed {
+        result: committed,
+        done,
     }
 }

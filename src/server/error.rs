@@ -60,9 +60,10 @@ pub fn queue_status(error: &QueueError) -> StatusCode {
         QueueError::Full { .. } | QueueError::Redis(_) => StatusCode::SERVICE_UNAVAILABLE,
         QueueError::NotFound(_) => StatusCode::NOT_FOUND,
         // 500: what Chatwoot's agent bots retry.
-        QueueError::Unavailable | QueueError::Open { .. } | QueueError::Store(_) => {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
+        QueueError::Unavailable
+        | QueueError::Open { .. }
+        | QueueError::Store(_)
+        | QueueError::Sync(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
