@@ -107,10 +107,12 @@ impl Sqlite {
         .await
     }
 
-    /// Records the outcome of an attempt at the event `seq`.
+    /// Records the outcome of an attempt at the event `seq`. Not waiting for
+    /// the sync: a power cut that undoes it makes the event attempted again,
+    /// which at-least-once delivery allows.
     pub async fn finish(&self, seq: i64, outcome: Finish) -> Result<(), QueueError> {
         self.writer
-            .run(move |conn| {
+            .run_unsynced(move |conn| {
                 let now = SystemTime::now();
                 match outcome {
                     Finish::Delivered { keep } => store::delivered(conn, seq, unix_ms(now), keep),
@@ -128,7 +130,7 @@ impl Sqlite {
     pub async fn sweep(&self, route: &str, cutoff: SystemTime) -> Result<u64, QueueError> {
         let route = route.to_string();
         self.writer
-            .run(move |conn| Ok(store::sweep(conn, &route, unix_ms(cutoff))?))
+            .run_unsynced(move |conn| Ok(store::sweep(conn, &route, unix_ms(cutoff))?))
             .await
     }
 

@@ -21,10 +21,13 @@ use super::QueueError;
 /// Called once the batch's commit is known: `Ok` once it is on disk.
 pub type Done = Box<dyn FnOnce(Result<(), QueueError>) + Send>;
 
+/// How a batch's commit went.
+pub type CommitResult = Result<(), Arc<rusqlite::Error>>;
+
 /// A committed (or rolled back) batch, waiting for the sync.
 pub struct Committed {
     /// How the commit went.
-    pub result: Result<(), Arc<rusqlite::Error>>,
+    pub result: CommitResult,
     /// Its jobs' callbacks.
     pub done: Vec<Done>,
 }
@@ -41,7 +44,7 @@ impl Syncer {
     }
 
     /// Starts the thread calling `sync` to make commits durable.
-    fn spawn_with<S>(sync: S) -> std::io::Result<Self>
+    pub(super) fn spawn_with<S>(sync: S) -> std::io::Result<Self>
     where
         S: FnMut() -> std::io::Result<()> + Send + 'static,
     {
@@ -108,7 +111,7 @@ mod tests {
     use super::*;
 
     /// Sends a batch whose commit went as `result`; what its caller hears.
-    fn heard(syncer: &Syncer, result: Result<(), Arc<rusqlite::Error>>) -> Result<(), QueueError> {
+    fn heard(syncer: &Syncer, result: CommitResult) -> Result<(), QueueError> {
         let (tx, rx) = mpsc::channel();
         let done: Done = Box::new(move |outcome| tx.send(outcome).unwrap());
         syncer.send(Committed {

@@ -7,7 +7,9 @@
 //! batch committed meanwhile). While a commit is being synced, new jobs
 //! make the next batch, so durability costs one fsync per batch rather than
 //! one per request. A job's caller hears back only after the commit that
-//! holds its write is on disk.
+//! holds its write is on disk, except for writes whose loss in a power cut
+//! would only repeat work (an attempt's outcome, a sweep): those are answered
+//! once committed, and reach the disk with the next sync.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,14 +19,29 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::QueueError;
-use super::syncer::{Committed, Done, Syncer};
+use super::syncer::{CommitResult, Committed, Done, Syncer};
 
 /// The most jobs in one transaction; keeps a batch's latency bounded.
 const MAX_BATCH: usize = 1024;
 
 /// A write: runs inside the batch's transaction, says whether to keep its
 /// changes, and hands back what to do once the commit is known.
-type Job = Box<dyn FnOnce(&Connection, &mut Held) -> (bool, Done) + Send>;
+type Write = Box<dyn FnOnce(&Connection, &mut Held) -> (bool, Done) + Send>;
+
+/// When a write's caller hears back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Once the commit is on disk: what a `202` promises.
+    Synced,
+    /// Once committed: a power cut may undo it, and only work is repeated
+    /// (an event delivered again, an attempt made again).
+    Committed,
+}
+
+struct Job {
+    write: Write,
+    wait: Wait,
+}
 
 /// Undelivered events per route as of this batch's writes so far: the
 /// ingest bound reads the store once per route and batch, not per event.
@@ -55,7 +72,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, QueueError> + Send + 'static,
     {
-        self.run_counting(move |conn, _| work(conn)).await
+        self.submit(Wait::Synced, move |conn, _| work(conn)).await
     }
 
     /// [`Writer::run`] for a `work` that reads or updates the batch's [`Held`].
@@ -64,8 +81,28 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Held) -> Result<T, QueueError> + Send + 'static,
     {
+        self.submit(Wait::Synced, work).await
+    }
+
+    /// [`Writer::run`] for a write that a power cut may undo because undoing
+    /// it only repeats work: answers once committed, without waiting for the
+    /// sync.
+    pub async fn run_unsynced<T, F>(&self, work: F) -> Result<T, QueueError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, QueueError> + Send + 'static,
+    {
+        self.submit(Wait::Committed, move |conn, _| work(conn))
+            .await
+    }
+
+    async fn submit<T, F>(&self, wait: Wait, work: F) -> Result<T, QueueError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Held) -> Result<T, QueueError> + Send + 'static,
+    {
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |conn, held| {
+        let write: Write = Box::new(move |conn, held| {
             let result = work(conn, held);
             let keep = result.is_ok();
             let done: Done = Box::new(move |committed| {
@@ -73,6 +110,7 @@ impl Writer {
             });
             (keep, done)
         });
+        let job = Job { write, wait };
         self.jobs.send(job).map_err(|_| QueueError::Unavailable)?;
         answered.await.map_err(|_| QueueError::Unavailable)?
     }
@@ -87,12 +125,23 @@ fn serve(mut conn: Connection, jobs: Receiver<Job>, syncer: Syncer) {
                 Err(_) => break,
             }
         }
-        syncer.send(commit(&mut conn, batch));
+        let (result, done) = commit(&mut conn, batch);
+        let (synced, committed): (Vec<_>, Vec<_>) = done
+            .into_iter()
+            .partition(|(wait, _)| *wait == Wait::Synced);
+        for (_, then) in committed {
+            then(result.clone().map_err(QueueError::Store));
+        }
+        if !synced.is_empty() {
+            let done = synced.into_iter().map(|(_, then)| then).collect();
+            syncer.send(Committed { result, done });
+        }
     }
 }
 
-/// Runs `batch` in one transaction, each job in its own savepoint.
-fn commit(conn: &mut Connection, batch: Vec<Job>) -> Committed {
+/// Runs `batch` in one transaction, each job in its own savepoint; how the
+/// commit went, and each job's callback.
+fn commit(conn: &mut Connection, batch: Vec<Job>) -> (CommitResult, Vec<(Wait, Done)>) {
     let mut done = Vec::with_capacity(batch.len());
     let mut held = Held::new();
     let committed = (|| {
@@ -100,8 +149,8 @@ fn commit(conn: &mut Connection, batch: Vec<Job>) -> Committed {
         for job in batch {
             // Dropped without a commit, a savepoint rolls back.
             let savepoint = tx.savepoint()?;
-            let (keep, then) = job(&savepoint, &mut held);
-            done.push(then);
+            let (keep, then) = (job.write)(&savepoint, &mut held);
+            done.push((job.wait, then));
             if keep {
                 savepoint.commit()?;
             }
@@ -112,8 +161,44 @@ fn commit(conn: &mut Connection, batch: Vec<Job>) -> Committed {
     if let Err(error) = &committed {
         tracing::error!(error = %error, jobs = done.len(), "store commit failed");
     }
-    Committed {
-        result: committed,
-        done,
+    (committed, done)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::queue::store;
+
+    #[tokio::test]
+    async fn an_unsynced_write_is_answered_at_commit_and_a_synced_one_only_after_the_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = store::connect_writer(&dir.path().join("q.db")).unwrap();
+        // A disk whose sync takes until the test releases it.
+        let (release, released) = mpsc::channel::<()>();
+        let syncer = Syncer::spawn_with(move || {
+            let _ = released.recv();
+            Ok(())
+        })
+        .unwrap();
+        let writer = Arc::new(Writer::spawn(conn, syncer).unwrap());
+        let synced = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.run(|_| Ok(())).await }
+        });
+
+        let unsynced = writer.run_unsynced(|_| Ok(()));
+        tokio::time::timeout(Duration::from_secs(1), unsynced)
+            .await
+            .expect("answered while the sync is still running")
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !synced.is_finished(),
+            "a synced write was answered before its sync"
+        );
+        release.send(()).unwrap();
+        synced.await.unwrap().unwrap();
     }
 }
