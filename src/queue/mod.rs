@@ -55,7 +55,7 @@ const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 pub static EVENT_ID: HeaderName = HeaderName::from_static("x-hookgate-event-id");
 
 /// Why a queue operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum QueueError {
     /// The route holds `max_queued` undelivered events already.
     #[error("route `{route}` holds {max} undelivered events, its max_queued")]

@@ -33,7 +33,7 @@ impl Sqlite {
         }
         let writing = store::connect_writer(path).map_err(|e| failed(e.to_string()))?;
         let reading = store::connect(path).map_err(|e| failed(e.to_string()))?;
-        let wal = store::open_wal(path).map_err(|e| failed(e.to_string()))?;
+        let wal = store::open_wal(&writing).map_err(|e| failed(e.to_string()))?;
         let syncer = syncer::Syncer::spawn(wal).map_err(|e| failed(e.to_string()))?;
         let writer = writer::Writer::spawn(writing, syncer).map_err(|e| failed(e.to_string()))?;
         Ok(Self {

@@ -18,7 +18,8 @@ const VERSION: i64 = 2;
 const SCHEMA: &str = include_str!("schema.sql");
 
 /// Opens (creating if needed) the file with WAL and a full sync at every
-/// commit: a committed event is on disk.
+/// commit: what `hookgate queue` and the reading connection use. The
+/// gateway's writing connection is [`connect_writer`].
 pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
@@ -50,12 +51,15 @@ pub fn connect_writer(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// The store's WAL file (`<path>-wal`), which [`connect`] has made exist,
-/// opened for syncing.
-pub fn open_wal(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut wal = path.as_os_str().to_os_string();
-    wal.push("-wal");
-    std::fs::File::open(wal)
+/// The WAL file of `conn`'s database, which [`connect`] has made exist,
+/// opened for syncing. Named after the file SQLite opened (symlinks
+/// resolved), not after the configured path.
+pub fn open_wal(conn: &Connection) -> std::io::Result<std::fs::File> {
+    let database = conn
+        .path()
+        .filter(|path| !path.is_empty())
+        .ok_or_else(|| std::io::Error::other("the store has no file"))?;
+    std::fs::File::open(format!("{database}-wal"))
 }
 
 /// An event as written at ingest.

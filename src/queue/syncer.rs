@@ -13,8 +13,8 @@
 //! synced database.
 
 use std::fs::File;
-use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, OnceLock};
 
 use super::QueueError;
 
@@ -35,7 +35,14 @@ pub struct Committed {
 /// The handle committed batches are sent through.
 pub struct Syncer {
     batches: Sender<Committed>,
+    failed: Failed,
 }
+
+/// The first failed fsync, once there was one. The kernel may have dropped
+/// the pages that failed to reach the disk, so no later fsync can be trusted
+/// either (the lesson of PostgreSQL's "fsyncgate"): from then on the store
+/// refuses every write that must be durable, until a restart.
+type Failed = Arc<OnceLock<Arc<std::io::Error>>>;
 
 impl Syncer {
     /// Starts the thread syncing `wal`, the store's `-wal` file.
@@ -49,10 +56,17 @@ impl Syncer {
         S: FnMut() -> std::io::Result<()> + Send + 'static,
     {
         let (batches, receiver) = mpsc::channel();
+        let failed = Failed::default();
+        let failure = failed.clone();
         std::thread::Builder::new()
             .name("hookgate-sync".into())
-            .spawn(move || serve(sync, receiver))?;
-        Ok(Self { batches })
+            .spawn(move || serve(sync, receiver, failure))?;
+        Ok(Self { batches, failed })
+    }
+
+    /// The error every durable write gets once an fsync has failed.
+    pub fn failure(&self) -> Option<QueueError> {
+        self.failed.get().cloned().map(QueueError::Sync)
     }
 
     /// Answers `batch` once the WAL holding it is synced.
@@ -66,27 +80,27 @@ impl Syncer {
 /// Why a sync could not confirm a commit.
 #[derive(Debug, Clone)]
 enum SyncFailed {
-    /// fsync failed; the kernel may have dropped the unwritten pages, so no
-    /// later fsync can be trusted either: the store refuses writes until a
-    /// restart (the lesson of PostgreSQL's "fsyncgate").
+    /// This fsync or an earlier one failed (see [`Failed`]).
     Disk(Arc<std::io::Error>),
     /// The thread is gone (the process is ending).
     Gone,
 }
 
-fn serve(mut sync: impl FnMut() -> std::io::Result<()>, batches: Receiver<Committed>) {
-    let mut failed: Option<SyncFailed> = None;
+fn serve(
+    mut sync: impl FnMut() -> std::io::Result<()>,
+    batches: Receiver<Committed>,
+    failed: Failed,
+) {
     while let Ok(first) = batches.recv() {
         // Every batch committed meanwhile shares this fsync.
         let group: Vec<Committed> = std::iter::once(first).chain(batches.try_iter()).collect();
-        let synced = match &failed {
-            Some(earlier) => Err(earlier.clone()),
-            None => sync().map_err(|e| SyncFailed::Disk(Arc::new(e))),
+        let synced = match failed.get() {
+            Some(earlier) => Err(SyncFailed::Disk(earlier.clone())),
+            None => sync().map_err(|error| {
+                tracing::error!(error = %error, "cannot sync the store to disk; refusing writes until restart");
+                SyncFailed::Disk(failed.get_or_init(|| Arc::new(error)).clone())
+            }),
         };
-        if let (None, Err(SyncFailed::Disk(error))) = (&failed, &synced) {
-            tracing::error!(error = %error, "cannot sync the store to disk; refusing writes until restart");
-            failed = Some(SyncFailed::Disk(error.clone()));
-        }
         for batch in group {
             answer(batch, synced.clone());
         }
@@ -150,5 +164,6 @@ mod tests {
         for _ in 0..3 {
             assert!(matches!(heard(&syncer, Ok(())), Err(QueueError::Sync(_))));
         }
+        assert!(matches!(syncer.failure(), Some(QueueError::Sync(_))));
     }
 }

@@ -24,9 +24,10 @@ use super::syncer::{CommitResult, Committed, Done, Syncer};
 /// The most jobs in one transaction; keeps a batch's latency bounded.
 const MAX_BATCH: usize = 1024;
 
-/// A write: runs inside the batch's transaction, says whether to keep its
-/// changes, and hands back what to do once the commit is known.
-type Write = Box<dyn FnOnce(&Connection, &mut Held) -> (bool, Done) + Send>;
+/// A write: runs inside the batch's transaction (unless refused), says
+/// whether to keep its changes, and hands back what to do once the commit is
+/// known.
+type Write = Box<dyn FnOnce(&Connection, &mut Held, Option<QueueError>) -> (bool, Done) + Send>;
 
 /// When a write's caller hears back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,8 +103,11 @@ impl Writer {
         F: FnOnce(&Connection, &mut Held) -> Result<T, QueueError> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
-        let write: Write = Box::new(move |conn, held| {
-            let result = work(conn, held);
+        let write: Write = Box::new(move |conn, held, refused| {
+            let result = match refused {
+                Some(error) => Err(error),
+                None => work(conn, held),
+            };
             let keep = result.is_ok();
             let done: Done = Box::new(move |committed| {
                 let _ = answer.send(committed.and(result));
@@ -125,7 +129,7 @@ fn serve(mut conn: Connection, jobs: Receiver<Job>, syncer: Syncer) {
                 Err(_) => break,
             }
         }
-        let (result, done) = commit(&mut conn, batch);
+        let (result, done) = commit(&mut conn, batch, syncer.failure());
         let (synced, committed): (Vec<_>, Vec<_>) = done
             .into_iter()
             .partition(|(wait, _)| *wait == Wait::Synced);
@@ -141,7 +145,15 @@ fn serve(mut conn: Connection, jobs: Receiver<Job>, syncer: Syncer) {
 
 /// Runs `batch` in one transaction, each job in its own savepoint; how the
 /// commit went, and each job's callback.
-fn commit(conn: &mut Connection, batch: Vec<Job>) -> (CommitResult, Vec<(Wait, Done)>) {
+///
+/// After a failed fsync (`failure`), the jobs that must be durable fail
+/// without running; the others still run: an attempt's outcome must still be
+/// recorded, or delivery would repeat every event it cannot mark delivered.
+fn commit(
+    conn: &mut Connection,
+    batch: Vec<Job>,
+    failure: Option<QueueError>,
+) -> (CommitResult, Vec<(Wait, Done)>) {
     let mut done = Vec::with_capacity(batch.len());
     let mut held = Held::new();
     let committed = (|| {
@@ -149,7 +161,8 @@ fn commit(conn: &mut Connection, batch: Vec<Job>) -> (CommitResult, Vec<(Wait, D
         for job in batch {
             // Dropped without a commit, a savepoint rolls back.
             let savepoint = tx.savepoint()?;
-            let (keep, then) = (job.write)(&savepoint, &mut held);
+            let refused = failure.clone().filter(|_| job.wait == Wait::Synced);
+            let (keep, then) = (job.write)(&savepoint, &mut held, refused);
             done.push((job.wait, then));
             if keep {
                 savepoint.commit()?;
@@ -166,6 +179,7 @@ fn commit(conn: &mut Connection, batch: Vec<Job>) -> (CommitResult, Vec<(Wait, D
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     use super::*;
@@ -200,5 +214,36 @@ mod tests {
         );
         release.send(()).unwrap();
         synced.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_fsync_durable_writes_are_refused_unrun_and_outcomes_still_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = store::connect_writer(&dir.path().join("q.db")).unwrap();
+        let syncer = Syncer::spawn_with(|| Err(std::io::Error::other("I/O error"))).unwrap();
+        let writer = Writer::spawn(conn, syncer).unwrap();
+        let first = writer.run(|_| Ok(())).await;
+        assert!(matches!(first, Err(QueueError::Sync(_))), "{first:?}");
+
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let durable = writer
+            .run(move |_| {
+                flag.store(true, Ordering::SeqCst);
+                Ok(())
+            })
+            .await;
+        assert!(matches!(durable, Err(QueueError::Sync(_))), "{durable:?}");
+        assert!(!ran.load(Ordering::SeqCst), "a refused write ran");
+
+        let flag = ran.clone();
+        let outcome = writer
+            .run_unsynced(move |_| {
+                flag.store(true, Ordering::SeqCst);
+                Ok(())
+            })
+            .await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+        assert!(ran.load(Ordering::SeqCst));
     }
 }
