@@ -126,12 +126,15 @@ impl Worker {
             let wait = next.map_or(POLL, |at| {
                 at.duration_since(SystemTime::now()).unwrap_or_default()
             });
+            // A new event is news only to a worker with a free slot: a paused
+            // or busy one is not woken (from another thread) on every ingest.
+            let listening = route.enabled && attempts.len() < route.queue.concurrency;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(done) = attempts.join_next_with_id() => {
                     claimed.remove(&done.map_or_else(|e| e.id(), |(id, ())| id));
                 }
-                _ = self.queue.kicked(&self.name) => {}
+                _ = self.queue.kicked(&self.name), if listening => {}
                 Ok(()) = changes.changed() => {}
                 _ = tokio::time::sleep(wait.min(POLL)) => {}
             }

@@ -276,6 +276,9 @@ impl Queue {
     /// The wake-up of `route`'s delivery worker.
     fn kicker(&self, route: &str) -> Arc<Notify> {
         let mut kicks = self.kicks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(kicker) = kicks.get(route) {
+            return kicker.clone();
+        }
         kicks.entry(route.to_string()).or_default().clone()
     }
 

@@ -85,13 +85,8 @@ impl Sqlite {
         let route = route.to_string();
         self.read(move |conn| {
             let now = unix_ms(SystemTime::now());
-            let rows = store::due(conn, &route, now, limit + claimed.len())?;
-            let events: Vec<StoredEvent> = rows
-                .into_iter()
-                .filter(|row| !claimed.contains(&row.seq))
-                .take(limit)
-                .map(StoredEvent::from)
-                .collect();
+            let rows = store::due(conn, &route, now, limit, &claimed)?;
+            let events: Vec<StoredEvent> = rows.into_iter().map(StoredEvent::from).collect();
             let returned: HashSet<i64> = events.iter().filter_map(|e| e.ticket.row()).collect();
             // Fewer than asked for: every event due now is claimed or
             // returned, and the next one to come due is waiting for a retry.

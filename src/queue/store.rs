@@ -6,6 +6,7 @@
 //! command included, so the ingest bound costs one indexed read. Times are
 //! unix milliseconds.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -124,25 +125,34 @@ const DUE: &str = "SELECT seq, id, attempts, request_id, headers, body \
     FROM events INDEXED BY events_in_order \
     WHERE route = ?1 AND state = 'pending' AND next_attempt_at <= ?2 ORDER BY seq";
 
-/// Up to `limit` pending events of `route` due at `now`, oldest stored first.
+/// Up to `limit` pending events of `route` due at `now` and not in `skip`,
+/// oldest stored first. A skipped row's body is not read.
 pub fn due(
     conn: &Connection,
     route: &str,
     now: i64,
     limit: usize,
+    skip: &HashSet<i64>,
 ) -> rusqlite::Result<Vec<DueRow>> {
     let mut statement = conn.prepare_cached(DUE)?;
-    let rows = statement.query_map(params![route, now], |row| {
-        Ok(DueRow {
-            seq: row.get(0)?,
+    let mut rows = statement.query(params![route, now])?;
+    let mut due = Vec::with_capacity(limit);
+    while due.len() < limit {
+        let Some(row) = rows.next()? else { break };
+        let seq = row.get(0)?;
+        if skip.contains(&seq) {
+            continue;
+        }
+        due.push(DueRow {
+            seq,
             id: row.get(1)?,
             attempts: row.get(2)?,
             request_id: row.get(3)?,
             headers: row.get(4)?,
             body: row.get(5)?,
-        })
-    })?;
-    rows.take(limit).collect()
+        });
+    }
+    Ok(due)
 }
 
 /// Events of a route waiting for a retry, soonest first (`events_retrying`),
