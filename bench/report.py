@@ -25,7 +25,9 @@ def main():
     work = Path(work)
     print(f"hookgate benchmark: {duration} per run, payload {Path('bench/payload.json').stat().st_size} B, loopback")
     for c in connections:
-        optional = [name for name in ("queued", "compare") if (work / f"{name}-{c}.txt").exists()]
+        optional = [
+            name for name in ("queued", "compare", "floor") if (work / f"{name}-{c}.txt").exists()
+        ]
         names = ["direct", "nginx", "hookgate"] + optional
         rows = {name: parse(work / f"{name}-{c}.txt") for name in names}
         print(f"\n{c} connections")
@@ -41,6 +43,10 @@ def main():
         if "compare" in rows:
             other = rows["compare"]
             print(f"compare/nginx   throughput {other[0] / nginx[0]:.2f}x   p99 {other[2] / nginx[2]:.2f}x")
+        if "floor" in rows:
+            floor = rows["floor"]
+            print(f"floor/nginx     throughput {floor[0] / nginx[0]:.2f}x   p99 {floor[2] / nginx[2]:.2f}x")
+            print(f"hookgate/floor  throughput {gate[0] / floor[0]:.2f}x   p99 {gate[2] / floor[2]:.2f}x")
     print(f"\nhookgate peak RSS: {int(rss_kib) / 1024:.1f} MiB")
 
 

@@ -5,10 +5,14 @@
 #   3. hookgate: wrk -> hookgate -> stub             (chatwoot signature verified, info logs on)
 #   4. queued:   wrk -> hookgate -> store, 202       (a second route of the same gateway with
 #                delivery = "queued": fsync'd before each answer, delivered to the stub meanwhile)
+#   5. floor:    wrk -> examples/stack_floor -> stub (with --floor: hookgate's stack alone, hyper
+#                server + hyper-util client on a runtime per core, nothing else: the best any
+#                gateway on this stack could do)
 # Prints requests/s, p50/p99 latency, errors, hookgate's peak RSS and the ratios.
 #
-# Usage: bench/run.sh [--sweep] [--duration 10s] [--connections 64] [--compare BIN]
+# Usage: bench/run.sh [--sweep] [--floor] [--duration 10s] [--connections 64] [--compare BIN]
 #   --sweep          runs each at 1, 64 and 256 connections.
+#   --floor          also measures examples/stack_floor.rs, as "floor".
 #   --compare BIN    also measures another hookgate build (e.g. a branch), as "compare".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +20,11 @@ cd "$(dirname "$0")/.."
 duration=10s
 connections=(64)
 compare=""
+floor=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --sweep) connections=(1 64 256) ;;
+    --floor) floor=yes ;;
     --duration) duration=$2; shift ;;
     --connections) connections=("$2"); shift ;;
     --compare) compare=$(realpath "$2"); shift ;;
@@ -37,6 +43,7 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 cargo build --release --quiet
+if [ -n "$floor" ]; then cargo build --release --quiet --example stack_floor; fi
 work=$(mktemp -d)
 # The queue's store on the project's disk: on a tmpfs /tmp an fsync would cost nothing.
 store=$(mktemp -d -p "$PWD/target" bench-store.XXXXXX)
@@ -51,6 +58,7 @@ mkdir "$conf"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 stub_port=$(free_port); proxy_port=$(free_port); gate_port=$(free_port); compare_port=$(free_port)
+floor_port=$(free_port)
 
 # The downstream stub: one nginx worker answering 200 at once.
 cat > "$work/stub.conf" <<CONF
@@ -123,6 +131,10 @@ if [ -n "$compare" ]; then
   RUST_LOG=info "$compare" serve --config "$conf/compare.toml" 2>"$work/compare.log" & pids+=($!)
   ports="$ports $compare_port"
 fi
+if [ -n "$floor" ]; then
+  target/release/examples/stack_floor "127.0.0.1:$floor_port" "http://127.0.0.1:$stub_port/webhooks/chatwoot" & pids+=($!)
+  ports="$ports $floor_port"
+fi
 for port in $ports; do
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
 done
@@ -162,6 +174,7 @@ for c in "${connections[@]}"; do
   run queued "http://127.0.0.1:$gate_port/api/webhooks/chatwoot-queued" "$c"
   drain
   if [ -n "$compare" ]; then run compare "http://127.0.0.1:$compare_port/api/webhooks/chatwoot" "$c"; fi
+  if [ -n "$floor" ]; then run floor "http://127.0.0.1:$floor_port/api/webhooks/chatwoot" "$c"; fi
 done
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gate/status")
 
