@@ -13,7 +13,7 @@
 //! `concurrency` at once. A failed event waits for its backoff while later
 //! events go ahead.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -110,6 +110,7 @@ impl Worker {
         let mut changes = self.state.subscribe();
         let mut attempts = JoinSet::new();
         let mut claimed: HashMap<Id, Ticket> = HashMap::new();
+        let mut ready = VecDeque::new();
         loop {
             let snapshot = self.state.live.load_full();
             let Some(route) = snapshot.config.routes.by_name(&self.name).cloned() else {
@@ -118,8 +119,12 @@ impl Worker {
             let stats = snapshot.stats[&self.name].clone();
             // Disabled: paused; ingest keeps storing.
             let next = if route.enabled {
-                self.dispatch(&route, &stats, &mut attempts, &mut claimed)
-                    .await
+                let slots = Slots {
+                    attempts: &mut attempts,
+                    claimed: &mut claimed,
+                    ready: &mut ready,
+                };
+                self.dispatch(&route, &stats, slots).await
             } else {
                 None
             };
@@ -144,26 +149,45 @@ impl Worker {
 
     /// Starts attempts for due events up to the route's concurrency; returns
     /// when the next event is due, if a slot is left for it.
+    ///
+    /// Reads ahead: when the events already read cannot fill the free slots,
+    /// it reads up to a round (`concurrency`) more, so a busy route reads the
+    /// store once per round of attempts rather than once per attempt. Events
+    /// read ahead wait in memory for a slot (milliseconds on a busy route);
+    /// a purge meanwhile does not stop their attempt, whose outcome is then
+    /// not recorded, as for an attempt already running.
     async fn dispatch(
         &self,
         route: &Arc<Route>,
         stats: &Arc<RouteStats>,
-        attempts: &mut JoinSet<()>,
-        claimed: &mut HashMap<Id, Ticket>,
+        slots: Slots<'_>,
     ) -> Option<SystemTime> {
-        let free = route.queue.concurrency.saturating_sub(attempts.len());
+        let Slots {
+            attempts,
+            claimed,
+            ready,
+        } = slots;
+        let concurrency = route.queue.concurrency;
+        let free = concurrency.saturating_sub(attempts.len());
         if free == 0 {
             return None;
         }
-        let busy: HashSet<Ticket> = claimed.values().cloned().collect();
-        let due = match self.queue.due(&self.name, free, &busy).await {
-            Ok(due) => due,
-            Err(e) => {
-                warn!(route = %self.name, error = %e, "cannot read due events");
-                return None;
+        let mut next = None;
+        if ready.len() < free {
+            let busy: HashSet<Ticket> = (claimed.values())
+                .chain(ready.iter().map(|event| &event.ticket))
+                .cloned()
+                .collect();
+            let wanted = free + concurrency - ready.len();
+            match self.queue.due(&self.name, wanted, &busy).await {
+                Ok(due) => {
+                    ready.extend(due.events);
+                    next = due.next;
+                }
+                Err(e) => warn!(route = %self.name, error = %e, "cannot read due events"),
             }
-        };
-        for event in due.events {
+        }
+        for event in ready.drain(..free.min(ready.len())) {
             let ticket = event.ticket.clone();
             let attempt = Attempt {
                 route: route.clone(),
@@ -173,9 +197,16 @@ impl Worker {
             };
             claimed.insert(attempts.spawn(attempt.run(event)).id(), ticket);
         }
-        due.next
-            .filter(|_| attempts.len() < route.queue.concurrency)
+        next.filter(|_| attempts.len() < concurrency && ready.is_empty())
     }
+}
+
+/// A worker's attempts in flight (by task, with their events' tickets) and
+/// the events read ahead, waiting for a slot.
+struct Slots<'a> {
+    attempts: &'a mut JoinSet<()>,
+    claimed: &'a mut HashMap<Id, Ticket>,
+    ready: &'a mut VecDeque<StoredEvent>,
 }
 
 /// One attempt at one event, on the route as it was configured when it started.

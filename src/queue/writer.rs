@@ -157,16 +157,18 @@ fn commit(
     let mut done = Vec::with_capacity(batch.len());
     let mut held = Held::new();
     let committed = (|| {
-        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for job in batch {
-            // Dropped without a commit, a savepoint rolls back.
-            let savepoint = tx.savepoint()?;
+            // Cached statements: rusqlite's `Savepoint` parses its SQL anew
+            // for every job, twice.
+            tx.prepare_cached("SAVEPOINT job")?.execute([])?;
             let refused = failure.clone().filter(|_| job.wait == Wait::Synced);
-            let (keep, then) = (job.write)(&savepoint, &mut held, refused);
+            let (keep, then) = (job.write)(&tx, &mut held, refused);
             done.push((job.wait, then));
-            if keep {
-                savepoint.commit()?;
+            if !keep {
+                tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
             }
+            tx.prepare_cached("RELEASE job")?.execute([])?;
         }
         tx.commit()
     })()
@@ -245,5 +247,36 @@ mod tests {
             .await;
         assert!(outcome.is_ok(), "{outcome:?}");
         assert!(ran.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_is_rolled_back_and_the_batch_keeps_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let syncer = Syncer::spawn_with(|| Ok(())).unwrap();
+        let writer = Writer::spawn(store::connect_writer(&path).unwrap(), syncer).unwrap();
+        let count = |route: &'static str| {
+            move |conn: &Connection| {
+                conn.execute("INSERT INTO counts VALUES (?1, 'pending', 1)", [route])?;
+                Ok(())
+            }
+        };
+        let failing = writer.run(move |conn| {
+            count("failed")(conn)?;
+            Err::<(), _>(QueueError::Unavailable)
+        });
+        let (failed, kept) = tokio::join!(failing, writer.run(count("kept")));
+
+        assert!(matches!(failed, Err(QueueError::Unavailable)), "{failed:?}");
+        kept.unwrap();
+        let reader = store::connect(&path).unwrap();
+        let routes: Vec<String> = reader
+            .prepare("SELECT route FROM counts")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(routes, ["kept"]);
     }
 }
