@@ -2,8 +2,9 @@
 //!
 //! Editors save by rename, `git checkout` unlinks and recreates, Kubernetes
 //! swaps a `..data` symlink: all of these are events in the *directory*, so
-//! that is what is watched. Any event there re-reads the file and reloads only
-//! when its content hash changed. SIGHUP reloads unconditionally.
+//! that is what is watched. An event naming the file (any event, when the
+//! file is a symlink) re-reads it and reloads only when its content hash
+//! changed. SIGHUP reloads unconditionally.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

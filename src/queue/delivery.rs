@@ -117,7 +117,11 @@ impl Worker {
                 break;
             };
             let stats = snapshot.stats[&self.name].clone();
-            // Disabled: paused; ingest keeps storing.
+            // Disabled: paused; ingest keeps storing. Events read ahead are
+            // let go, to be read again (and not if purged meanwhile).
+            if !route.enabled {
+                ready.clear();
+            }
             let next = if route.enabled {
                 let slots = Slots {
                     attempts: &mut attempts,
@@ -150,12 +154,12 @@ impl Worker {
     /// Starts attempts for due events up to the route's concurrency; returns
     /// when the next event is due, if a slot is left for it.
     ///
-    /// Reads ahead: when the events already read cannot fill the free slots,
-    /// it reads up to a round (`concurrency`) more, so a busy route reads the
-    /// store once per round of attempts rather than once per attempt. Events
-    /// read ahead wait in memory for a slot (milliseconds on a busy route);
-    /// a purge meanwhile does not stop their attempt, whose outcome is then
-    /// not recorded, as for an attempt already running.
+    /// On SQLite it reads ahead: when the events already read cannot fill
+    /// the free slots, it reads up to a round (`concurrency`) more, so a busy
+    /// route reads the store once per round of attempts rather than once per
+    /// attempt. Events read ahead wait in memory for a slot (at most one
+    /// attempt's `timeout`); a purge meanwhile does not stop their attempt,
+    /// whose outcome is then not recorded, as for an attempt already running.
     async fn dispatch(
         &self,
         route: &Arc<Route>,
@@ -178,7 +182,12 @@ impl Worker {
                 .chain(ready.iter().map(|event| &event.ticket))
                 .cloned()
                 .collect();
-            let wanted = free + concurrency - ready.len();
+            let ahead = if self.queue.reads_ahead() {
+                concurrency
+            } else {
+                0
+            };
+            let wanted = free + ahead - ready.len();
             match self.queue.due(&self.name, wanted, &busy).await {
                 Ok(due) => {
                     ready.extend(due.events);

@@ -221,6 +221,13 @@ impl Queue {
         Ok(id)
     }
 
+    /// Whether delivery may read events ahead of its free slots. Not on
+    /// Redis: reading an event claims it for this instance, and a claim held
+    /// while the event waits for a slot could outlast `visibility_timeout`.
+    pub(crate) fn reads_ahead(&self) -> bool {
+        matches!(self.backend, Backend::Sqlite(_))
+    }
+
     /// Up to `limit` events of `route` due now and not in `claimed` (being
     /// attempted already), oldest stored first.
     pub(crate) async fn due(

@@ -228,23 +228,18 @@ mod tests {
         assert!(matches!(first, Err(QueueError::Sync(_))), "{first:?}");
 
         let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = ran.clone();
-        let durable = writer
-            .run(move |_| {
+        let mark_ran = || {
+            let flag = ran.clone();
+            move |_: &Connection| {
                 flag.store(true, Ordering::SeqCst);
-                Ok(())
-            })
-            .await;
+                Ok::<_, QueueError>(())
+            }
+        };
+        let durable = writer.run(mark_ran()).await;
         assert!(matches!(durable, Err(QueueError::Sync(_))), "{durable:?}");
         assert!(!ran.load(Ordering::SeqCst), "a refused write ran");
 
-        let flag = ran.clone();
-        let outcome = writer
-            .run_unsynced(move |_| {
-                flag.store(true, Ordering::SeqCst);
-                Ok(())
-            })
-            .await;
+        let outcome = writer.run_unsynced(mark_ran()).await;
         assert!(outcome.is_ok(), "{outcome:?}");
         assert!(ran.load(Ordering::SeqCst));
     }
