@@ -346,3 +346,46 @@ async fn a_reload_that_makes_a_route_queued_opens_the_store_and_answers_202() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn events_read_ahead_are_let_go_on_pause_so_a_purge_meanwhile_holds() {
+    let downstream = Downstream::start().await;
+    downstream.delay(Duration::from_millis(1500));
+    let store = tempfile::tempdir().unwrap();
+    let paused = queued_config(&downstream, &store, "enabled = false\nconcurrency = 1");
+    let running = paused.replace("enabled = false", "enabled = true");
+    let app = spawn_app(&paused).await;
+    let ids = [
+        accepted(&app).await,
+        accepted(&app).await,
+        accepted(&app).await,
+    ];
+    // Resumed, the worker starts the first event and reads the second ahead.
+    std::fs::write(&app.config_path, &running).unwrap();
+    wait_until("the first attempt started", || async {
+        downstream.received().len() == 1
+    })
+    .await;
+
+    std::fs::write(&app.config_path, &paused).unwrap();
+    wait_until("paused", || async {
+        queue_view(&app).await["paused"] == true
+    })
+    .await;
+    let sqlite = rusqlite::Connection::open(store.path().join("hookgate.db")).unwrap();
+    sqlite
+        .execute(
+            "DELETE FROM events WHERE id IN (?1, ?2)",
+            [&ids[1], &ids[2]],
+        )
+        .unwrap();
+    std::fs::write(&app.config_path, &running).unwrap();
+    // Past the first attempt's end, when a slot frees for the second.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    assert_eq!(
+        event_ids(&downstream),
+        ids[..1],
+        "a purged event was delivered"
+    );
+}
