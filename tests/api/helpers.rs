@@ -54,6 +54,10 @@ impl Endpoint for Recorder {
 
     async fn call(&self, mut request: Request) -> poem::Result<Response> {
         let body = request.take_body().into_vec().await.unwrap_or_default();
+        // The answer is decided before the request is recorded: a test that
+        // changes it once it sees a request changes only the next answers.
+        let status = StatusCode::from_u16(self.0.status.load(Ordering::SeqCst)).unwrap();
+        let retry_after = self.0.retry_after.lock().unwrap().clone();
         self.0.requests.lock().unwrap().push(Recorded {
             path: request.uri().path().to_string(),
             headers: request.headers().clone(),
@@ -62,9 +66,8 @@ impl Endpoint for Recorder {
         });
         let delay = self.0.delay_ms.load(Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(delay)).await;
-        let status = StatusCode::from_u16(self.0.status.load(Ordering::SeqCst)).unwrap();
         let mut response = Response::builder().status(status);
-        if let Some(seconds) = self.0.retry_after.lock().unwrap().clone() {
+        if let Some(seconds) = retry_after {
             response = response.header("Retry-After", seconds);
         }
         Ok(response.body("downstream says hi"))
