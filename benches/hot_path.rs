@@ -38,7 +38,8 @@ fn config_with_routes(count: usize) -> String {
 
 fn verification(c: &mut Criterion) {
     let text = config_with_routes(SCHEMES.len());
-    let config = config::from_text(&text, Path::new("bench.toml"), &|_| None).unwrap();
+    let config =
+        config::from_text(&text, Path::new("bench.toml"), &config::Vars::default()).unwrap();
     let body = std::fs::read("bench/payload.json").unwrap();
     let now = SystemTime::now();
     let mut group = c.benchmark_group("verify");
@@ -63,7 +64,8 @@ fn verification(c: &mut Criterion) {
 
 fn route_lookup(c: &mut Criterion) {
     let text = config_with_routes(50);
-    let config = config::from_text(&text, Path::new("bench.toml"), &|_| None).unwrap();
+    let config =
+        config::from_text(&text, Path::new("bench.toml"), &config::Vars::default()).unwrap();
     c.bench_function("route lookup among 50", |b| {
         b.iter(|| config.routes.by_path("/hooks/stripe/38").is_some())
     });

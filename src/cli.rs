@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Config};
+use crate::config::{self, Config, Vars};
 use crate::routes::Route;
 use crate::server::Application;
 use crate::telemetry::{self, LogFormat};
@@ -106,7 +106,7 @@ fn serve(arg: ConfigArg, log_format: LogFormat) -> ExitCode {
         .build()
         .expect("a tokio runtime starts");
     let result = runtime.block_on(async {
-        let app = Application::build(arg.config).await?;
+        let app = Application::build(arg.config, Vars::process()).await?;
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
         app.run_until_stopped(shutdown).await?;
@@ -134,9 +134,12 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
 }
 
 fn check(path: &Path) -> ExitCode {
-    match config::load(path) {
+    match config::load(path, &Vars::process()) {
         Ok(config) => {
             print_routes(path, &config);
+            for warning in &config.warnings {
+                eprintln!("{}: warning: {warning}", path.display());
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -183,14 +186,14 @@ fn describe(route: &Route) -> String {
 }
 
 fn openapi(path: &Path, format: SpecFormat) -> ExitCode {
-    match config::load_for_docs(path) {
+    match config::load_for_docs(path, &Vars::process()) {
         Ok(config) => {
-            let document = crate::openapi::document(&config.routes);
+            let document = crate::server::openapi::document(&config.routes);
             match format {
                 SpecFormat::Json => {
                     println!("{}", serde_json::to_string_pretty(&document).expect("JSON"))
                 }
-                SpecFormat::Yaml => print!("{}", crate::openapi::to_yaml(&document)),
+                SpecFormat::Yaml => print!("{}", crate::server::openapi::to_yaml(&document)),
             }
             ExitCode::SUCCESS
         }
@@ -203,7 +206,7 @@ fn openapi(path: &Path, format: SpecFormat) -> ExitCode {
 
 fn sign(path: &Path, name: &str, file: Option<&Path>) -> ExitCode {
     let result = (|| {
-        let config = config::load(path).map_err(|e| e.to_string())?;
+        let config = config::load(path, &Vars::process()).map_err(|e| e.to_string())?;
         let route = config
             .routes
             .by_name(name)

@@ -10,13 +10,15 @@
 //! - [`routes`]: the validated runtime types, [`routes::Route`] and [`routes::RouteTable`].
 //! - [`signature`]: one file per signature scheme behind [`signature::Verifier`].
 //! - [`forward`]: the pooled HTTP client and the header rules for the downstream call.
-//! - [`server`]: the poem application, the webhook handler and the error → status mapping.
+//! - [`live`]: the live snapshot (one `ArcSwap`) that requests, workers and the
+//!   reloader read, with each route's metrics.
+//! - [`server`]: the poem application, the webhook handler, the error → status
+//!   mapping and the OpenAPI document generated from the live routes.
 //! - [`queue`]: queued delivery: the durable store (SQLite with group commit, or Redis
 //!   Streams) and the delivery workers.
-//! - [`reload`]: watching the config file and swapping in a new snapshot.
+//! - [`reload`]: watching the config file and publishing a new snapshot.
 //! - [`dedupe`]: dedupe keys of deliveries, in process or on Redis.
 //! - [`redis_link`]: the lazily made Redis connection both share.
-//! - [`openapi`]: the OpenAPI document generated from the live routes.
 //! - [`metrics`], [`streak`]: Prometheus metrics and per-route failure streaks.
 //! - [`telemetry`]: tracing subscriber set-up.
 //! - [`cli`]: the `hookgate` command line and its subcommands.
@@ -25,8 +27,8 @@ pub mod cli;
 pub mod config;
 pub mod dedupe;
 pub mod forward;
+pub mod live;
 pub mod metrics;
-pub mod openapi;
 pub mod queue;
 pub mod redis_link;
 pub mod reload;

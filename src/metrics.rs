@@ -1,7 +1,9 @@
-//! Prometheus metrics, named `hookgate_*`, in one registry per application.
+//! Prometheus metrics, named `hookgate_*`, in one registry per application,
+//! and [`RouteMetrics`]: one route's series, resolved once.
 
+use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -9,6 +11,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::streak::Streak;
 
 /// `{route}`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -102,12 +106,12 @@ impl QueueSeries {
         }
     }
 
-    /// Sets the gauges from what the store holds.
-    pub fn show(&self, stats: &crate::queue::QueueStats) {
-        self.depth.set(stats.pending as i64);
-        self.dead_letters.set(stats.dead as i64);
-        let age = stats
-            .oldest_pending
+    /// Sets the gauges from what the store holds: `pending` and `dead`
+    /// events, and when the oldest pending one was received.
+    pub fn show(&self, pending: u64, dead: u64, oldest_pending: Option<SystemTime>) {
+        self.depth.set(pending as i64);
+        self.dead_letters.set(dead as i64);
+        let age = oldest_pending
             .and_then(|at| SystemTime::now().duration_since(at).ok())
             .unwrap_or_default();
         self.oldest_age.set(age.as_secs_f64());
@@ -132,6 +136,50 @@ impl RouteSeries {
             queued: metrics.requests.get_or_create_owned(&queued),
             queue: QueueSeries::new(metrics, label),
         }
+    }
+}
+
+/// One route's state that survives reloads: its series, its in-flight
+/// count (also the load-shedding counter) and its failure streak.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    /// Requests being processed.
+    pub in_flight: Gauge,
+    /// The current failure streak.
+    pub streak: Mutex<Streak>,
+    /// This route's series.
+    pub series: RouteSeries,
+}
+
+impl RouteMetrics {
+    /// The series of route `name` in `metrics`.
+    pub fn new(metrics: &Metrics, name: &str) -> Self {
+        let label = RouteLabel {
+            route: name.to_string(),
+        };
+        Self {
+            in_flight: metrics.in_flight.get_or_create_owned(&label),
+            streak: Mutex::default(),
+            series: RouteSeries::new(metrics, &label),
+        }
+    }
+
+    /// A downstream answered 2xx after `duration`; ends any failure streak.
+    pub fn delivered(&self, route: &str, duration: Duration) {
+        self.series
+            .downstream_duration
+            .observe(duration.as_secs_f64());
+        self.streak().succeeded(route);
+    }
+
+    /// A downstream call failed (with the downstream's `status` if it
+    /// answered); logs the escalation once the streak outlasts `alert_after`.
+    pub fn failed(&self, route: &str, status: Option<u16>, error: String, alert_after: Duration) {
+        self.streak().failed(route, status, error, alert_after);
+    }
+
+    fn streak(&self) -> std::sync::MutexGuard<'_, Streak> {
+        self.streak.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -16,9 +16,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::{self, Config, ConfigError, Problem};
+use crate::config::{self, Config, ConfigError, Problem, Vars};
+use crate::live::Live;
 use crate::metrics::ReloadLabel;
-use crate::server::State;
 
 /// Quiet time that ends a burst of file events (an editor's save is several).
 const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -37,23 +37,39 @@ pub enum Outcome {
     },
 }
 
-/// Reloads one config file into one [`State`]. Reloads run one at a time.
-#[derive(Debug)]
+/// What must hold before a new config goes live (e.g. its store can be
+/// opened); a problem refuses the config and keeps the running one.
+pub type Prepare = Box<dyn Fn(&Config) -> Result<(), Problem> + Send + Sync>;
+
+/// Reloads one config file into one [`Live`]. Reloads run one at a time.
 pub struct Reloader {
     path: PathBuf,
-    state: Arc<State>,
+    vars: Vars,
+    live: Arc<Live>,
+    prepare: Prepare,
     /// Hash of the last content tried, valid or not, so a refused version is
     /// reported once rather than on every unrelated event in the directory.
     last_seen: Mutex<String>,
 }
 
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Reloader {
-    /// A reloader for `path`, whose current content `state` already serves.
-    pub fn new(path: PathBuf, state: Arc<State>) -> Self {
-        let hash = state.live.load().config.content_hash.clone();
+    /// A reloader for `path`, read with `vars`, whose current content `live`
+    /// already serves; `prepare` runs on each new config before it goes live.
+    pub fn new(path: PathBuf, vars: Vars, live: Arc<Live>, prepare: Prepare) -> Self {
+        let hash = live.peek().config.content_hash.clone();
         Self {
             path,
-            state,
+            vars,
+            live,
+            prepare,
             last_seen: Mutex::new(hash),
         }
     }
@@ -62,29 +78,22 @@ impl Reloader {
     /// (an environment variable it refers to may have changed).
     pub fn reload(&self, force: bool) -> Result<Outcome, ConfigError> {
         let mut last_seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
-        let text = std::fs::read_to_string(&self.path).map_err(|source| ConfigError::Read {
-            file: self.path.clone(),
-            source,
-        })?;
+        let text = config::read(&self.path)?;
         let hash = config::content_hash(&text);
         if !force && *last_seen == hash {
             return Ok(Outcome::Unchanged);
         }
         *last_seen = hash;
-        let mut config = config::from_text(&text, &self.path, &|var| std::env::var(var).ok())?;
-        keep_what_needs_a_restart(&mut config, &self.state.live.load().config);
-        // The first queued route opens the store; failing that, the config is refused.
-        self.state
-            .open_queue_if_needed(&config)
-            .map_err(|e| ConfigError::Invalid {
-                file: self.path.clone(),
-                problems: vec![Problem {
-                    route: None,
-                    field: "store.path".into(),
-                    message: e.to_string(),
-                }],
-            })?;
-        let snapshot = self.state.replace(config);
+        let mut config = config::from_text(&text, &self.path, &self.vars)?;
+        for warning in &config.warnings {
+            warn!("{}: {warning}", self.path.display());
+        }
+        keep_what_needs_a_restart(&mut config, &self.live.peek().config);
+        (self.prepare)(&config).map_err(|problem| ConfigError::Invalid {
+            file: self.path.clone(),
+            problems: vec![problem],
+        })?;
+        let snapshot = self.live.publish(config);
         Ok(Outcome::Applied {
             generation: snapshot.generation,
             hash: snapshot.config.content_hash.clone(),
@@ -106,7 +115,7 @@ impl Reloader {
             Err(ConfigError::Invalid { .. }) => "refused",
         };
         let label = ReloadLabel { result };
-        self.state.metrics.reloads.get_or_create(&label).inc();
+        self.live.metrics().reloads.get_or_create(&label).inc();
         match &outcome {
             Ok(Outcome::Unchanged) => {}
             Ok(Outcome::Applied { generation, hash }) => {
@@ -163,9 +172,9 @@ pub struct Watch {
     hangup: tokio::signal::unix::Signal,
 }
 
-/// Starts watching `path`'s directory and SIGHUP for reloads into `state`.
-pub fn watch(path: PathBuf, state: Arc<State>) -> std::io::Result<Watch> {
-    let reloader = Arc::new(Reloader::new(path, state));
+/// Starts watching the directory of `reloader`'s file, and SIGHUP.
+pub fn watch(reloader: Reloader) -> std::io::Result<Watch> {
+    let reloader = Arc::new(reloader);
     let (events, changed) = mpsc::unbounded_channel();
     let watcher = watch_directory(&reloader.path, events);
     // Registered now, so a SIGHUP right after start reloads instead of killing us.

@@ -107,7 +107,8 @@ async fn execute(action: Action) -> Result<(), String> {
 
 /// The store named by the config; an absent SQLite file is an error, not created.
 fn open(config: &ConfigArg) -> Result<Queue, String> {
-    let store = config::store_settings(&config.config).map_err(|e| e.to_string())?;
+    let store = config::store_settings(&config.config, &config::Vars::process())
+        .map_err(|e| e.to_string())?;
     let embedded = store.backend == config::StoreBackend::Embedded;
     if embedded && !store.path.exists() {
         return Err(format!(

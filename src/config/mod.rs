@@ -3,10 +3,14 @@
 //! Each step is a plain function so tests drive it from strings; [`load`]
 //! chains them for a file on disk.
 
-mod delivery;
 pub mod interpolate;
+mod queue;
 pub mod schema;
+mod secrets;
+mod signature;
+mod store;
 mod validate;
+mod vars;
 
 #[cfg(test)]
 mod signature_tests;
@@ -17,18 +21,16 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use figment::value::Value;
 use sha2::{Digest, Sha256};
 
-pub use delivery::{StoreBackend, StoreSettings};
-pub use schema::{Delivery, Environment};
+pub use schema::Environment;
+pub use store::{StoreBackend, StoreSettings};
 pub use validate::{AdminSettings, ServerSettings};
+pub use vars::{ENV_PREFIX, Vars};
 
 use crate::routes::RouteTable;
-
-/// Prefix of the environment variables that override keys, e.g. `HOOKGATE_SERVER__LISTEN`.
-pub const ENV_PREFIX: &str = "HOOKGATE_";
 
 /// A whole, valid configuration.
 #[derive(Debug)]
@@ -39,17 +41,20 @@ pub struct Config {
     pub routes: RouteTable,
     /// The first 12 hex digits of the file's SHA-256, to tell versions apart.
     pub content_hash: String,
+    /// What is valid but risky (a weak signature algorithm), for `check` and the log.
+    pub warnings: Vec<Problem>,
 }
 
 impl Config {
     /// No routes: the placeholder before the first snapshot.
     pub fn empty() -> Self {
         let raw = schema::RawConfig::default();
-        let (server, routes) = validate::validate(&raw).expect("the empty config is valid");
+        let valid = validate::validate(&raw).expect("the empty config is valid");
         Self {
-            server,
-            routes,
+            server: valid.server,
+            routes: valid.routes,
             content_hash: String::new(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -106,79 +111,87 @@ fn invalid_message(file: &Path, problems: &[Problem]) -> String {
     lines.join("\n")
 }
 
-/// Reads and validates the file at `path`, with the process environment for
-/// `${VAR}` and `HOOKGATE_*` overrides.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        file: path.to_path_buf(),
-        source,
-    })?;
-    from_text(&text, path, &|var| std::env::var(var).ok())
+/// Reads and validates the file at `path` with `vars` for `${VAR}` and
+/// `HOOKGATE_*` overrides.
+pub fn load(path: &Path, vars: &Vars) -> Result<Config, ConfigError> {
+    from_text(&read(path)?, path, vars)
 }
 
 /// Reads the file at `path` for documentation only (`hookgate openapi`):
 /// secrets may be absent, as in development. Never serve with the result.
-pub fn load_for_docs(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        file: path.to_path_buf(),
-        source,
-    })?;
-    build(&text, path, &|var| std::env::var(var).ok(), true)
+pub fn load_for_docs(path: &Path, vars: &Vars) -> Result<Config, ConfigError> {
+    build(&read(path)?, path, vars, true)
 }
 
 /// The `[store]` of the file at `path`, for `hookgate queue`: read as for
 /// documentation, so secrets need not be set.
-pub fn store_settings(path: &Path) -> Result<StoreSettings, ConfigError> {
-    Ok(load_for_docs(path)?.server.store)
+pub fn store_settings(path: &Path, vars: &Vars) -> Result<StoreSettings, ConfigError> {
+    Ok(load_for_docs(path, vars)?.server.store)
+}
+
+/// The text of the file at `path`.
+pub fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Parses, interpolates and validates `text`, read from `file`.
-pub fn from_text(
-    text: &str,
-    file: &Path,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigError> {
-    build(text, file, lookup, false)
+pub fn from_text(text: &str, file: &Path, vars: &Vars) -> Result<Config, ConfigError> {
+    build(text, file, vars, false)
 }
 
-fn build(
-    text: &str,
-    file: &Path,
-    lookup: &dyn Fn(&str) -> Option<String>,
-    for_docs: bool,
-) -> Result<Config, ConfigError> {
+fn build(text: &str, file: &Path, vars: &Vars, for_docs: bool) -> Result<Config, ConfigError> {
     let invalid = |problems| ConfigError::Invalid {
         file: file.to_path_buf(),
         problems,
     };
-    let mut tree = parse(text, for_docs).map_err(invalid)?;
-    let development = is_development(&tree, lookup);
-    let unset = interpolate::expand(&mut tree, lookup, &|path| {
+    let lookup = |var: &str| vars.get(var).map(str::to_string);
+    let mut tree = parse(text, vars, for_docs).map_err(invalid)?;
+    let development = is_development(&tree, &lookup);
+    let unset = interpolate::expand(&mut tree, &lookup, &|path| {
         (development && is_signature_secret(path)) || is_admin_token(path)
     });
-    if !unset.is_empty() {
-        return Err(invalid(unset.iter().map(unset_problem).collect()));
-    }
+    let mut problems: Vec<Problem> = unset.iter().map(unset_problem).collect();
     let raw = Figment::from(Serialized::defaults(tree))
         .extract::<schema::RawConfig>()
-        .map_err(|e| invalid(figment_problems(e)))?;
-    let (server, routes) = validate::validate(&raw).map_err(invalid)?;
-    Ok(Config {
-        server,
-        routes,
-        content_hash: content_hash(text),
+        .map_err(|e| {
+            problems.extend(figment_problems(e));
+            invalid(problems.clone())
+        })?;
+    // Every problem at once; a field whose variable is unset is reported once, as unset.
+    let valid = validate::validate(&raw);
+    let found = valid.as_ref().err().into_iter().flatten();
+    let shadowed = |p: &Problem| unset_problems_cover(&problems, p);
+    let more: Vec<Problem> = found.filter(|p| !shadowed(p)).cloned().collect();
+    problems.extend(more);
+    match valid {
+        Ok(valid) if problems.is_empty() => Ok(Config {
+            server: valid.server,
+            routes: valid.routes,
+            content_hash: content_hash(text),
+            warnings: valid.warnings,
+        }),
+        _ => Err(invalid(problems)),
+    }
+}
+
+/// Whether an unset-variable problem already stands for `problem`'s field.
+fn unset_problems_cover(unset: &[Problem], problem: &Problem) -> bool {
+    unset.iter().any(|u| {
+        u.route == problem.route
+            && (problem.field == u.field || problem.field.starts_with(&format!("{}.", u.field)))
     })
 }
 
 /// The TOML text merged with `HOOKGATE_*` overrides, as an untyped tree;
 /// `for_docs` forces development so that secrets may be absent.
-fn parse(text: &str, for_docs: bool) -> Result<Value, Vec<Problem>> {
-    // Only keys with a section separator are overrides: HOOKGATE_CONFIG and
-    // HOOKGATE_ADMIN_TOKEN are settings of the binary, not of this file.
-    let overrides = Env::prefixed(ENV_PREFIX)
-        .filter(|key| key.as_str().contains("__"))
-        .split("__");
-    let mut figment = Figment::from(Toml::string(text)).merge(overrides);
+fn parse(text: &str, vars: &Vars, for_docs: bool) -> Result<Value, Vec<Problem>> {
+    let mut figment = Figment::from(Toml::string(text));
+    for (path, value) in vars.overrides() {
+        figment = figment.merge(Serialized::default(&path, value));
+    }
     if for_docs {
         figment = figment.merge(Serialized::default("server.environment", "development"));
     }

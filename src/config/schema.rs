@@ -5,10 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::routes::Delivery;
+use crate::signature::{Algorithm, Encoding};
 
 /// The whole file.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// The `[server]` table.
@@ -26,7 +30,7 @@ pub struct RawConfig {
 }
 
 /// `[store]`.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
     /// The SQLite file of queued events; default `data/hookgate.db`.
@@ -34,8 +38,8 @@ pub struct RawStore {
     /// Where dedupe keys and queued events live: `embedded` (default: this
     /// process and the SQLite file) or `redis`.
     pub backend: Option<Backend>,
-    /// The Redis URL, with `backend = "redis"`.
-    pub url: Option<String>,
+    /// The Redis URL, with `backend = "redis"` (may hold a password).
+    pub url: Option<SecretString>,
     /// Prefix of every Redis key; default `hookgate:`.
     pub prefix: Option<String>,
     /// On Redis: how long a delivery may go unacknowledged before another
@@ -44,7 +48,7 @@ pub struct RawStore {
 }
 
 /// `[store] backend`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// Dedupe keys in this process, queued events in the SQLite file.
@@ -55,17 +59,17 @@ pub enum Backend {
 }
 
 /// `[admin]`.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     /// Bearer token for `/admin/*`; absent or empty turns the admin API off.
-    pub token: Option<String>,
+    pub token: Option<SecretString>,
     /// A separate listener for the admin API; default: the public one.
     pub listen: Option<String>,
 }
 
 /// `[server]`.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     /// Socket address of the public listener.
@@ -81,7 +85,7 @@ pub struct RawServer {
 }
 
 /// Whether signatures are enforced.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     /// Signatures are verified (the default: fail closed).
@@ -92,7 +96,7 @@ pub enum Environment {
 }
 
 /// `[routes.NAME]`.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     /// The public path the source posts to.
@@ -127,7 +131,7 @@ pub struct RawRoute {
 }
 
 /// `[routes.NAME.dedupe]`: what identifies a delivery, and for how long.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDedupe {
     /// `"header:NAME"`, `"json:/pointer"`, or a list of them joined in order.
@@ -137,7 +141,7 @@ pub struct RawDedupe {
 }
 
 /// A single string or a list of strings.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum OneOrMany {
     /// One.
@@ -156,29 +160,8 @@ impl OneOrMany {
     }
 }
 
-/// How a route's events reach the downstream.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Delivery {
-    /// Forward while the source waits; answer with the downstream's outcome.
-    #[default]
-    Sync,
-    /// Store durably, answer 202, deliver and retry in the background.
-    Queued,
-}
-
-impl Delivery {
-    /// The name as written in `routes.toml`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Delivery::Sync => "sync",
-            Delivery::Queued => "queued",
-        }
-    }
-}
-
 /// `[routes.NAME.retry]`: the retry schedule of stored events.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetry {
     /// Attempts in all, the first included; then the event is a dead letter.
@@ -193,131 +176,134 @@ fn enabled_by_default() -> bool {
     true
 }
 
-/// `[routes.NAME.signature]`, tagged by `scheme`.
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(tag = "scheme", rename_all = "kebab-case", deny_unknown_fields)]
+/// `[routes.NAME.signature]`, tagged by `scheme`. Each scheme's table
+/// refuses the keys of another (`deny_unknown_fields` on each shape).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "scheme", rename_all = "kebab-case")]
 pub enum RawSignature {
     /// No signature: anyone who knows the path may post.
-    None {},
+    None(NoSecret),
     /// Chatwoot's `X-Chatwoot-Signature` over `"<timestamp>.<body>"`.
-    Chatwoot {
-        /// One secret.
-        secret: Option<String>,
-        /// Several secrets during a rotation; any one may match.
-        secrets: Option<Vec<String>>,
-        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
-        secret_file: Option<String>,
-        /// Largest accepted clock difference, e.g. `"5m"`.
-        tolerance: Option<String>,
-    },
+    Chatwoot(Timed),
     /// A generic HMAC of the raw body in one header.
-    Hmac {
-        /// One secret.
-        secret: Option<String>,
-        /// Several secrets during a rotation; any one may match.
-        secrets: Option<Vec<String>>,
-        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
-        secret_file: Option<String>,
-        /// The header carrying the signature.
-        header: String,
-        /// `hex` (default) or `base64`.
-        encoding: Option<Encoding>,
-        /// A literal the header value starts with, e.g. `"sha256="`.
-        prefix: Option<String>,
-        /// The hash: `sha256` (default), `sha512`, or `sha1` for legacy sources.
-        algorithm: Option<Algorithm>,
-    },
+    Hmac(Generic),
     /// `hmac` with `algorithm = "sha256"`, under its older name.
-    HmacSha256 {
-        /// One secret.
-        secret: Option<String>,
-        /// Several secrets during a rotation; any one may match.
-        secrets: Option<Vec<String>>,
-        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
-        secret_file: Option<String>,
-        /// The header carrying the signature.
-        header: String,
-        /// `hex` (default) or `base64`.
-        encoding: Option<Encoding>,
-        /// A literal the header value starts with, e.g. `"sha256="`.
-        prefix: Option<String>,
-    },
+    HmacSha256(GenericSha256),
     /// GitHub's `X-Hub-Signature-256: sha256=<hex>` over the body.
-    Github {
-        /// One secret.
-        secret: Option<String>,
-        /// Several secrets during a rotation; any one may match.
-        secrets: Option<Vec<String>>,
-        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
-        secret_file: Option<String>,
-    },
+    Github(Keyed),
     /// Shopify's `X-Shopify-Hmac-Sha256: <base64>` over the body.
-    Shopify {
-        /// One secret.
-        secret: Option<String>,
-        /// Several secrets during a rotation; any one may match.
-        secrets: Option<Vec<String>>,
-        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
-        secret_file: Option<String>,
-    },
-    /// Stripe's `Stripe-Signature: t=<unix>,v1=<hex>` over `"<t>.<body>"`.
-    Stripe {
-        /// One endpoint secret (`whsec_...`, used as is).
-        secret: Option<String>,
-        /// Several secrets during a rotation; any one may match.
-        secrets: Option<Vec<String>>,
-        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
-        secret_file: Option<String>,
-        /// Largest accepted clock difference, e.g. `"5m"`.
-        tolerance: Option<String>,
-    },
+    Shopify(Keyed),
+    /// Stripe's `Stripe-Signature: t=<unix>,v1=<hex>` over `"<t>.<body>"`
+    /// (the `whsec_` secret used as is).
+    Stripe(Timed),
     /// Slack's `X-Slack-Signature: v0=<hex>` over `"v0:<timestamp>:<body>"`.
-    Slack {
-        /// One signing secret.
-        secret: Option<String>,
-        /// Several secrets during a rotation; any one may match.
-        secrets: Option<Vec<String>>,
-        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
-        secret_file: Option<String>,
-        /// Largest accepted clock difference, e.g. `"5m"`.
-        tolerance: Option<String>,
-    },
+    Slack(Timed),
     /// Standard Webhooks (Svix and others): `webhook-signature: v1,<base64>`
-    /// over `"<webhook-id>.<webhook-timestamp>.<body>"`.
-    StandardWebhooks {
-        /// One secret; a `whsec_` prefix means base64 key bytes follow.
-        secret: Option<String>,
-        /// Several secrets during a rotation; any one may match.
-        secrets: Option<Vec<String>>,
-        /// A file holding the secret (Docker or Kubernetes secrets), read at each load.
-        secret_file: Option<String>,
-        /// Largest accepted clock difference, e.g. `"5m"`.
-        tolerance: Option<String>,
-    },
+    /// over `"<webhook-id>.<webhook-timestamp>.<body>"`; a `whsec_` prefix
+    /// means base64 key bytes follow.
+    StandardWebhooks(Timed),
 }
 
-/// The hash of the generic `hmac` scheme.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Algorithm {
-    /// HMAC-SHA256.
-    #[default]
-    Sha256,
-    /// HMAC-SHA512.
-    Sha512,
-    /// HMAC-SHA1: weak, only for legacy sources that sign no other way.
-    Sha1,
+/// `scheme = "none"`: no keys at all.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSecret {}
+
+/// Where a scheme's secrets come from: set exactly one (in production).
+#[derive(Debug, Clone, Copy)]
+pub struct SecretSource<'a> {
+    /// `secret`: one secret.
+    pub secret: &'a Option<SecretString>,
+    /// `secrets`: several during a rotation; any one may match.
+    pub secrets: &'a Option<Vec<SecretString>>,
+    /// `secret_file`: a file holding the secret (Docker or Kubernetes
+    /// secrets), read at each load.
+    pub secret_file: &'a Option<String>,
 }
 
-/// How a digest is written in a header.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Encoding {
-    /// Lower- or upper-case hexadecimal.
-    #[default]
-    Hex,
-    /// Standard base64 with padding.
-    Base64,
+/// A scheme that takes secrets and nothing else (`github`, `shopify`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keyed {
+    secret: Option<SecretString>,
+    secrets: Option<Vec<SecretString>>,
+    secret_file: Option<String>,
+}
+
+/// A scheme that signs a timestamp: secrets and a replay window.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timed {
+    secret: Option<SecretString>,
+    secrets: Option<Vec<SecretString>>,
+    secret_file: Option<String>,
+    /// Largest accepted clock difference, e.g. `"5m"`.
+    pub tolerance: Option<String>,
+}
+
+/// The generic `hmac` scheme.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generic {
+    secret: Option<SecretString>,
+    secrets: Option<Vec<SecretString>>,
+    secret_file: Option<String>,
+    /// The header carrying the signature.
+    pub header: String,
+    /// `hex` (default) or `base64`.
+    pub encoding: Option<Encoding>,
+    /// A literal the header value starts with, e.g. `"sha256="`.
+    pub prefix: Option<String>,
+    /// The hash: `sha256` (default), `sha512`, or `sha1` for legacy sources.
+    pub algorithm: Option<Algorithm>,
+}
+
+/// `hmac-sha256`: the generic scheme's older name, SHA-256 only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenericSha256 {
+    secret: Option<SecretString>,
+    secrets: Option<Vec<SecretString>>,
+    secret_file: Option<String>,
+    /// The header carrying the signature.
+    pub header: String,
+    /// `hex` (default) or `base64`.
+    pub encoding: Option<Encoding>,
+    /// A literal the header value starts with, e.g. `"sha256="`.
+    pub prefix: Option<String>,
+}
+
+/// The shapes that carry secrets.
+macro_rules! secret_source {
+    ($($shape:ty),*) => {$(
+        impl $shape {
+            /// Where this table's secrets come from.
+            pub fn source(&self) -> SecretSource<'_> {
+                SecretSource {
+                    secret: &self.secret,
+                    secrets: &self.secrets,
+                    secret_file: &self.secret_file,
+                }
+            }
+        }
+    )*};
+}
+secret_source!(Keyed, Timed, Generic, GenericSha256);
+
+impl RawSignature {
+    /// Where the scheme's secrets come from; `None` for the scheme without any.
+    pub fn source(&self) -> Option<SecretSource<'_>> {
+        match self {
+            RawSignature::None(_) => None,
+            RawSignature::Github(keyed) | RawSignature::Shopify(keyed) => Some(keyed.source()),
+            RawSignature::Chatwoot(timed)
+            | RawSignature::Stripe(timed)
+            | RawSignature::Slack(timed)
+            | RawSignature::StandardWebhooks(timed) => Some(timed.source()),
+            RawSignature::Hmac(generic) => Some(generic.source()),
+            RawSignature::HmacSha256(generic) => Some(generic.source()),
+        }
+    }
 }
 
 #[cfg(test)]

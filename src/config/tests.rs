@@ -3,19 +3,21 @@
 use std::path::Path;
 
 use super::*;
+use crate::routes::Delivery;
 
 const FILE: &str = "config/routes.toml";
 
-fn env(var: &str) -> Option<String> {
-    match var {
-        "SECRET" => Some("s3cret".into()),
-        "AGENT" => Some("http://agent.internal:9000".into()),
-        _ => None,
-    }
+fn env() -> Vars {
+    [
+        ("SECRET", "s3cret"),
+        ("AGENT", "http://agent.internal:9000"),
+    ]
+    .into_iter()
+    .collect()
 }
 
 fn load_str(text: &str) -> Result<Config, String> {
-    from_text(text, Path::new(FILE), &env).map_err(|e| e.to_string())
+    from_text(text, Path::new(FILE), &env()).map_err(|e| e.to_string())
 }
 
 fn route(extra: &str) -> String {
@@ -34,8 +36,8 @@ secret = "${{SECRET}}"
 #[test]
 fn the_shipped_config_is_valid_when_its_secret_is_set() {
     let text = std::fs::read_to_string("config/routes.toml").unwrap();
-    let lookup = |var: &str| (var == "CHATWOOT_WEBHOOK_SECRET").then(|| "x".to_string());
-    let config = from_text(&text, Path::new(FILE), &lookup).unwrap();
+    let vars = [("CHATWOOT_WEBHOOK_SECRET", "x")].into_iter().collect();
+    let config = from_text(&text, Path::new(FILE), &vars).unwrap();
     let chatwoot = config.routes.by_name("chatwoot").unwrap();
     assert_eq!(chatwoot.path, "/api/webhooks/chatwoot");
     assert_eq!(

@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use poem::http::HeaderValue;
 use poem::http::Uri;
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::Problem;
-use super::delivery::{
-    StoreBackend, StoreSettings, dedupe_settings, queue_settings, store_settings,
-};
+use super::queue::{dedupe_settings, queue_settings};
 use super::schema::{RawAdmin, RawConfig, RawRoute, RawServer};
+use super::signature;
+use super::store::{StoreBackend, StoreSettings, store_settings};
 use crate::routes::{Route, RouteTable, is_gateway_path};
-use crate::signature;
 
 /// The validated `[server]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,18 +39,29 @@ pub struct ServerSettings {
 }
 
 /// The validated `[admin]` token: the admin API is on while it is set.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct AdminSettings {
     /// The bearer token.
-    pub token: String,
+    pub token: SecretString,
 }
 
-impl std::fmt::Debug for AdminSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminSettings")
-            .field("token", &"<redacted>")
-            .finish()
+impl PartialEq for AdminSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.token.expose_secret() == other.token.expose_secret()
     }
+}
+
+impl Eq for AdminSettings {}
+
+/// A valid file: its `[server]`, its routes, and what is valid but risky.
+#[derive(Debug)]
+pub struct Valid {
+    /// `[server]`, `[admin]` and `[store]`.
+    pub server: ServerSettings,
+    /// `[routes.*]`.
+    pub routes: RouteTable,
+    /// Warnings, e.g. a weak signature algorithm.
+    pub warnings: Vec<Problem>,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -66,40 +77,39 @@ const MAX_ALERT_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Checks the whole file; returns every problem, not just the first.
-pub fn validate(raw: &RawConfig) -> Result<(ServerSettings, RouteTable), Vec<Problem>> {
+pub fn validate(raw: &RawConfig) -> Result<Valid, Vec<Problem>> {
     let mut problems = Vec::new();
-    let mut server = server_settings(&raw.server, &mut problems);
-    server.admin = raw
-        .admin
-        .token
-        .as_deref()
-        .filter(|token| !token.is_empty())
-        .map(|token| AdminSettings {
-            token: token.to_string(),
-        });
-    server.admin_listen = admin_listen(&raw.admin, &mut problems);
-    server.store = store_settings(&raw.store, &mut problems);
+    let server = server_settings(raw, &mut problems);
     let mut routes = Vec::new();
+    let mut warnings = Vec::new();
     for (name, raw_route) in &raw.routes {
         let mut route_problems = Vec::new();
         if let Some(route) = route(name, raw_route, &server, &mut route_problems) {
             routes.push(route);
         }
-        problems.extend(route_problems.into_iter().map(|(field, message)| Problem {
+        let located = |(field, message): (&str, String)| Problem {
             route: Some(name.clone()),
             field: field.to_string(),
             message,
-        }));
+        };
+        problems.extend(route_problems.into_iter().map(located));
+        let warning = signature::warning(&raw_route.signature);
+        warnings.extend(warning.map(|m| located(("signature.algorithm", m.into()))));
     }
-    problems.extend(duplicate_paths(&routes));
+    problems.extend(duplicate_paths(raw));
     if problems.is_empty() {
-        Ok((server, RouteTable::new(routes)))
+        let routes = RouteTable::new(routes);
+        Ok(Valid {
+            server,
+            routes,
+            warnings,
+        })
     } else {
         Err(problems)
     }
 }
 
-fn server_settings(raw: &RawServer, problems: &mut Vec<Problem>) -> ServerSettings {
+fn server_settings(raw: &RawConfig, problems: &mut Vec<Problem>) -> ServerSettings {
     let mut problem = |field: &str, message: String| {
         problems.push(Problem {
             route: None,
@@ -107,7 +117,8 @@ fn server_settings(raw: &RawServer, problems: &mut Vec<Problem>) -> ServerSettin
             message,
         })
     };
-    let listen_text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+    let server = &raw.server;
+    let listen_text = server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
     let listen = listen_text.parse().unwrap_or_else(|_| {
         problem(
             "listen",
@@ -115,37 +126,49 @@ fn server_settings(raw: &RawServer, problems: &mut Vec<Problem>) -> ServerSettin
         );
         DEFAULT_LISTEN.parse().expect("the default address parses")
     });
-    let max_body_bytes = body_limit(raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES))
+    let max_body_bytes = body_limit(server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES))
         .unwrap_or_else(|message| {
             problem("max_body_bytes", message);
             0
         });
-    let shutdown_timeout = duration(&raw.shutdown_timeout, DEFAULT_SHUTDOWN_TIMEOUT, MAX_TIMEOUT)
-        .unwrap_or_else(|message| {
-            problem("shutdown_timeout", message);
-            DEFAULT_SHUTDOWN_TIMEOUT
-        });
-    let workers = match raw.workers {
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        Some(n @ 1..=MAX_WORKERS) => n as usize,
-        Some(n) => {
-            problem(
-                "workers",
-                format!("{n} must be between 1 and {MAX_WORKERS}"),
-            );
-            1
-        }
-    };
+    let shutdown_timeout = duration(
+        &server.shutdown_timeout,
+        DEFAULT_SHUTDOWN_TIMEOUT,
+        MAX_TIMEOUT,
+    )
+    .unwrap_or_else(|message| {
+        problem("shutdown_timeout", message);
+        DEFAULT_SHUTDOWN_TIMEOUT
+    });
+    let workers = workers(server).unwrap_or_else(|message| {
+        problem("workers", message);
+        1
+    });
     ServerSettings {
         listen,
         workers,
-        environment: raw.environment.unwrap_or_default(),
+        environment: server.environment.unwrap_or_default(),
         max_body_bytes,
         shutdown_timeout,
-        admin: None,
-        admin_listen: None,
-        store: StoreSettings::default(),
+        admin: admin_token(&raw.admin),
+        admin_listen: admin_listen(&raw.admin, problems),
+        store: store_settings(&raw.store, problems),
     }
+}
+
+fn workers(raw: &RawServer) -> Result<usize, String> {
+    match raw.workers {
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        Some(n @ 1..=MAX_WORKERS) => Ok(n as usize),
+        Some(n) => Err(format!("{n} must be between 1 and {MAX_WORKERS}")),
+    }
+}
+
+/// The admin API is on while a non-empty token is set.
+fn admin_token(raw: &RawAdmin) -> Option<AdminSettings> {
+    let token = raw.token.as_ref()?;
+    let token = (!token.expose_secret().is_empty()).then(|| token.clone())?;
+    Some(AdminSettings { token })
 }
 
 fn admin_listen(raw: &RawAdmin, problems: &mut Vec<Problem>) -> Option<SocketAddr> {
@@ -202,9 +225,7 @@ fn route(
             .ok(),
         None => Some(server.max_body_bytes),
     };
-    // The span puts the route's name on what building logs (a weak algorithm).
-    let verifier = tracing::info_span!("route", route = name)
-        .in_scope(|| signature::build(&raw.signature, server.environment))
+    let verifier = signature::build(&raw.signature, server.environment)
         .map_err(|found| {
             let in_table = found.into_iter().map(|(f, m)| (signature_field(f), m));
             problems.extend(in_table)
@@ -326,13 +347,15 @@ fn body_limit(limit: u64) -> Result<usize, String> {
     Ok(limit as usize)
 }
 
-fn duplicate_paths(routes: &[Route]) -> Vec<Problem> {
+/// Paths written twice, checked on the file as written so that a route with
+/// other problems still shows this one.
+fn duplicate_paths(raw: &RawConfig) -> Vec<Problem> {
     let mut owner: HashMap<&str, &str> = HashMap::new();
     let mut problems = Vec::new();
-    for route in routes {
-        if let Some(first) = owner.insert(&route.path, &route.name) {
+    for (name, route) in &raw.routes {
+        if let Some(first) = owner.insert(&route.path, name) {
             problems.push(Problem {
-                route: Some(route.name.clone()),
+                route: Some(name.clone()),
                 field: "path".into(),
                 message: format!("`{}` is already the path of route `{first}`", route.path),
             });

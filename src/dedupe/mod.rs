@@ -6,23 +6,12 @@
 //! stored (queued), and is released when forwarding failed, so a failed
 //! delivery stays retryable.
 
-mod key;
 mod memory;
 mod redis_store;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use key::KeySpec;
-
-/// A route's `[routes.NAME.dedupe]`, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DedupeSettings {
-    /// What identifies a delivery.
-    pub key: KeySpec,
-    /// How long a handled key is remembered.
-    pub ttl: Duration,
-}
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
 

@@ -1,7 +1,7 @@
 //! The downstream call: one pooled client per worker, the header rules, the outcome.
 //!
 //! The client is hyper-util's, not reqwest's: on the benchmark (bench/) it
-//! made the gateway markedly faster, see README "Benchmark". It follows no
+//! made the gateway markedly faster, see bench/README.md. It follows no
 //! redirect and uses no proxy from the environment.
 
 mod headers;
@@ -19,6 +19,7 @@ use poem::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 
 pub use headers::{Peer, REQUEST_ID, outgoing_headers};
 
+use crate::metrics::RouteMetrics;
 use crate::routes::Route;
 use crate::signature::VerifiedBody;
 
@@ -49,6 +50,27 @@ pub enum ForwardError {
     /// The connection could not be made or broke.
     #[error("downstream unreachable: {0}")]
     Unreachable(#[source] hyper_util::client::legacy::Error),
+}
+
+impl ForwardError {
+    /// The downstream's status, when it answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ForwardError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Feeds a downstream call's outcome into the route's metrics and failure streak.
+pub fn record(metrics: &RouteMetrics, route: &Route, forwarded: &Result<Delivered, ForwardError>) {
+    match forwarded {
+        Ok(delivered) => metrics.delivered(&route.name, delivered.duration),
+        Err(error) => {
+            let status = error.status().map(|s| s.as_u16());
+            metrics.failed(&route.name, status, error.to_string(), route.alert_after);
+        }
+    }
 }
 
 /// Why the client could not be built.

@@ -21,11 +21,11 @@ use tokio::task::{Id, JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use super::{Finish, Queue, StoredEvent, Ticket, backoff};
-use crate::forward::{Delivered, ForwardError, Forwarder, Peer};
+use super::{Finish, Queue, QueueSlot, StoredEvent, Ticket, backoff};
+use crate::forward::{self, Delivered, ForwardError, Forwarder, Peer};
+use crate::live::{Live, LiveRoute};
+use crate::metrics::RouteMetrics;
 use crate::routes::Route;
-use crate::server::State;
-use crate::server::state::RouteStats;
 
 /// The longest a worker sleeps without looking at the store: picks up
 /// replays and purges made by `hookgate queue` in another process.
@@ -40,23 +40,26 @@ const STORED: Peer = Peer {
     tls: false,
 };
 
-/// Delivers stored events until `shutdown`, then lets attempts in flight finish.
-pub async fn run(state: Arc<State>, shutdown: CancellationToken) {
-    let forwarder = match Forwarder::new() {
-        Ok(forwarder) => Arc::new(forwarder),
-        Err(e) => return error!(error = %e, "cannot build the delivery client; queued events wait"),
-    };
-    let mut changes = state.subscribe();
+/// Delivers the events stored in `slot`'s queue, on the routes of `live`,
+/// until `shutdown`; then lets attempts in flight finish.
+pub async fn run(
+    live: Arc<Live>,
+    slot: Arc<QueueSlot>,
+    forwarder: Forwarder,
+    shutdown: CancellationToken,
+) {
+    let forwarder = Arc::new(forwarder);
+    let mut changes = live.subscribe();
     let mut workers: HashMap<String, JoinHandle<()>> = HashMap::new();
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
     let mut rounds = 0u32;
     loop {
-        if let Some(queue) = state.queue() {
-            for route in state.live.load().config.routes.iter() {
+        if let Some(queue) = slot.get() {
+            for route in live.peek().config.routes.iter() {
                 if workers.get(&route.name).is_none_or(|w| w.is_finished()) {
                     let worker = Worker {
                         name: route.name.clone(),
-                        state: state.clone(),
+                        live: live.clone(),
                         queue: queue.clone(),
                         forwarder: forwarder.clone(),
                     };
@@ -70,7 +73,9 @@ pub async fn run(state: Arc<State>, shutdown: CancellationToken) {
             Ok(()) = changes.changed() => {}
             _ = housekeeping.tick() => {
                 rounds = rounds.wrapping_add(1);
-                keep_house(&state, rounds % SWEEP_EVERY == 0).await;
+                if let Some(queue) = slot.get() {
+                    keep_house(&live, queue, rounds % SWEEP_EVERY == 0).await;
+                }
             }
         }
     }
@@ -81,12 +86,14 @@ pub async fn run(state: Arc<State>, shutdown: CancellationToken) {
 
 /// Refreshes every route's queue gauges; with `sweep`, drops delivered
 /// events past their retention.
-async fn keep_house(state: &State, sweep: bool) {
-    let Some(queue) = state.queue() else { return };
-    let snapshot = state.live.load_full();
-    for route in snapshot.config.routes.iter() {
+async fn keep_house(live: &Live, queue: &Queue, sweep: bool) {
+    let snapshot = live.load();
+    for LiveRoute { route, metrics } in snapshot.routes() {
         match queue.stats(&route.name).await {
-            Ok(stats) => snapshot.stats[&route.name].series.queue.show(&stats),
+            Ok(stats) => {
+                let series = &metrics.series.queue;
+                series.show(stats.pending, stats.dead, stats.oldest_pending);
+            }
             Err(e) => warn!(route = %route.name, error = %e, "cannot read the queue's size"),
         }
         if sweep {
@@ -100,23 +107,22 @@ async fn keep_house(state: &State, sweep: bool) {
 /// One route's deliveries.
 struct Worker {
     name: String,
-    state: Arc<State>,
+    live: Arc<Live>,
     queue: Arc<Queue>,
     forwarder: Arc<Forwarder>,
 }
 
 impl Worker {
     async fn run(self, shutdown: CancellationToken) {
-        let mut changes = self.state.subscribe();
+        let mut changes = self.live.subscribe();
         let mut attempts = JoinSet::new();
         let mut claimed: HashMap<Id, Ticket> = HashMap::new();
         let mut ready = VecDeque::new();
         loop {
-            let snapshot = self.state.live.load_full();
-            let Some(route) = snapshot.config.routes.by_name(&self.name).cloned() else {
+            let Some(LiveRoute { route, metrics }) = self.live.load().by_name(&self.name).cloned()
+            else {
                 break;
             };
-            let stats = snapshot.stats[&self.name].clone();
             // Disabled: paused; ingest keeps storing. Events read ahead are
             // let go, to be read again (and not if purged meanwhile).
             if !route.enabled {
@@ -128,7 +134,7 @@ impl Worker {
                     claimed: &mut claimed,
                     ready: &mut ready,
                 };
-                self.dispatch(&route, &stats, slots).await
+                self.dispatch(&route, &metrics, slots).await
             } else {
                 None
             };
@@ -163,7 +169,7 @@ impl Worker {
     async fn dispatch(
         &self,
         route: &Arc<Route>,
-        stats: &Arc<RouteStats>,
+        metrics: &Arc<RouteMetrics>,
         slots: Slots<'_>,
     ) -> Option<SystemTime> {
         let Slots {
@@ -200,7 +206,7 @@ impl Worker {
             let ticket = event.ticket.clone();
             let attempt = Attempt {
                 route: route.clone(),
-                stats: stats.clone(),
+                metrics: metrics.clone(),
                 queue: self.queue.clone(),
                 forwarder: self.forwarder.clone(),
             };
@@ -221,7 +227,7 @@ struct Slots<'a> {
 /// One attempt at one event, on the route as it was configured when it started.
 struct Attempt {
     route: Arc<Route>,
-    stats: Arc<RouteStats>,
+    metrics: Arc<RouteMetrics>,
     queue: Arc<Queue>,
     forwarder: Arc<Forwarder>,
 }
@@ -246,7 +252,7 @@ impl Attempt {
                     &event.body,
                 )
                 .await;
-            self.stats.record_delivery(&self.route, &forwarded);
+            forward::record(&self.metrics, &self.route, &forwarded);
             let outcome = outcome(&self.route, event.attempts + 1, &forwarded);
             self.report(&outcome, &forwarded);
             if let Err(e) = self.queue.finish(&self.route.name, &event, outcome).await {
@@ -258,7 +264,7 @@ impl Attempt {
     }
 
     fn report(&self, outcome: &Finish, forwarded: &Result<Delivered, ForwardError>) {
-        let series = &self.stats.series.queue;
+        let series = &self.metrics.series.queue;
         match outcome {
             Finish::Delivered { .. } => {
                 series.delivered.inc();

@@ -21,6 +21,7 @@ pub mod backoff;
 pub mod delivery;
 mod event;
 mod inspect;
+mod slot;
 mod sqlite;
 mod store;
 mod streams;
@@ -35,11 +36,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
+use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
 use event::Due;
 pub use event::{Finish, StoredEvent};
 pub use inspect::{EventSummary, Purge, QueueStats};
+pub use slot::QueueSlot;
 
 use crate::config::{StoreBackend, StoreSettings};
 use crate::forward::{Peer, outgoing_headers};
@@ -170,7 +173,7 @@ impl Queue {
             StoreBackend::Embedded => Backend::Sqlite(sqlite::Sqlite::open(&settings.path)?),
             StoreBackend::Redis { url, prefix } => {
                 // Unreachable in practice: the URL was checked at config load.
-                let link = Link::new(url, REDIS_RESPONSE_TIMEOUT)?;
+                let link = Link::new(url.expose_secret(), REDIS_RESPONSE_TIMEOUT)?;
                 let streams = streams::Streams::new(link, prefix, settings.visibility_timeout);
                 Backend::Redis(Box::new(streams))
             }

@@ -19,7 +19,8 @@ fn route(extra: &str) -> Arc<Route> {
         "[routes.hook]\npath = \"/hook\"\ndownstream = \"http://127.0.0.1:9/x\"\n\
          delivery = \"queued\"\n{extra}\n[routes.hook.signature]\nscheme = \"none\"\n"
     );
-    let config = config::from_text(&text, Path::new("test.toml"), &|_| None).unwrap();
+    let config =
+        config::from_text(&text, Path::new("test.toml"), &config::Vars::default()).unwrap();
     config.routes.by_name("hook").unwrap().clone()
 }
 
@@ -96,7 +97,7 @@ fn redis_queue(visibility_timeout: Duration) -> Option<Queue> {
     }
     let settings = config::StoreSettings {
         backend: config::StoreBackend::Redis {
-            url: format!("redis://{address}"),
+            url: format!("redis://{address}").into(),
             prefix: format!("test-{}:", uuid::Uuid::new_v4().simple()),
         },
         visibility_timeout,

@@ -12,11 +12,12 @@ use poem::web::Data;
 use poem_openapi::auth::Bearer;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, Tags};
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
-use super::state::State;
+use super::context::Context;
 use super::status;
 use crate::reload::{Outcome, Reloader};
 
@@ -97,8 +98,8 @@ pub struct PublicApi;
 impl PublicApi {
     /// Liveness: the process is up and serving.
     #[oai(path = "/healthz", method = "get", tag = "Tag::Gateway")]
-    async fn healthz(&self, state: Data<&Arc<State>>) -> Json<Health> {
-        let snapshot = state.live.load();
+    async fn healthz(&self, context: Data<&Arc<Context>>) -> Json<Health> {
+        let snapshot = context.live.load();
         Json(Health {
             status: "ok".into(),
             config_generation: snapshot.generation,
@@ -110,10 +111,10 @@ impl PublicApi {
     #[oai(path = "/readyz", method = "get", tag = "Tag::Gateway")]
     async fn readyz(
         &self,
-        state: Data<&Arc<State>>,
+        context: Data<&Arc<Context>>,
         shutdown: Data<&CancellationToken>,
     ) -> ReadyResponse {
-        let config_generation = state.live.load().generation;
+        let config_generation = context.live.load().generation;
         if shutdown.is_cancelled() {
             let status = "shutting down".into();
             return ReadyResponse::ShuttingDown(Json(Readiness {
@@ -129,8 +130,8 @@ impl PublicApi {
 
     /// Prometheus metrics in the text exposition format.
     #[oai(path = "/metrics", method = "get", tag = "Tag::Gateway")]
-    async fn metrics(&self, state: Data<&Arc<State>>) -> PlainText<String> {
-        PlainText(state.render_metrics())
+    async fn metrics(&self, context: Data<&Arc<Context>>) -> PlainText<String> {
+        PlainText(context.live.render_metrics())
     }
 }
 
@@ -141,11 +142,11 @@ pub struct AdminApi;
 impl AdminApi {
     /// Every route: enabled, delivery mode, downstream host, in-flight, failure streak. No secrets.
     #[oai(path = "/admin/status", method = "get", tag = "Tag::Admin")]
-    async fn status(&self, token: AdminToken, state: Data<&Arc<State>>) -> AdminResponse {
-        if let Err(refusal) = check_token(&state, &token) {
+    async fn status(&self, token: AdminToken, context: Data<&Arc<Context>>) -> AdminResponse {
+        if let Err(refusal) = check_token(&context, &token) {
             return refusal.into();
         }
-        AdminResponse::Ok(Json(status::of(&state.live.load())))
+        AdminResponse::Ok(Json(status::of(&context.live.load())))
     }
 
     /// Reload the config file now, as SIGHUP does.
@@ -153,10 +154,10 @@ impl AdminApi {
     async fn reload(
         &self,
         token: AdminToken,
-        state: Data<&Arc<State>>,
+        context: Data<&Arc<Context>>,
         reloader: Data<&Arc<Reloader>>,
     ) -> AdminResponse {
-        if let Err(refusal) = check_token(&state, &token) {
+        if let Err(refusal) = check_token(&context, &token) {
             return refusal.into();
         }
         let reloader = reloader.clone();
@@ -207,14 +208,14 @@ impl From<Refusal> for AdminResponse {
 }
 
 /// The live token, compared in constant time; hashing first hides its length.
-fn check_token(state: &State, presented: &AdminToken) -> Result<(), Refusal> {
-    let snapshot = state.live.load();
+fn check_token(context: &Context, presented: &AdminToken) -> Result<(), Refusal> {
+    let snapshot = context.live.load();
     let Some(admin) = &snapshot.config.server.admin else {
         return Err(Refusal::Off);
     };
     let (a, b) = (
         Sha256::digest(&presented.0.token),
-        Sha256::digest(&admin.token),
+        Sha256::digest(admin.token.expose_secret()),
     );
     if bool::from(a.ct_eq(&b)) {
         Ok(())

@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use poem::http::HeaderMap;
 
+use super::context::Context;
 use super::error::WebhookError;
-use super::state::State;
-use crate::config::Delivery;
 use crate::dedupe::{self, Claim};
-use crate::routes::Route;
+use crate::routes::{Delivery, Route};
 use crate::signature::VerifiedBody;
 
 /// Storing a queued event takes far less; a claim outlives its delivery.
@@ -61,7 +60,7 @@ impl Drop for Claimed {
 
 /// Claims the delivery's key when the route dedupes.
 pub async fn check(
-    state: &State,
+    context: &Context,
     route: &Route,
     headers: &HeaderMap,
     body: &VerifiedBody,
@@ -70,7 +69,10 @@ pub async fn check(
         return Ok(Checked::Deliver(None));
     };
     let Some(key) = settings.key.extract(headers, body.bytes()) else {
-        state.metrics.count_dedupe(&route.name, "missing_key");
+        context
+            .live
+            .metrics()
+            .count_dedupe(&route.name, "missing_key");
         tracing::debug!("no dedupe key in this delivery: forwarded without dedupe");
         return Ok(Checked::Deliver(None));
     };
@@ -80,10 +82,10 @@ pub async fn check(
         Delivery::Sync => route.timeout + SYNC_HOLD_MARGIN,
         Delivery::Queued => QUEUED_HOLD,
     };
-    match state.dedupe.claim(&key, &token, hold).await {
+    match context.dedupe.claim(&key, &token, hold).await {
         Claim::New => {
-            state.metrics.count_dedupe(&route.name, "new");
-            let store = state.dedupe.clone();
+            context.live.metrics().count_dedupe(&route.name, "new");
+            let store = context.dedupe.clone();
             let ttl = settings.ttl;
             Ok(Checked::Deliver(Some(Claimed {
                 store,
@@ -94,16 +96,25 @@ pub async fn check(
             })))
         }
         Claim::Duplicate => {
-            state.metrics.count_dedupe(&route.name, "duplicate");
+            context
+                .live
+                .metrics()
+                .count_dedupe(&route.name, "duplicate");
             tracing::info!("duplicate delivery: answered, not forwarded");
             Ok(Checked::Duplicate)
         }
         Claim::InFlight => {
-            state.metrics.count_dedupe(&route.name, "in_flight");
+            context
+                .live
+                .metrics()
+                .count_dedupe(&route.name, "in_flight");
             Err(WebhookError::DuplicateInFlight)
         }
         Claim::Unavailable => {
-            state.metrics.count_dedupe(&route.name, "unavailable");
+            context
+                .live
+                .metrics()
+                .count_dedupe(&route.name, "unavailable");
             tracing::warn!("dedupe store unavailable: forwarding without dedupe");
             Ok(Checked::Deliver(None))
         }

@@ -10,17 +10,17 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::api::{AdminApi, PublicApi, QueueApi};
+use super::context::Context;
 use super::error::{WebhookError, json_response};
-use super::state::{Snapshot, State};
-use super::webhook;
+use super::{openapi, webhook};
 use crate::forward::{Forwarder, REQUEST_ID};
-use crate::openapi;
+use crate::live::Snapshot;
 use crate::reload::Reloader;
 use crate::routes::is_gateway_path;
 
 /// Dispatches on the live route table, then on the gateway's own endpoints.
 pub struct Gateway {
-    state: Arc<State>,
+    context: Arc<Context>,
     /// This worker's HTTP client; its pool lives as long as the worker.
     forwarder: Forwarder,
     own: poem::endpoint::BoxEndpoint<'static>,
@@ -29,7 +29,7 @@ pub struct Gateway {
 impl Gateway {
     /// The public endpoint; `with_admin` serves the admin API on it too.
     pub fn new(
-        state: Arc<State>,
+        context: Arc<Context>,
         forwarder: Forwarder,
         reloader: Arc<Reloader>,
         shutdown: CancellationToken,
@@ -46,13 +46,13 @@ impl Gateway {
             .at("/openapi.yaml", get(spec_yaml))
             .at("/docs", get(docs))
             .nest("/", api)
-            .data(state.clone())
+            .data(context.clone())
             .data(reloader)
             .data(shutdown)
             .map_to_response()
             .boxed();
         Self {
-            state,
+            context,
             forwarder,
             own,
         }
@@ -60,10 +60,10 @@ impl Gateway {
 }
 
 /// The admin API alone, for `[admin] listen`.
-pub fn admin_only(state: Arc<State>, reloader: Arc<Reloader>) -> impl Endpoint {
+pub fn admin_only(context: Arc<Context>, reloader: Arc<Reloader>) -> impl Endpoint {
     let version = env!("CARGO_PKG_VERSION");
     OpenApiService::new((AdminApi, QueueApi), "hookgate admin", version)
-        .data(state)
+        .data(context)
         .data(reloader)
         .around(|endpoint, request| async move {
             let path = request.uri().path().to_string();
@@ -76,11 +76,11 @@ impl Endpoint for Gateway {
 
     async fn call(&self, request: Request) -> poem::Result<Response> {
         // One snapshot per request, kept to its end even if a reload lands meanwhile.
-        let snapshot = self.state.live.load_full();
-        if let Some(route) = snapshot.config.routes.by_path(request.uri().path()) {
-            return Ok(
-                webhook::handle(&self.state, &self.forwarder, &snapshot, route, request).await,
-            );
+        let snapshot = self.context.live.load();
+        if let Some(route) = snapshot.by_path(request.uri().path()) {
+            let context = &self.context;
+            let answer = webhook::handle(context, &self.forwarder, &snapshot, route, request);
+            return Ok(answer.await);
         }
         let request_id = webhook::request_id(request.headers());
         let mut response = self.own_endpoint(&snapshot, request).await;
@@ -139,21 +139,21 @@ fn uniform_error(response: Response, path: &str) -> Response {
     }
 }
 
-fn live_document(state: &State) -> serde_json::Value {
-    openapi::document(&state.live.load().config.routes)
+fn live_document(context: &Context) -> serde_json::Value {
+    openapi::document(&context.live.peek().config.routes)
 }
 
 #[handler]
-fn spec_json(state: Data<&Arc<State>>) -> Response {
-    let body = serde_json::to_string_pretty(&live_document(&state)).expect("JSON serializes");
+fn spec_json(context: Data<&Arc<Context>>) -> Response {
+    let body = serde_json::to_string_pretty(&live_document(&context)).expect("JSON serializes");
     Response::builder()
         .content_type("application/json")
         .body(body)
 }
 
 #[handler]
-fn spec_yaml(state: Data<&Arc<State>>) -> Response {
-    let body = openapi::to_yaml(&live_document(&state));
+fn spec_yaml(context: Data<&Arc<Context>>) -> Response {
+    let body = openapi::to_yaml(&live_document(&context));
     Response::builder()
         .content_type("application/yaml")
         .body(body)
@@ -161,6 +161,6 @@ fn spec_yaml(state: Data<&Arc<State>>) -> Response {
 
 /// The docs UI, rendered per request from the live spec so it never goes stale.
 #[handler]
-fn docs(state: Data<&Arc<State>>) -> Html<String> {
-    Html(openapi::docs_html(&live_document(&state)))
+fn docs(context: Data<&Arc<Context>>) -> Html<String> {
+    Html(openapi::docs_html(&live_document(&context)))
 }

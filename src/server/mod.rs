@@ -4,10 +4,11 @@
 //! are no route are either the gateway's own endpoints or a JSON 404.
 
 pub mod api;
+mod context;
 mod dedupe_step;
 mod error;
 mod gateway;
-pub mod state;
+pub mod openapi;
 mod status;
 mod webhook;
 mod workers;
@@ -20,11 +21,13 @@ use poem::Server;
 use poem::listener::TcpAcceptor;
 use tokio_util::sync::CancellationToken;
 
+pub use context::Context;
 pub use error::WebhookError;
-pub use state::{Snapshot, State};
 
-use crate::config::{self, ConfigError};
+use crate::config::{self, ConfigError, Problem, Vars};
 use crate::forward::Forwarder;
+use crate::live::{Live, Snapshot};
+use crate::queue::QueueSlot;
 use crate::{queue, reload};
 
 /// Why the application could not start.
@@ -56,15 +59,18 @@ pub enum StartError {
 pub struct Application {
     listeners: Vec<std::net::TcpListener>,
     addr: SocketAddr,
-    state: Arc<State>,
+    context: Arc<Context>,
     watch: reload::Watch,
 }
 
 impl Application {
-    /// Loads the config at `config_path` and binds its listen address, once
-    /// per worker.
-    pub async fn build(config_path: PathBuf) -> Result<Self, StartError> {
-        let config = config::load(&config_path)?;
+    /// Loads the config at `config_path` with `vars` (the binary passes the
+    /// process's environment) and binds its listen address, once per worker.
+    pub async fn build(config_path: PathBuf, vars: Vars) -> Result<Self, StartError> {
+        let config = config::load(&config_path, &vars)?;
+        for warning in &config.warnings {
+            tracing::warn!("{}: {warning}", config_path.display());
+        }
         let addr = config.server.listen;
         let listeners = workers::bind(addr, config.server.workers)
             .map_err(|source| StartError::Bind { addr, source })?;
@@ -73,13 +79,26 @@ impl Application {
             .map_err(|source| StartError::Bind { addr, source })?;
         // Fail at start, not in a worker, when the client cannot be built.
         Forwarder::new()?;
-        let state = Arc::new(State::new(config));
-        state.open_queue_if_needed(&state.live.load().config)?;
-        let watch = reload::watch(config_path, state.clone()).map_err(StartError::Watch)?;
+        let queue = Arc::new(QueueSlot::default());
+        queue.open_if_needed(&config)?;
+        let live = Arc::new(Live::new(config));
+        let prepare = {
+            let queue = queue.clone();
+            Box::new(move |config: &config::Config| {
+                queue.open_if_needed(config).map_err(|e| Problem {
+                    route: None,
+                    field: "store.path".into(),
+                    message: e.to_string(),
+                })
+            })
+        };
+        let reloader = reload::Reloader::new(config_path, vars, live.clone(), prepare);
+        let watch = reload::watch(reloader).map_err(StartError::Watch)?;
+        let context = Arc::new(Context::new(live, queue));
         Ok(Self {
             listeners,
             addr,
-            state,
+            context,
             watch,
         })
     }
@@ -94,25 +113,35 @@ impl Application {
         self.addr.port()
     }
 
-    /// The shared state, for the reloader and for tests.
-    pub fn state(&self) -> Arc<State> {
-        self.state.clone()
+    /// The live configuration.
+    pub fn live(&self) -> Arc<Live> {
+        self.context.live.clone()
     }
 
     /// Serves (and delivers queued events) until `shutdown` is cancelled,
     /// then lets in-flight requests and delivery attempts finish for at most
     /// `[server] shutdown_timeout`.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let snapshot = self.state.live.load();
+        let snapshot = self.context.live.load();
         log_start(&snapshot, self.addr);
         let reloader = self.watch.reloader();
         tokio::spawn(self.watch.run(shutdown.clone()));
         let admin_listen = snapshot.config.server.admin_listen;
         if let Some(addr) = admin_listen {
-            spawn_admin_listener(addr, self.state.clone(), reloader.clone(), shutdown.clone())
-                .await?;
+            spawn_admin_listener(
+                addr,
+                self.context.clone(),
+                reloader.clone(),
+                shutdown.clone(),
+            )
+            .await?;
         }
-        let delivery = tokio::spawn(queue::delivery::run(self.state.clone(), shutdown.clone()));
+        let delivery = tokio::spawn(queue::delivery::run(
+            self.context.live.clone(),
+            self.context.queue.clone(),
+            Forwarder::new().map_err(std::io::Error::other)?,
+            shutdown.clone(),
+        ));
         let drain = snapshot.config.server.shutdown_timeout;
         // One drain deadline for everything, counted from the shutdown signal.
         let stopping_since = {
@@ -123,7 +152,7 @@ impl Application {
             })
         };
         let shared = workers::Shared {
-            state: self.state.clone(),
+            context: self.context.clone(),
             reloader,
             shutdown,
             with_admin: admin_listen.is_none(),
@@ -168,14 +197,14 @@ impl Application {
 /// Serves the admin API alone on its own address.
 async fn spawn_admin_listener(
     addr: SocketAddr,
-    state: Arc<State>,
+    context: Arc<Context>,
     reloader: Arc<crate::reload::Reloader>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let acceptor = TcpAcceptor::from_tokio(listener)?;
     tracing::info!(%addr, "admin API listening");
-    let endpoint = gateway::admin_only(state, reloader);
+    let endpoint = gateway::admin_only(context, reloader);
     tokio::spawn(
         Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
             endpoint,

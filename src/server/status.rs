@@ -2,17 +2,14 @@
 
 use serde_json::{Value, json};
 
-use super::state::Snapshot;
+use crate::live::{LiveRoute, Snapshot};
 
 /// Every route of `snapshot` with its live state.
 pub fn of(snapshot: &Snapshot) -> Value {
     let routes: Vec<Value> = snapshot
-        .config
-        .routes
-        .iter()
-        .map(|route| {
-            let stats = &snapshot.stats[&route.name];
-            let streak = stats.streak.lock().map(|s| s.clone()).unwrap_or_default();
+        .routes()
+        .map(|LiveRoute { route, metrics }| {
+            let streak = metrics.streak.lock().map(|s| s.clone()).unwrap_or_default();
             json!({
                 "name": route.name,
                 "path": route.path,
@@ -20,7 +17,7 @@ pub fn of(snapshot: &Snapshot) -> Value {
                 "delivery": route.delivery,
                 "scheme": route.verifier.scheme(),
                 "downstream_host": route.downstream.host_str(),
-                "in_flight": stats.in_flight.get(),
+                "in_flight": metrics.in_flight.get(),
                 "max_in_flight": route.max_in_flight,
                 "failing_for_secs": streak.failing_for().as_secs(),
                 "streak": streak,

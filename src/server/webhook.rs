@@ -1,7 +1,6 @@
 //! One webhook request: method, enabled, body, signature, then forward and
 //! answer (sync routes) or store and answer 202 (queued routes).
 
-use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use poem::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -9,13 +8,15 @@ use poem::{Body, IntoResponse, Request, Response};
 use serde_json::json;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
+use super::context::Context;
 use super::dedupe_step::{self, Checked};
 use super::error::{WebhookError, json_response};
-use super::state::{RouteStats, Snapshot, State};
-use crate::config::{Delivery, Environment};
-use crate::forward::{Delivered, ForwardError, Forwarder, Peer, REQUEST_ID};
+use crate::config::Environment;
+use crate::forward::{self, Delivered, ForwardError, Forwarder, Peer, REQUEST_ID};
+use crate::live::{LiveRoute, Snapshot};
+use crate::metrics::RouteMetrics;
 use crate::queue::QueueError;
-use crate::routes::Route;
+use crate::routes::{Delivery, Route};
 use crate::signature::{UnverifiedBody, VerifiedBody, Verifier};
 
 /// How long a client may take to send its body.
@@ -26,12 +27,13 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// Answers a request whose path matched `route` in `snapshot`.
 pub async fn handle(
-    state: &State,
+    context: &Context,
     forwarder: &Forwarder,
     snapshot: &Snapshot,
-    route: &Arc<Route>,
+    live: &LiveRoute,
     request: Request,
 ) -> Response {
+    let LiveRoute { route, metrics } = live;
     let request_id = request_id(request.headers());
     let span = info_span!(
         "webhook",
@@ -39,36 +41,27 @@ pub async fn handle(
         request_id = request_id.to_str().unwrap_or_default()
     );
     let started = Instant::now();
-    let stats = &snapshot.stats[&route.name];
-    let outcome = process(
-        state,
-        forwarder,
-        snapshot,
-        route,
-        stats,
-        request,
-        &request_id,
-    )
-    .instrument(span.clone())
-    .await;
-    stats
+    let outcome = process(context, forwarder, snapshot, live, request, &request_id)
+        .instrument(span.clone())
+        .await;
+    metrics
         .series
         .request_duration
         .observe(started.elapsed().as_secs_f64());
     let mut response = match outcome {
         Ok(Answered::Delivered(response)) => {
             match route.delivery {
-                Delivery::Sync => stats.series.forwarded.inc(),
-                Delivery::Queued => stats.series.queued.inc(),
+                Delivery::Sync => metrics.series.forwarded.inc(),
+                Delivery::Queued => metrics.series.queued.inc(),
             };
             response
         }
         Ok(Answered::Duplicate(response)) => {
-            state.metrics.count(&route.name, "duplicate");
+            context.live.metrics().count(&route.name, "duplicate");
             response
         }
         Err(error) => {
-            state.metrics.count(&route.name, error.outcome());
+            context.live.metrics().count(&route.name, error.outcome());
             span.in_scope(|| log_failure(&error));
             error.into_response()
         }
@@ -80,11 +73,10 @@ pub async fn handle(
 }
 
 async fn process(
-    state: &State,
+    context: &Context,
     forwarder: &Forwarder,
     snapshot: &Snapshot,
-    route: &Route,
-    stats: &RouteStats,
+    LiveRoute { route, metrics }: &LiveRoute,
     mut request: Request,
     request_id: &HeaderValue,
 ) -> Result<Answered, WebhookError> {
@@ -99,7 +91,7 @@ async fn process(
     if !route.enabled && route.delivery == Delivery::Sync {
         return Err(WebhookError::Disabled);
     }
-    let _admitted = InFlight::admit(stats, route.max_in_flight)?;
+    let _admitted = InFlight::admit(metrics, route.max_in_flight)?;
     let reading = read_body(request.take_body(), request.headers(), route.max_body_bytes);
     // A client trickling its body must not hold a max_in_flight place forever.
     let body = tokio::time::timeout(BODY_READ_TIMEOUT, reading)
@@ -109,7 +101,7 @@ async fn process(
     let verified = verify(route, environment, request.headers(), body)?;
     let peer = peer(&request);
     let headers = request.headers();
-    let claimed = match dedupe_step::check(state, route, headers, &verified).await? {
+    let claimed = match dedupe_step::check(context, route, headers, &verified).await? {
         Checked::Deliver(claimed) => claimed,
         Checked::Duplicate => {
             let body = json!({ "success": true, "processed": false, "duplicate": true });
@@ -117,12 +109,12 @@ async fn process(
         }
     };
     let answer = match route.delivery {
-        Delivery::Queued => enqueue(state, route, headers, peer, request_id, &verified).await,
+        Delivery::Queued => enqueue(context, route, headers, peer, request_id, &verified).await,
         Delivery::Sync => {
             let forwarded = forwarder
                 .forward(route, headers, peer, request_id, &verified)
                 .await;
-            stats.record_delivery(route, &forwarded);
+            forward::record(metrics, route, &forwarded);
             forwarded.map(processed).map_err(WebhookError::from)
         }
     };
@@ -155,14 +147,14 @@ fn processed(delivered: Delivered) -> Response {
 
 /// Stores the verified event; answers 202 once it is on disk.
 async fn enqueue(
-    state: &State,
+    context: &Context,
     route: &Route,
     headers: &HeaderMap,
     peer: Peer,
     request_id: &HeaderValue,
     body: &VerifiedBody,
 ) -> Result<Response, WebhookError> {
-    let queue = state.queue().ok_or(QueueError::Unavailable)?;
+    let queue = context.queue.get().ok_or(QueueError::Unavailable)?;
     let id = queue.ingest(route, headers, peer, request_id, body).await?;
     info!(event_id = %id, "event queued");
     let body = json!({ "success": true, "queued": true, "id": id });
@@ -222,12 +214,12 @@ pub(super) fn request_id(headers: &HeaderMap) -> HeaderValue {
 }
 
 /// Holds one of the route's `max_in_flight` places until dropped.
-struct InFlight<'a>(&'a RouteStats);
+struct InFlight<'a>(&'a RouteMetrics);
 
 impl<'a> InFlight<'a> {
-    fn admit(stats: &'a RouteStats, max: u64) -> Result<Self, WebhookError> {
-        let before = stats.in_flight.inc();
-        let admitted = InFlight(stats);
+    fn admit(metrics: &'a RouteMetrics, max: u64) -> Result<Self, WebhookError> {
+        let before = metrics.in_flight.inc();
+        let admitted = InFlight(metrics);
         if before >= max as i64 {
             return Err(WebhookError::Shed);
         }

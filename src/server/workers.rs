@@ -14,8 +14,8 @@ use poem::listener::TcpAcceptor;
 use socket2::{Domain, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
+use super::context::Context;
 use super::gateway::Gateway;
-use super::state::State;
 use crate::forward::Forwarder;
 use crate::reload::Reloader;
 
@@ -46,8 +46,8 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 /// What every worker shares.
 #[derive(Clone)]
 pub struct Shared {
-    /// The live config and metrics.
-    pub state: Arc<State>,
+    /// The live config, the store and the dedupe keys.
+    pub context: Arc<Context>,
     /// For `POST /admin/reload`.
     pub reloader: Arc<Reloader>,
     /// Cancelled on SIGTERM/SIGINT.
@@ -78,7 +78,7 @@ async fn serve(listener: std::net::TcpListener, shared: Shared) -> std::io::Resu
     let forwarder = Forwarder::new().map_err(std::io::Error::other)?;
     let acceptor = TcpAcceptor::from_std(listener)?;
     let gateway = Gateway::new(
-        shared.state,
+        shared.context,
         forwarder,
         shared.reloader,
         shared.shutdown.clone(),

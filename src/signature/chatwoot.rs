@@ -10,8 +10,8 @@ const SIGNATURE: &str = "X-Chatwoot-Signature";
 const TIMESTAMP: &str = "X-Chatwoot-Timestamp";
 const DELIVERY: &str = "X-Chatwoot-Delivery";
 const PREFIX: &str = "sha256=";
-/// Chatwoot's receivers are told to refuse events older than five minutes.
-pub(super) const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+/// The headers a source sends, signature first (also what `sign` produces).
+pub(super) const HEADERS: &[&str] = &[SIGNATURE, TIMESTAMP, DELIVERY];
 
 /// The Chatwoot scheme with its keys and replay window.
 #[derive(Debug)]
@@ -59,6 +59,7 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
+    use crate::signature::DEFAULT_TOLERANCE;
 
     fn scheme() -> Chatwoot {
         Chatwoot::new(HmacKeys::new(&["secret"]).unwrap(), DEFAULT_TOLERANCE)

@@ -7,6 +7,8 @@ use super::{HmacKeys, VerifyError, header};
 const SIGNATURE: &str = "X-Hub-Signature-256";
 const DELIVERY: &str = "X-GitHub-Delivery";
 const PREFIX: &str = "sha256=";
+/// The headers a source sends, signature first (also what `sign` produces).
+pub(super) const HEADERS: &[&str] = &[SIGNATURE, DELIVERY];
 
 /// The GitHub scheme with its keys. GitHub signs no timestamp, so a captured
 /// delivery can be replayed; its `X-GitHub-Delivery` id is the receiver's

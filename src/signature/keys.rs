@@ -6,9 +6,22 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 
-use super::secrets::Secrets;
-use super::{FieldProblem, VerifyError};
-use crate::config::schema::{Algorithm, Environment};
+use serde::Deserialize;
+
+use super::VerifyError;
+
+/// The hash of an HMAC.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// HMAC-SHA256.
+    #[default]
+    Sha256,
+    /// HMAC-SHA512.
+    Sha512,
+    /// HMAC-SHA1: weak, only for legacy sources that sign no other way.
+    Sha1,
+}
 
 /// One keyed HMAC state per configured secret, first secret first, all of
 /// one [`Algorithm`].
@@ -151,41 +164,4 @@ fn any_tag_matches<M: Mac + Clone, T: AsRef<[u8]>>(key: &M, parts: &[&[u8]], tag
 
 fn tag<M: Mac + Clone>(key: &M, parts: &[&[u8]]) -> Vec<u8> {
     mac_over(key, parts).finalize().into_bytes().to_vec()
-}
-
-/// Keys of `algorithm` from a route's secrets, used as their bytes; refuses
-/// an absent secret in production.
-pub fn from_config(
-    source: Secrets<'_>,
-    algorithm: Algorithm,
-    environment: Environment,
-) -> Result<HmacKeys, FieldProblem> {
-    decoded_from_config(source, algorithm, environment, |s| {
-        Ok(s.as_bytes().to_vec())
-    })
-}
-
-/// Like [`from_config`] for `algorithm`, with each secret turned into key
-/// bytes by `decode`, whose error is reported against the field (it must
-/// not quote the secret).
-pub fn decoded_from_config(
-    source: Secrets<'_>,
-    algorithm: Algorithm,
-    environment: Environment,
-    decode: impl Fn(&str) -> Result<Vec<u8>, String>,
-) -> Result<HmacKeys, FieldProblem> {
-    let (field, list) = source.resolve()?;
-    if list.is_empty() && environment == Environment::Production {
-        return Err((
-            field,
-            "a secret is required in production (set `secret`, `secrets` or `secret_file`)".into(),
-        ));
-    }
-    let bytes = list
-        .iter()
-        .map(|secret| decode(secret))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|message| (field, message))?;
-    HmacKeys::with_algorithm(algorithm, &bytes)
-        .ok_or_else(|| (field, "a secret must not be empty".into()))
 }

@@ -4,13 +4,11 @@
 //! explicit development bypass) turns it into the [`VerifiedBody`] that the
 //! forwarder accepts, so an unchecked body cannot reach a downstream by mistake.
 
-mod build;
 mod chatwoot;
 mod generic_hmac;
 mod github;
 mod header;
 mod keys;
-mod secrets;
 mod shopify;
 mod slack;
 mod standard_webhooks;
@@ -24,16 +22,15 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use poem::http::HeaderMap;
 
-pub use build::build;
 pub use chatwoot::Chatwoot;
-pub use generic_hmac::GenericHmac;
+pub use generic_hmac::{Encoding, GenericHmac};
 pub use github::Github;
-pub use keys::HmacKeys;
+pub use keys::{Algorithm, HmacKeys};
 pub use shopify::Shopify;
 pub use slack::Slack;
-pub use standard_webhooks::StandardWebhooks;
+pub use standard_webhooks::{StandardWebhooks, decode_secret as decode_standard_webhooks_secret};
 pub use stripe::Stripe;
-pub use timestamp::unix_seconds;
+pub use timestamp::{DEFAULT_TOLERANCE, unix_seconds};
 
 /// The signature check of one route.
 #[derive(Debug)]
@@ -183,20 +180,36 @@ impl Verifier {
         }
     }
 
+    /// The scheme's keys; `None` for the scheme without any.
+    pub fn keys(&self) -> Option<&HmacKeys> {
+        match self {
+            Verifier::None => None,
+            Verifier::Chatwoot(scheme) => Some(scheme.keys()),
+            Verifier::Hmac(scheme) => Some(scheme.keys()),
+            Verifier::Github(scheme) => Some(scheme.keys()),
+            Verifier::Shopify(scheme) => Some(scheme.keys()),
+            Verifier::Stripe(scheme) => Some(scheme.keys()),
+            Verifier::Slack(scheme) => Some(scheme.keys()),
+            Verifier::StandardWebhooks(scheme) => Some(scheme.keys()),
+        }
+    }
+
     /// True when the route accepts requests without any secret.
     pub fn has_secret(&self) -> bool {
+        self.keys().is_some_and(|keys| !keys.is_empty())
+    }
+
+    /// The headers the scheme reads (and [`Self::sign`] writes), signature first.
+    pub fn headers(&self) -> Vec<&str> {
         match self {
-            Verifier::None => false,
-            Verifier::Chatwoot(scheme) => !scheme.keys().is_empty(),
-            Verifier::Hmac(scheme) => !scheme.keys().is_empty(),
-            Verifier::Github(scheme) => !scheme.keys().is_empty(),
-            Verifier::Shopify(scheme) => !scheme.keys().is_empty(),
-            Verifier::Stripe(scheme) => !scheme.keys().is_empty(),
-            Verifier::Slack(scheme) => !scheme.keys().is_empty(),
-            Verifier::StandardWebhooks(scheme) => !scheme.keys().is_empty(),
+            Verifier::None => Vec::new(),
+            Verifier::Chatwoot(_) => chatwoot::HEADERS.to_vec(),
+            Verifier::Hmac(scheme) => vec![scheme.header()],
+            Verifier::Github(_) => github::HEADERS.to_vec(),
+            Verifier::Shopify(_) => shopify::HEADERS.to_vec(),
+            Verifier::Stripe(_) => stripe::HEADERS.to_vec(),
+            Verifier::Slack(_) => slack::HEADERS.to_vec(),
+            Verifier::StandardWebhooks(_) => standard_webhooks::HEADERS.to_vec(),
         }
     }
 }
-
-/// A problem found while building a verifier: the field and what is wrong.
-pub type FieldProblem = (&'static str, String);

@@ -8,6 +8,8 @@ use super::{HmacKeys, VerifyError, header};
 
 const SIGNATURE: &str = "X-Shopify-Hmac-Sha256";
 const WEBHOOK_ID: &str = "X-Shopify-Webhook-Id";
+/// The headers a source sends, signature first (also what `sign` produces).
+pub(super) const HEADERS: &[&str] = &[SIGNATURE, WEBHOOK_ID];
 
 /// The Shopify scheme with its keys. Shopify signs no timestamp; its
 /// `X-Shopify-Webhook-Id` is the receiver's means to drop duplicates.

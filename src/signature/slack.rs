@@ -10,8 +10,8 @@ const SIGNATURE: &str = "X-Slack-Signature";
 const TIMESTAMP: &str = "X-Slack-Request-Timestamp";
 const VERSION: &str = "v0";
 const PREFIX: &str = "v0=";
-/// Slack tells receivers to refuse requests more than five minutes old.
-pub(super) const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+/// The headers a source sends, signature first (also what `sign` produces).
+pub(super) const HEADERS: &[&str] = &[SIGNATURE, TIMESTAMP];
 
 /// The Slack scheme with its signing secrets and replay window.
 #[derive(Debug)]
@@ -60,6 +60,7 @@ fn base_string<'a>(signed_at: &'a str, body: &'a [u8]) -> [&'a [u8]; 5] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signature::DEFAULT_TOLERANCE;
     use crate::signature::testing::{
         assert_hostile_values_are_malformed, assert_malformed, at, headers,
     };

@@ -13,8 +13,8 @@ const TIMESTAMP: &str = "webhook-timestamp";
 const SIGNATURE: &str = "webhook-signature";
 const VERSION: &str = "v1";
 const SECRET_PREFIX: &str = "whsec_";
-/// The specification's recommended replay window.
-pub(super) const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+/// The headers a source sends, signature first (also what `sign` produces).
+pub(super) const HEADERS: &[&str] = &[ID, TIMESTAMP, SIGNATURE];
 
 /// The Standard Webhooks scheme (Svix, Resend, Supabase and others) with
 /// its keys and replay window.
@@ -63,7 +63,7 @@ impl StandardWebhooks {
 
 /// The key bytes of a configured secret: base64 after a `whsec_` prefix,
 /// else the text itself. The error never quotes the secret.
-pub(super) fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
+pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
     match secret.strip_prefix(SECRET_PREFIX) {
         Some(encoded) => STANDARD
             .decode(encoded)

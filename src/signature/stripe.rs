@@ -7,8 +7,8 @@ use poem::http::HeaderMap;
 use super::{HmacKeys, VerifyError, header, timestamp};
 
 const SIGNATURE: &str = "Stripe-Signature";
-/// Stripe's own libraries refuse events older than five minutes by default.
-pub(super) const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+/// The headers a source sends, signature first (also what `sign` produces).
+pub(super) const HEADERS: &[&str] = &[SIGNATURE];
 
 /// The Stripe scheme with its keys and replay window.
 #[derive(Debug)]
@@ -79,6 +79,7 @@ fn parse(value: &str) -> Result<(&str, Vec<Vec<u8>>), VerifyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signature::DEFAULT_TOLERANCE;
     use crate::signature::testing::{
         assert_hostile_values_are_malformed, assert_malformed, at, headers,
     };

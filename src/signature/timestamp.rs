@@ -6,6 +6,11 @@ use poem::http::HeaderMap;
 
 use super::{VerifyError, header};
 
+/// The replay window of the timestamped schemes unless configured: the
+/// five minutes Chatwoot, Stripe, Slack and Standard Webhooks tell their
+/// receivers to allow.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
 /// The unix-seconds timestamp in header `name`: its text as sent (what the
 /// provider signed) and its value.
 pub fn read<'a>(headers: &'a HeaderMap, name: &str) -> Result<(&'a str, u64), VerifyError> {

@@ -196,7 +196,7 @@ pub async fn spawn_app(config: &str) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("routes.toml");
     std::fs::write(&config_path, config).unwrap();
-    let app = Application::build(config_path.clone())
+    let app = Application::build(config_path.clone(), hookgate::config::Vars::default())
         .await
         .expect("the app builds");
     let addr = app.addr();

@@ -76,7 +76,8 @@ const NAMES: &[&str] = &[
 fn config() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
     CONFIG.get_or_init(|| {
-        config::from_text(ROUTES, Path::new("routes.toml"), &|_| None).expect("ROUTES is valid")
+        config::from_text(ROUTES, Path::new("routes.toml"), &config::Vars::default())
+            .expect("ROUTES is valid")
     })
 }
 

@@ -11,8 +11,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::{AdminError, AdminToken, Refusal, Tag, check_token, error};
 use crate::queue::{EventSummary, Queue, QueueError};
+use crate::server::context::Context;
 use crate::server::error::queue_status;
-use crate::server::state::State;
 
 /// The most dead letters listed by `GET /admin/routes/{name}/queue`.
 const LISTED_DEAD_LETTERS: usize = 100;
@@ -102,13 +102,13 @@ impl QueueApi {
     async fn queue(
         &self,
         token: AdminToken,
-        state: Data<&Arc<State>>,
+        context: Data<&Arc<Context>>,
         /// The route's name.
         name: Path<String>,
     ) -> QueueResponse {
         // One snapshot: a reload removing the route cannot slip in between.
-        let snapshot = state.live.load_full();
-        let queue = match admit(&state, &token, &name) {
+        let snapshot = context.live.load();
+        let queue = match admit(&context, &token, &name) {
             Ok(queue) => queue,
             Err(failure) => return failure.into(),
         };
@@ -146,13 +146,13 @@ impl QueueApi {
     async fn replay(
         &self,
         token: AdminToken,
-        state: Data<&Arc<State>>,
+        context: Data<&Arc<Context>>,
         /// The route's name.
         name: Path<String>,
         /// One dead letter's event id; all of the route's when absent.
         id: Query<Option<String>>,
     ) -> ReplayResponse {
-        let queue = match admit(&state, &token, &name) {
+        let queue = match admit(&context, &token, &name) {
             Ok(queue) => queue,
             Err(failure) => return failure.into(),
         };
@@ -172,15 +172,15 @@ impl QueueApi {
 }
 
 /// The token and the route checked; the store, when one is open.
-fn admit(state: &State, token: &AdminToken, name: &str) -> Result<Option<Arc<Queue>>, Failure> {
-    check_token(state, token)?;
-    if state.live.load().config.routes.by_name(name).is_none() {
+fn admit(context: &Context, token: &AdminToken, name: &str) -> Result<Option<Arc<Queue>>, Failure> {
+    check_token(context, token)?;
+    if context.live.load().config.routes.by_name(name).is_none() {
         return Err(Failure {
             status: StatusCode::NOT_FOUND,
             body: error(format!("no route named `{name}`")),
         });
     }
-    Ok(state.queue().cloned())
+    Ok(context.queue.get().cloned())
 }
 
 /// The queue's counts and oldest dead letters into `view`.

@@ -1,6 +1,7 @@
 //! Standard Webhooks against the specification's vector and hostile headers.
 
 use super::*;
+use crate::signature::DEFAULT_TOLERANCE;
 use crate::signature::testing::{
     assert_hostile_values_are_malformed, assert_malformed, at, headers,
 };

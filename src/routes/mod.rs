@@ -1,14 +1,48 @@
 //! The validated runtime routes: what a request is matched against.
 
+mod dedupe_key;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use poem::http::HeaderValue;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::Delivery;
+pub use dedupe_key::KeySpec;
+
 use crate::signature::Verifier;
+
+/// How a route's events reach the downstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// Forward while the source waits; answer with the downstream's outcome.
+    #[default]
+    Sync,
+    /// Store durably, answer 202, deliver and retry in the background.
+    Queued,
+}
+
+impl Delivery {
+    /// The name as written in `routes.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Sync => "sync",
+            Delivery::Queued => "queued",
+        }
+    }
+}
+
+/// A route's `[routes.NAME.dedupe]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedupeSettings {
+    /// What identifies a delivery.
+    pub key: KeySpec,
+    /// How long a handled key is remembered.
+    pub ttl: Duration,
+}
 
 /// One webhook route, ready to serve: every value parsed and checked.
 #[derive(Debug)]
@@ -40,7 +74,7 @@ pub struct Route {
     /// How stored events are delivered (used whenever the route has any).
     pub queue: QueueSettings,
     /// `[routes.NAME.dedupe]`, if set.
-    pub dedupe: Option<crate::dedupe::DedupeSettings>,
+    pub dedupe: Option<DedupeSettings>,
 }
 
 /// How a route's stored events are delivered and bounded.

@@ -7,39 +7,31 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::FieldProblem;
+use secrecy::SecretString;
+
+use super::schema::SecretSource;
+use super::signature::FieldProblem;
 
 /// A secret file larger than this is not a secret: refuse it rather than
 /// read a log file or a disk image by mistake.
 const MAX_FILE_BYTES: u64 = 64 * 1024;
 
-/// The three ways a `[signature]` table may give its secrets; at most one is set.
-#[derive(Debug, Clone, Copy)]
-pub struct Secrets<'a> {
-    /// `secret`: one secret.
-    pub secret: &'a Option<String>,
-    /// `secrets`: several during a rotation.
-    pub secrets: &'a Option<Vec<String>>,
-    /// `secret_file`: the path of a file holding one secret.
-    pub secret_file: &'a Option<String>,
-}
-
-impl Secrets<'_> {
-    /// The configured secrets, first first, and the field they came from;
-    /// reads `secret_file` now. No secret at all gives an empty list.
-    pub fn resolve(self) -> Result<(&'static str, Vec<String>), FieldProblem> {
-        match (self.secret, self.secrets, self.secret_file) {
-            (None, None, None) => Ok(("secret", Vec::new())),
-            (Some(one), None, None) => Ok(("secret", vec![one.clone()])),
-            (None, Some(many), None) => Ok(("secrets", many.clone())),
-            (None, None, Some(path)) => read_secret_file(Path::new(path))
-                .map(|secret| ("secret_file", vec![secret]))
-                .map_err(|message| ("secret_file", message)),
-            _ => Err((
-                "secret",
-                "set only one of `secret`, `secrets` or `secret_file`".into(),
-            )),
-        }
+/// The configured secrets, first first, and the field they came from;
+/// reads `secret_file` now. No secret at all gives an empty list.
+pub fn resolve(
+    source: SecretSource<'_>,
+) -> Result<(&'static str, Vec<SecretString>), FieldProblem> {
+    match (source.secret, source.secrets, source.secret_file) {
+        (None, None, None) => Ok(("secret", Vec::new())),
+        (Some(one), None, None) => Ok(("secret", vec![one.clone()])),
+        (None, Some(many), None) => Ok(("secrets", many.clone())),
+        (None, None, Some(path)) => read_secret_file(Path::new(path))
+            .map(|secret| ("secret_file", vec![secret]))
+            .map_err(|message| ("secret_file", message)),
+        _ => Err((
+            "secret",
+            "set only one of `secret`, `secrets` or `secret_file`".into(),
+        )),
     }
 }
 
@@ -47,7 +39,7 @@ impl Secrets<'_> {
 ///
 /// Only a regular file is read (a symlink to one is fine, as Kubernetes
 /// mounts them), so a FIFO or a device cannot block or flood the load.
-pub fn read_secret_file(path: &Path) -> Result<String, String> {
+pub fn read_secret_file(path: &Path) -> Result<SecretString, String> {
     let shown = path.display();
     let cannot_read = |e: std::io::Error| format!("cannot read `{shown}`: {e}");
     let metadata = std::fs::metadata(path).map_err(cannot_read)?;
@@ -66,7 +58,7 @@ pub fn read_secret_file(path: &Path) -> Result<String, String> {
     if secret.is_empty() {
         return Err(format!("`{shown}` is empty"));
     }
-    Ok(secret.to_string())
+    Ok(SecretString::from(secret))
 }
 
 /// `text` without the `\n` or `\r\n` line ends an editor or `echo` leaves.
@@ -80,6 +72,7 @@ fn without_trailing_newlines(mut text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
 
     fn file_with(content: &[u8]) -> tempfile::NamedTempFile {
         let file = tempfile::NamedTempFile::new().unwrap();
@@ -89,12 +82,14 @@ mod tests {
 
     fn from_file(path: &str) -> Result<(&'static str, Vec<String>), FieldProblem> {
         let path = Some(path.to_string());
-        Secrets {
+        let source = SecretSource {
             secret: &None,
             secrets: &None,
             secret_file: &path,
-        }
-        .resolve()
+        };
+        let (field, secrets) = resolve(source)?;
+        let exposed = secrets.iter().map(|s| s.expose_secret().to_string());
+        Ok((field, exposed.collect()))
     }
 
     #[test]
@@ -109,7 +104,8 @@ mod tests {
     #[test]
     fn spaces_and_inner_newlines_belong_to_the_secret() {
         let file = file_with(b" a\nb \n");
-        assert_eq!(read_secret_file(file.path()).unwrap(), " a\nb ");
+        let secret = read_secret_file(file.path()).unwrap();
+        assert_eq!(secret.expose_secret(), " a\nb ");
     }
 
     #[test]
@@ -137,28 +133,28 @@ mod tests {
 
     #[test]
     fn only_one_of_secret_secrets_and_secret_file_may_be_set() {
-        let one = Some("a".to_string());
-        let many = Some(vec!["b".to_string()]);
+        let one = Some(SecretString::from("a"));
+        let many = Some(vec![SecretString::from("b")]);
         let file = Some("/run/secrets/c".to_string());
         let cases = [
-            Secrets {
+            SecretSource {
                 secret: &one,
                 secrets: &many,
                 secret_file: &None,
             },
-            Secrets {
+            SecretSource {
                 secret: &one,
                 secrets: &None,
                 secret_file: &file,
             },
-            Secrets {
+            SecretSource {
                 secret: &None,
                 secrets: &many,
                 secret_file: &file,
             },
         ];
         for sources in cases {
-            let (_, message) = sources.resolve().unwrap_err();
+            let (_, message) = resolve(sources).unwrap_err();
             assert!(message.contains("only one of"), "{message}");
         }
     }

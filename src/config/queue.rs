@@ -1,59 +1,11 @@
-//! The delivery keys of a route (`delivery`, `concurrency`, `max_queued`,
-//! `retention`, `[retry]`) and the `[store]` table, validated.
+//! A route's delivery keys (`concurrency`, `max_queued`, `retention`,
+//! `[retry]`) and its `[dedupe]`, validated.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use super::Problem;
-use super::schema::{Backend, RawRetry, RawRoute, RawStore};
+use super::schema::{RawRetry, RawRoute};
 use super::validate::{FieldProblems, duration};
-use crate::routes::{QueueSettings, RetryPolicy};
-
-/// The validated `[store]` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreSettings {
-    /// The SQLite file; relative paths are relative to the working directory.
-    pub path: PathBuf,
-    /// Where dedupe keys and queued events live.
-    pub backend: StoreBackend,
-    /// On Redis: how long an event being delivered by an instance may go
-    /// unacknowledged before another instance reclaims it.
-    pub visibility_timeout: Duration,
-}
-
-impl Default for StoreSettings {
-    fn default() -> Self {
-        Self {
-            path: PathBuf::from(DEFAULT_STORE_PATH),
-            backend: StoreBackend::Embedded,
-            visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
-        }
-    }
-}
-
-/// Where dedupe keys and queued events live.
-#[derive(Clone, PartialEq, Eq)]
-pub enum StoreBackend {
-    /// In this process, and the SQLite file at `path`.
-    Embedded,
-    /// On Redis (dedupe keys, and queued events on Redis Streams), shared by
-    /// every instance.
-    Redis {
-        /// `redis://` URL (may hold a password: never printed).
-        url: String,
-        /// Key prefix.
-        prefix: String,
-    },
-}
-
-impl std::fmt::Debug for StoreBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StoreBackend::Embedded => f.write_str("Embedded"),
-            StoreBackend::Redis { prefix, .. } => write!(f, "Redis {{ prefix: {prefix:?} }}"),
-        }
-    }
-}
+use crate::routes::{DedupeSettings, KeySpec, QueueSettings, RetryPolicy};
 
 const DEFAULT_DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
 const MAX_DEDUPE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -62,41 +14,20 @@ const MAX_DEDUPE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 pub(super) fn dedupe_settings(
     raw: &RawRoute,
     problems: &mut FieldProblems,
-) -> Option<crate::dedupe::DedupeSettings> {
+) -> Option<DedupeSettings> {
     let raw = raw.dedupe.as_ref()?;
-    let key = crate::dedupe::KeySpec::parse(&raw.key.to_vec())
+    let key = KeySpec::parse(&raw.key.to_vec())
         .map_err(|m| problems.push(("dedupe.key", m)))
         .ok();
     let ttl = duration(&raw.ttl, DEFAULT_DEDUPE_TTL, MAX_DEDUPE_TTL)
         .map_err(|m| problems.push(("dedupe.ttl", m)))
         .ok();
-    Some(crate::dedupe::DedupeSettings {
+    Some(DedupeSettings {
         key: key?,
         ttl: ttl?,
     })
 }
 
-fn store_backend(raw: &RawStore, problems: &mut Vec<Problem>) -> StoreBackend {
-    if raw.backend.unwrap_or_default() == Backend::Embedded {
-        return StoreBackend::Embedded;
-    }
-    let url = raw.url.clone().unwrap_or_default();
-    if redis::Client::open(url.as_str()).is_err() {
-        problems.push(Problem {
-            route: None,
-            field: "store.url".into(),
-            message: "a redis:// URL is required with backend = \"redis\"".into(),
-        });
-    }
-    let prefix = raw.prefix.clone().unwrap_or_else(|| "hookgate:".into());
-    StoreBackend::Redis { url, prefix }
-}
-
-const DEFAULT_STORE_PATH: &str = "data/hookgate.db";
-/// Well above the default route timeout (10 s): a slow attempt in progress
-/// is not taken for an abandoned one.
-const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(60);
-const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Small: a downstream is rarely built for many parallel webhooks.
 const DEFAULT_CONCURRENCY: u64 = 4;
 const MAX_CONCURRENCY: u64 = 256;
@@ -111,36 +42,6 @@ const MAX_MAX_ATTEMPTS: u64 = 100;
 const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(5);
 const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(10 * 3600);
 const MAX_BACKOFF_CEILING: Duration = Duration::from_secs(24 * 3600);
-
-/// `[store]`; an empty path is refused.
-pub(super) fn store_settings(raw: &RawStore, problems: &mut Vec<Problem>) -> StoreSettings {
-    let path = raw.path.as_deref().unwrap_or(DEFAULT_STORE_PATH);
-    if path.trim().is_empty() {
-        problems.push(Problem {
-            route: None,
-            field: "store.path".into(),
-            message: "must not be empty".into(),
-        });
-    }
-    let visibility_timeout = duration(
-        &raw.visibility_timeout,
-        DEFAULT_VISIBILITY_TIMEOUT,
-        MAX_VISIBILITY_TIMEOUT,
-    )
-    .unwrap_or_else(|message| {
-        problems.push(Problem {
-            route: None,
-            field: "store.visibility_timeout".into(),
-            message,
-        });
-        DEFAULT_VISIBILITY_TIMEOUT
-    });
-    StoreSettings {
-        path: PathBuf::from(path),
-        backend: store_backend(raw, problems),
-        visibility_timeout,
-    }
-}
 
 /// The route's queue settings, or `None` with the problems recorded.
 pub(super) fn queue_settings(

@@ -4,14 +4,11 @@
 //! poem-openapi cannot add paths at run time, so its static document is
 //! taken as JSON and the routes are added to it.
 
-use std::time::UNIX_EPOCH;
-
 use poem_openapi::OpenApiService;
 use serde_json::{Map, Value, json};
 
-use crate::config::Delivery;
-use crate::routes::{Route, RouteTable};
-use crate::server::api::{AdminApi, PublicApi, QueueApi};
+use super::api::{AdminApi, PublicApi, QueueApi};
+use crate::routes::{Delivery, Route, RouteTable};
 
 /// The service describing the gateway's own endpoints.
 pub fn own_service() -> OpenApiService<(PublicApi, AdminApi, QueueApi), ()> {
@@ -78,7 +75,9 @@ pub fn docs_html(document: &Value) -> String {
 }
 
 fn operation(route: &Route) -> Value {
-    let parameters: Vec<Value> = signature_headers(route)
+    let parameters: Vec<Value> = route
+        .verifier
+        .headers()
         .into_iter()
         .map(|name| json!({"name": name, "in": "header", "required": true, "schema": {"type": "string"}}))
         .collect();
@@ -112,16 +111,6 @@ fn description(route: &Route) -> String {
              background, retrying with backoff (at least once, with X-Hookgate-Event-Id)."
         ),
     }
-}
-
-/// The names of the headers the route's source signs with.
-fn signature_headers(route: &Route) -> Vec<String> {
-    route
-        .verifier
-        .sign(b"", UNIX_EPOCH)
-        .into_iter()
-        .map(|(name, _)| name.to_string())
-        .collect()
 }
 
 fn responses(route: &Route) -> Value {

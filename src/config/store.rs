@@ -1,0 +1,117 @@
+//! The `[store]` table, validated: where queued events and dedupe keys live.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::Problem;
+use super::schema::{Backend, RawStore};
+use super::validate::duration;
+
+/// The validated `[store]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// The SQLite file; relative paths are relative to the working directory.
+    pub path: PathBuf,
+    /// Where dedupe keys and queued events live.
+    pub backend: StoreBackend,
+    /// On Redis: how long an event being delivered by an instance may go
+    /// unacknowledged before another instance reclaims it.
+    pub visibility_timeout: Duration,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from(DEFAULT_STORE_PATH),
+            backend: StoreBackend::Embedded,
+            visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
+        }
+    }
+}
+
+/// Where dedupe keys and queued events live.
+#[derive(Debug, Clone)]
+pub enum StoreBackend {
+    /// In this process, and the SQLite file at `path`.
+    Embedded,
+    /// On Redis (dedupe keys, and queued events on Redis Streams), shared by
+    /// every instance.
+    Redis {
+        /// `redis://` URL (may hold a password: never printed).
+        url: SecretString,
+        /// Key prefix.
+        prefix: String,
+    },
+}
+
+impl PartialEq for StoreBackend {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (StoreBackend::Embedded, StoreBackend::Embedded) => true,
+            (
+                StoreBackend::Redis { url, prefix },
+                StoreBackend::Redis {
+                    url: other_url,
+                    prefix: other_prefix,
+                },
+            ) => url.expose_secret() == other_url.expose_secret() && prefix == other_prefix,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for StoreBackend {}
+
+const DEFAULT_STORE_PATH: &str = "data/hookgate.db";
+/// Well above the default route timeout (10 s): a slow attempt in progress
+/// is not taken for an abandoned one.
+const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(60);
+const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// `[store]`; an empty path is refused.
+pub(super) fn store_settings(raw: &RawStore, problems: &mut Vec<Problem>) -> StoreSettings {
+    let path = raw.path.as_deref().unwrap_or(DEFAULT_STORE_PATH);
+    if path.trim().is_empty() {
+        problems.push(Problem {
+            route: None,
+            field: "store.path".into(),
+            message: "must not be empty".into(),
+        });
+    }
+    let visibility_timeout = duration(
+        &raw.visibility_timeout,
+        DEFAULT_VISIBILITY_TIMEOUT,
+        MAX_VISIBILITY_TIMEOUT,
+    )
+    .unwrap_or_else(|message| {
+        problems.push(Problem {
+            route: None,
+            field: "store.visibility_timeout".into(),
+            message,
+        });
+        DEFAULT_VISIBILITY_TIMEOUT
+    });
+    StoreSettings {
+        path: PathBuf::from(path),
+        backend: store_backend(raw, problems),
+        visibility_timeout,
+    }
+}
+
+fn store_backend(raw: &RawStore, problems: &mut Vec<Problem>) -> StoreBackend {
+    if raw.backend.unwrap_or_default() == Backend::Embedded {
+        return StoreBackend::Embedded;
+    }
+    let url = raw.url.clone().unwrap_or_else(|| SecretString::from(""));
+    if redis::Client::open(url.expose_secret()).is_err() {
+        problems.push(Problem {
+            route: None,
+            field: "store.url".into(),
+            message: "a redis:// URL is required with backend = \"redis\"".into(),
+        });
+    }
+    let prefix = raw.prefix.clone().unwrap_or_else(|| "hookgate:".into());
+    StoreBackend::Redis { url, prefix }
+}

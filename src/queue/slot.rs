@@ -1,0 +1,33 @@
+//! The store of queued events, opened when the first queued route appears
+//! (at start or on a reload) and kept open until the process ends.
+
+use std::sync::{Arc, OnceLock};
+
+use super::{Queue, QueueError};
+use crate::config::Config;
+use crate::routes::Delivery;
+
+/// Holds the store once it is open.
+#[derive(Debug, Default)]
+pub struct QueueSlot {
+    queue: OnceLock<Arc<Queue>>,
+}
+
+impl QueueSlot {
+    /// Opens the store `config` names when it has a queued route and none is
+    /// open yet. Once open it stays open: its path needs a restart.
+    pub fn open_if_needed(&self, config: &Config) -> Result<(), QueueError> {
+        let queued = config.routes.iter().any(|r| r.delivery == Delivery::Queued);
+        if queued && self.queue.get().is_none() {
+            let queue = Queue::open(&config.server.store)?;
+            tracing::info!(store = %queue.describe(), "store opened");
+            let _ = self.queue.set(Arc::new(queue));
+        }
+        Ok(())
+    }
+
+    /// The store, if open.
+    pub fn get(&self) -> Option<&Arc<Queue>> {
+        self.queue.get()
+    }
+}
