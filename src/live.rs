@@ -158,12 +158,7 @@ impl Live {
     /// Metrics text with the failure-streak gauges brought up to date.
     pub fn render_metrics(&self) -> String {
         for live in self.peek().routes() {
-            let failing = live
-                .metrics
-                .streak
-                .lock()
-                .map(|s| s.failing_for())
-                .unwrap_or_default();
+            let failing = live.metrics.streak().failing_for();
             let label = RouteLabel {
                 route: live.route.name.clone(),
             };

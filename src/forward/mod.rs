@@ -65,10 +65,10 @@ impl ForwardError {
 /// Feeds a downstream call's outcome into the route's metrics and failure streak.
 pub fn record(metrics: &RouteMetrics, route: &Route, forwarded: &Result<Delivered, ForwardError>) {
     match forwarded {
-        Ok(delivered) => metrics.delivered(&route.name, delivered.duration),
+        Ok(delivered) => metrics.delivered(delivered.duration),
         Err(error) => {
             let status = error.status().map(|s| s.as_u16());
-            metrics.failed(&route.name, status, error.to_string(), route.alert_after);
+            metrics.failed(status, error.to_string(), route.alert_after);
         }
     }
 }

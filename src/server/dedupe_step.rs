@@ -9,7 +9,8 @@ use poem::http::HeaderMap;
 use super::context::Context;
 use super::error::WebhookError;
 use crate::dedupe::{self, Claim};
-use crate::routes::{Delivery, Route};
+use crate::live::LiveRoute;
+use crate::routes::Delivery;
 use crate::signature::VerifiedBody;
 
 /// Storing a queued event takes far less; a claim outlives its delivery.
@@ -61,7 +62,7 @@ impl Drop for Claimed {
 /// Claims the delivery's key when the route dedupes.
 pub async fn check(
     context: &Context,
-    route: &Route,
+    LiveRoute { route, metrics }: &LiveRoute,
     headers: &HeaderMap,
     body: &VerifiedBody,
 ) -> Result<Checked, WebhookError> {
@@ -69,10 +70,7 @@ pub async fn check(
         return Ok(Checked::Deliver(None));
     };
     let Some(key) = settings.key.extract(headers, body.bytes()) else {
-        context
-            .live
-            .metrics()
-            .count_dedupe(&route.name, "missing_key");
+        metrics.count_dedupe("missing_key");
         tracing::debug!("no dedupe key in this delivery: forwarded without dedupe");
         return Ok(Checked::Deliver(None));
     };
@@ -84,7 +82,7 @@ pub async fn check(
     };
     match context.dedupe.claim(&key, &token, hold).await {
         Claim::New => {
-            context.live.metrics().count_dedupe(&route.name, "new");
+            metrics.count_dedupe("new");
             let store = context.dedupe.clone();
             let ttl = settings.ttl;
             Ok(Checked::Deliver(Some(Claimed {
@@ -96,25 +94,16 @@ pub async fn check(
             })))
         }
         Claim::Duplicate => {
-            context
-                .live
-                .metrics()
-                .count_dedupe(&route.name, "duplicate");
+            metrics.count_dedupe("duplicate");
             tracing::info!("duplicate delivery: answered, not forwarded");
             Ok(Checked::Duplicate)
         }
         Claim::InFlight => {
-            context
-                .live
-                .metrics()
-                .count_dedupe(&route.name, "in_flight");
+            metrics.count_dedupe("in_flight");
             Err(WebhookError::DuplicateInFlight)
         }
         Claim::Unavailable => {
-            context
-                .live
-                .metrics()
-                .count_dedupe(&route.name, "unavailable");
+            metrics.count_dedupe("unavailable");
             tracing::warn!("dedupe store unavailable: forwarding without dedupe");
             Ok(Checked::Deliver(None))
         }

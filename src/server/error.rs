@@ -154,6 +154,14 @@ impl IntoResponse for WebhookError {
     }
 }
 
+/// A response with `status` and a JSON `body` fixed at compile time.
+pub fn static_json(status: StatusCode, body: &'static str) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .body(body)
+}
+
 /// A JSON response with `status`.
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     Response::builder()

@@ -9,7 +9,7 @@ pub fn of(snapshot: &Snapshot) -> Value {
     let routes: Vec<Value> = snapshot
         .routes()
         .map(|LiveRoute { route, metrics }| {
-            let streak = metrics.streak.lock().map(|s| s.clone()).unwrap_or_default();
+            let streak = metrics.streak();
             json!({
                 "name": route.name,
                 "path": route.path,

@@ -35,32 +35,67 @@ pub fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, VerifyE
     Ok(text.trim())
 }
 
-/// Decodes a hex digest of `len` bytes.
-pub fn hex_digest(name: &str, text: &str, len: usize) -> Result<Vec<u8>, VerifyError> {
-    let bytes = hex::decode(text).map_err(|_| VerifyError::Malformed {
-        header: name.to_string(),
-        reason: "not hexadecimal",
-    })?;
-    if bytes.len() != len {
-        return Err(VerifyError::Malformed {
-            header: name.to_string(),
-            reason: "wrong digest length",
-        });
-    }
-    Ok(bytes)
+/// A decoded digest, on the stack: the longest tag (HMAC-SHA512) fits.
+#[derive(Debug, Clone, Copy)]
+pub struct Digest {
+    bytes: [u8; MAX_DIGEST_LEN],
+    len: usize,
 }
 
-/// Decodes a standard (padded) base64 digest of `len` bytes.
-pub fn base64_digest(name: &str, text: &str, len: usize) -> Result<Vec<u8>, VerifyError> {
+const MAX_DIGEST_LEN: usize = 64;
+
+impl AsRef<[u8]> for Digest {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Decodes a hex digest of `len` bytes.
+pub fn hex_digest(name: &str, text: &str, len: usize) -> Result<Digest, VerifyError> {
     let malformed = |reason| VerifyError::Malformed {
         header: name.to_string(),
         reason,
     };
-    let bytes = STANDARD.decode(text).map_err(|_| malformed("not base64"))?;
-    if bytes.len() != len {
+    let is_hex = text.len() % 2 == 0 && text.bytes().all(|b| b.is_ascii_hexdigit());
+    if !is_hex {
+        return Err(malformed("not hexadecimal"));
+    }
+    if text.len() != 2 * len || len > MAX_DIGEST_LEN {
         return Err(malformed("wrong digest length"));
     }
-    Ok(bytes)
+    let mut digest = Digest {
+        bytes: [0; MAX_DIGEST_LEN],
+        len,
+    };
+    hex::decode_to_slice(text, &mut digest.bytes[..len])
+        .map_err(|_| malformed("not hexadecimal"))?;
+    Ok(digest)
+}
+
+/// Decodes a standard (padded) base64 digest of `len` bytes.
+pub fn base64_digest(name: &str, text: &str, len: usize) -> Result<Digest, VerifyError> {
+    let malformed = |reason| VerifyError::Malformed {
+        header: name.to_string(),
+        reason,
+    };
+    // Room for a longer value to decode, so that it reads as the wrong
+    // length rather than as not base64.
+    let mut buffer = [0u8; 2 * MAX_DIGEST_LEN];
+    let decoded = STANDARD
+        .decode_slice(text, &mut buffer)
+        .map_err(|e| match e {
+            base64::DecodeSliceError::OutputSliceTooSmall => malformed("wrong digest length"),
+            base64::DecodeSliceError::DecodeError(_) => malformed("not base64"),
+        })?;
+    if decoded != len || len > MAX_DIGEST_LEN {
+        return Err(malformed("wrong digest length"));
+    }
+    let mut digest = Digest {
+        bytes: [0; MAX_DIGEST_LEN],
+        len,
+    };
+    digest.bytes[..len].copy_from_slice(&buffer[..len]);
+    Ok(digest)
 }
 
 /// The SHA-256 digest in header `name`, written `<prefix><hex>`; `expected`
@@ -70,7 +105,7 @@ pub fn prefixed_hex(
     name: &str,
     prefix: &str,
     expected: &'static str,
-) -> Result<Vec<u8>, VerifyError> {
+) -> Result<Digest, VerifyError> {
     let value = single(headers, name)?;
     let hex = value
         .strip_prefix(prefix)

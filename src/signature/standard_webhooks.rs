@@ -79,7 +79,7 @@ fn signed_content<'a>(id: &'a str, signed_at: &'a str, body: &'a [u8]) -> [&'a [
 
 /// Every `v1` tag of a `webhook-signature` value; other versions (such as
 /// the asymmetric `v1a`) are skipped.
-fn parse(value: &str) -> Result<Vec<Vec<u8>>, VerifyError> {
+fn parse(value: &str) -> Result<Vec<header::Digest>, VerifyError> {
     let mut tags = Vec::new();
     for entry in value.split_ascii_whitespace() {
         let (version, digest) = entry.split_once(',').ok_or(VerifyError::Malformed {

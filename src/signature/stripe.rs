@@ -51,7 +51,7 @@ impl Stripe {
 /// The timestamp text and every `v1` tag of a `Stripe-Signature` value.
 ///
 /// Other entries (`v0`, later schemes) are skipped, as Stripe asks.
-fn parse(value: &str) -> Result<(&str, Vec<Vec<u8>>), VerifyError> {
+fn parse(value: &str) -> Result<(&str, Vec<header::Digest>), VerifyError> {
     let malformed = |reason| VerifyError::Malformed {
         header: SIGNATURE.to_string(),
         reason,

@@ -1,18 +1,20 @@
 //! Prometheus metrics, named `hookgate_*`, in one registry per application,
 //! and [`RouteMetrics`]: one route's series, resolved once.
 
-use std::sync::Mutex;
+mod histogram;
+mod route;
+
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::streak::Streak;
+pub use histogram::Histogram;
+pub use route::RouteMetrics;
 
 /// `{route}`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -139,50 +141,6 @@ impl RouteSeries {
     }
 }
 
-/// One route's state that survives reloads: its series, its in-flight
-/// count (also the load-shedding counter) and its failure streak.
-#[derive(Debug)]
-pub struct RouteMetrics {
-    /// Requests being processed.
-    pub in_flight: Gauge,
-    /// The current failure streak.
-    pub streak: Mutex<Streak>,
-    /// This route's series.
-    pub series: RouteSeries,
-}
-
-impl RouteMetrics {
-    /// The series of route `name` in `metrics`.
-    pub fn new(metrics: &Metrics, name: &str) -> Self {
-        let label = RouteLabel {
-            route: name.to_string(),
-        };
-        Self {
-            in_flight: metrics.in_flight.get_or_create_owned(&label),
-            streak: Mutex::default(),
-            series: RouteSeries::new(metrics, &label),
-        }
-    }
-
-    /// A downstream answered 2xx after `duration`; ends any failure streak.
-    pub fn delivered(&self, route: &str, duration: Duration) {
-        self.series
-            .downstream_duration
-            .observe(duration.as_secs_f64());
-        self.streak().succeeded(route);
-    }
-
-    /// A downstream call failed (with the downstream's `status` if it
-    /// answered); logs the escalation once the streak outlasts `alert_after`.
-    pub fn failed(&self, route: &str, status: Option<u16>, error: String, alert_after: Duration) {
-        self.streak().failed(route, status, error, alert_after);
-    }
-
-    fn streak(&self) -> std::sync::MutexGuard<'_, Streak> {
-        self.streak.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
 /// Every metric the gateway exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -219,7 +177,7 @@ pub struct Metrics {
 
 fn latency_histogram() -> Histogram {
     // 1 ms to ~16 s.
-    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+    Histogram::exponential(0.001, 2.0, 15)
 }
 
 impl Metrics {
@@ -318,24 +276,6 @@ impl Metrics {
             "Events that became dead letters",
             self.dead_lettered.clone(),
         );
-    }
-
-    /// Counts one dedupe check of `route` with `result`.
-    pub fn count_dedupe(&self, route: &str, result: &'static str) {
-        let labels = DedupeLabels {
-            route: route.to_string(),
-            result,
-        };
-        self.dedupe.get_or_create(&labels).inc();
-    }
-
-    /// Counts one request of `route` with `outcome`.
-    pub fn count(&self, route: &str, outcome: &'static str) {
-        let labels = OutcomeLabels {
-            route: route.to_string(),
-            outcome,
-        };
-        self.requests.get_or_create(&labels).inc();
     }
 
     /// The text exposition format.

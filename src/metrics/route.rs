@@ -1,0 +1,188 @@
+//! One route's metrics, resolved once and kept across reloads: its series,
+//! its in-flight count (also the load-shedding counter) and its failure
+//! streak.
+//!
+//! Nothing here hashes labels or takes a lock on a request that succeeds:
+//! counters by outcome are resolved on first use and kept, and the streak's
+//! mutex is taken only while the route is failing.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+
+use super::{DedupeLabels, Metrics, OutcomeLabels, RouteLabel, RouteSeries};
+use crate::signature::unix_seconds;
+use crate::streak::Streak;
+
+/// Every `outcome` label a request of a route can end with, besides
+/// `forwarded` and `queued` (which [`RouteSeries`] holds).
+const OUTCOMES: &[&str] = &[
+    "duplicate",
+    "not_found",
+    "method_not_allowed",
+    "too_large",
+    "bad_request",
+    "body_timeout",
+    "disabled",
+    "shed",
+    "duplicate_in_flight",
+    "unauthorized",
+    "downstream_error",
+    "queue_full",
+    "store_error",
+];
+
+/// Every `result` label of a dedupe check.
+const DEDUPE_RESULTS: &[&str] = &[
+    "new",
+    "duplicate",
+    "in_flight",
+    "missing_key",
+    "unavailable",
+];
+
+/// One route's series and state that survive reloads.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    name: String,
+    /// Requests being processed.
+    pub in_flight: Gauge,
+    /// This route's series.
+    pub series: RouteSeries,
+    streak: Mutex<Streak>,
+    /// Set while a failure streak lasts: a success reads it and takes the
+    /// streak's lock only when there is a streak to end.
+    failing: AtomicBool,
+    /// The last success, unix seconds (0: none yet).
+    last_success: AtomicU64,
+    requests: prometheus_client::metrics::family::Family<OutcomeLabels, Counter>,
+    outcomes: [OnceLock<Counter>; OUTCOMES.len()],
+    dedupe: prometheus_client::metrics::family::Family<DedupeLabels, Counter>,
+    dedupe_results: [OnceLock<Counter>; DEDUPE_RESULTS.len()],
+}
+
+impl RouteMetrics {
+    /// The series of route `name` in `metrics`.
+    pub fn new(metrics: &Metrics, name: &str) -> Self {
+        let label = RouteLabel {
+            route: name.to_string(),
+        };
+        Self {
+            name: name.to_string(),
+            in_flight: metrics.in_flight.get_or_create_owned(&label),
+            series: RouteSeries::new(metrics, &label),
+            streak: Mutex::default(),
+            failing: AtomicBool::new(false),
+            last_success: AtomicU64::new(0),
+            requests: metrics.requests.clone(),
+            outcomes: Default::default(),
+            dedupe: metrics.dedupe.clone(),
+            dedupe_results: Default::default(),
+        }
+    }
+
+    /// Counts one request that ended with `outcome` (one of the `outcome`
+    /// labels of `hookgate_requests_total`).
+    pub fn count(&self, outcome: &'static str) {
+        let at = OUTCOMES.iter().position(|known| *known == outcome);
+        let at = at.expect("every outcome label is listed in OUTCOMES");
+        let counter = self.outcomes[at].get_or_init(|| {
+            let labels = OutcomeLabels {
+                route: self.name.clone(),
+                outcome,
+            };
+            self.requests.get_or_create_owned(&labels)
+        });
+        counter.inc();
+    }
+
+    /// Counts one dedupe check that ended with `result`.
+    pub fn count_dedupe(&self, result: &'static str) {
+        let at = DEDUPE_RESULTS.iter().position(|known| *known == result);
+        let at = at.expect("every dedupe result is listed in DEDUPE_RESULTS");
+        let counter = self.dedupe_results[at].get_or_init(|| {
+            let labels = DedupeLabels {
+                route: self.name.clone(),
+                result,
+            };
+            self.dedupe.get_or_create_owned(&labels)
+        });
+        counter.inc();
+    }
+
+    /// A downstream answered 2xx after `duration`; ends any failure streak.
+    pub fn delivered(&self, duration: Duration) {
+        let seconds = duration.as_secs_f64();
+        self.series.downstream_duration.observe(seconds);
+        let now = unix_seconds(SystemTime::now());
+        self.last_success.store(now, Ordering::Relaxed);
+        if self.failing.load(Ordering::Acquire) {
+            let mut streak = self.lock_streak();
+            streak.succeeded(&self.name);
+            self.failing.store(false, Ordering::Release);
+        }
+    }
+
+    /// A downstream call failed (with the downstream's `status` if it
+    /// answered); logs the escalation once the streak outlasts `alert_after`.
+    pub fn failed(&self, status: Option<u16>, error: String, alert_after: Duration) {
+        let mut streak = self.lock_streak();
+        streak.failed(&self.name, status, error, alert_after);
+        self.failing.store(true, Ordering::Release);
+    }
+
+    /// The failure streak as it stands, with the last success.
+    pub fn streak(&self) -> Streak {
+        let mut streak = self.lock_streak().clone();
+        let last = self.last_success.load(Ordering::Relaxed);
+        streak.last_success = (last > 0).then_some(last);
+        streak
+    }
+
+    fn lock_streak(&self) -> MutexGuard<'_, Streak> {
+        self.streak.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_success_ends_a_streak_and_is_remembered_without_one() {
+        let metrics = RouteMetrics::new(&Metrics::new(), "hook");
+        metrics.delivered(Duration::from_millis(3));
+        assert!(metrics.streak().last_success.is_some());
+        assert_eq!(metrics.streak().consecutive_failures, 0);
+        metrics.failed(
+            Some(502),
+            "downstream answered 502".into(),
+            Duration::from_secs(300),
+        );
+        metrics.failed(None, "timed out".into(), Duration::from_secs(300));
+        assert_eq!(metrics.streak().consecutive_failures, 2);
+        assert!(metrics.streak().failing_since.is_some());
+        metrics.delivered(Duration::from_millis(3));
+        assert_eq!(metrics.streak().consecutive_failures, 0);
+        assert!(metrics.streak().failing_since.is_none());
+    }
+
+    #[test]
+    fn every_outcome_is_counted_under_its_own_label() {
+        let registry = Metrics::new();
+        let metrics = RouteMetrics::new(&registry, "hook");
+        for outcome in OUTCOMES {
+            metrics.count(outcome);
+        }
+        metrics.count("shed");
+        let text = registry.render();
+        assert!(
+            text.contains(r#"hookgate_requests_total{route="hook",outcome="shed"} 2"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"outcome="store_error"} 1"#), "{text}");
+    }
+}
