@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::*;
+use support::*;
 
 async fn answer(headers: &[(&str, String)], body: &[u8]) -> (u16, String, usize) {
     let downstream = Downstream::start().await;

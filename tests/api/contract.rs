@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use support::*;
 
 #[tokio::test]
 async fn a_downstream_ok_is_answered_200_processed() {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use support::*;
 
 const BY_DELIVERY: &str = r#"dedupe = { key = "header:X-Chatwoot-Delivery" }"#;
 
@@ -76,6 +76,7 @@ async fn a_key_is_forgotten_after_its_ttl() {
     let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), keys)).await;
 
     app.post_event().await;
+    // The subject of the test: the 1 s TTL passes.
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let later = body(app.post_event().await).await;
 
@@ -107,7 +108,10 @@ async fn a_duplicate_arriving_while_the_first_is_in_flight_gets_429() {
 
     let first = app.post_event();
     let second = async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        eventually("the first delivery reached the downstream", || async {
+            downstream.received().len() == 1
+        })
+        .await;
         app.post_event().await
     };
     let (first, second) = tokio::join!(first, second);

@@ -1,10 +1,8 @@
 //! The OpenAPI spec and docs UI follow the live routes.
 
-use std::time::Duration;
-
 use openapiv3::{OpenAPI, Parameter, ReferenceOr};
 
-use crate::helpers::*;
+use support::*;
 
 async fn spec(app: &TestApp) -> (OpenAPI, String) {
     let text = app.get_text("/openapi.json").await;
@@ -91,16 +89,11 @@ async fn the_spec_and_the_docs_ui_follow_a_reload_that_adds_a_route() {
     let tmp = app.config_path.with_extension("new");
     std::fs::write(&tmp, added).unwrap();
     std::fs::rename(&tmp, &app.config_path).unwrap();
-    let mut listed = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if spec(&app).await.0.paths.paths.contains_key("/hooks/github") {
-            listed = true;
-            break;
-        }
-    }
+    eventually("the spec lists the new route", || async {
+        spec(&app).await.0.paths.paths.contains_key("/hooks/github")
+    })
+    .await;
 
-    assert!(listed, "the spec never listed the new route");
     let docs = app.get_text("/docs").await;
     assert!(docs.contains("/hooks/github") && docs.contains(CHATWOOT_PATH));
     assert!(

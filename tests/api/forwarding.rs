@@ -1,6 +1,6 @@
 //! What the downstream receives: the exact bytes and the header rules.
 
-use crate::helpers::*;
+use support::*;
 
 #[tokio::test]
 async fn the_downstream_receives_the_exact_bytes_even_when_not_utf8() {

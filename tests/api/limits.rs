@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use support::*;
 
 #[tokio::test]
 async fn an_unknown_path_is_404_and_nothing_is_forwarded() {

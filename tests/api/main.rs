@@ -1,11 +1,11 @@
-//! Integration tests: the real gateway on port 0 against a recording downstream.
+//! Integration tests: the real gateway in process on port 0 against a
+//! recording downstream. The helpers are the `support` dev crate (tests/support).
 
 mod chatwoot;
 mod contract;
 mod dedupe;
 mod docs;
 mod forwarding;
-mod helpers;
 mod limits;
 mod operations;
 mod queue;

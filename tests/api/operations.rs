@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::*;
+use support::*;
 
 const TOKEN: &str = "admin-token-for-tests";
 
@@ -156,7 +156,10 @@ async fn a_route_at_max_in_flight_sheds_with_503_while_admitted_requests_succeed
     let signed = chatwoot_headers(SECRET, now_secs(), EVENT);
     let first = app.post(CHATWOOT_PATH, &signed, EVENT);
     let later = async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        eventually("the first request reached the downstream", || async {
+            downstream.received().len() == 1
+        })
+        .await;
         app.post_event().await
     };
     let (first, later) = tokio::join!(first, later);
@@ -179,7 +182,12 @@ async fn admin_listen_serves_the_admin_api_on_its_own_address_only() {
     let config = with_admin(chatwoot_config(&downstream.url("/hook"), ""))
         + &format!("listen = \"127.0.0.1:{port}\"\n");
     let app = spawn_app(&config).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually("the admin listener accepts connections", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+    })
+    .await;
 
     let admin = format!("http://127.0.0.1:{port}/admin/status");
     let own = app

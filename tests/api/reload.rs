@@ -7,22 +7,46 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::*;
+use support::*;
 
-/// Polls /healthz until the config generation reaches `generation`, for at most 1 s.
+/// The config generation /healthz reports.
+async fn generation(app: &TestApp) -> u64 {
+    let health: Value = app.get_json("/healthz").await;
+    health["config_generation"].as_u64().unwrap()
+}
+
+/// Waits until the config generation reaches `generation`, and fails the
+/// test if that took more than 1 s.
 async fn wait_for_generation(app: &TestApp, generation: u64) {
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        let health: Value = app.get_json("/healthz").await;
-        if health["config_generation"].as_u64() >= Some(generation) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "generation {generation} not reached within 1 s: {health}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let started = Instant::now();
+    eventually(format!("config generation {generation}"), || async {
+        self::generation(app).await >= generation
+    })
+    .await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "generation {generation} reached only after {took:?}"
+    );
+}
+
+/// `hookgate_config_reloads_total{result="<result>"}`, 0 before the first.
+async fn reloads(app: &TestApp, result: &str) -> u64 {
+    let metrics = app.get_text("/metrics").await;
+    let prefix = format!("hookgate_config_reloads_total{{result=\"{result}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |count| count.parse().unwrap())
+}
+
+/// Waits until the gateway has counted one more reload with `result` than
+/// `before`: proof that it has read the file since.
+async fn wait_for_reload(app: &TestApp, result: &str, before: u64) {
+    eventually(format!("a reload counted as {result}"), || async {
+        reloads(app, result).await > before
+    })
+    .await;
 }
 
 fn write_by_rename(path: &Path, text: &str) {
@@ -91,6 +115,7 @@ async fn every_way_of_writing_the_file_is_picked_up_within_a_second() {
         let expected = if enabled { 200 } else { 503 };
         assert_eq!(post_event(&app).await, expected, "after writing by {how}");
     }
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -132,13 +157,15 @@ async fn a_changed_downstream_receives_the_next_requests() {
 async fn a_broken_edit_is_refused_and_the_last_good_config_keeps_serving() {
     let downstream = Downstream::start().await;
     let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
+    let refused = reloads(&app, "refused").await;
+    let unreadable = reloads(&app, "unreadable").await;
 
     write_by_rename(&app.config_path, "[routes.chatwoot\nthis is not toml");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    wait_for_reload(&app, "refused", refused).await;
     assert_eq!(post_event(&app).await, 200);
 
     std::fs::remove_file(&app.config_path).unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    wait_for_reload(&app, "unreadable", unreadable).await;
     assert_eq!(post_event(&app).await, 200);
 
     write_by_rename(
@@ -182,10 +209,17 @@ async fn a_reload_storm_under_load_drops_nothing_and_never_applies_a_bad_version
             _ => format!("{wrong_path}\n[[[ broken"),
         };
         write_by_rename(&app.config_path, &text);
+        // The storm's pace, the subject of the test: a write every 25 ms,
+        // faster than the watcher's 100 ms debounce.
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    write_by_rename(&app.config_path, &valid(true));
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let last = valid(true);
+    write_by_rename(&app.config_path, &last);
+    let last_hash = hookgate::config::content_hash(&last);
+    eventually("the last valid version is served", || async {
+        app.get_json("/healthz").await["config_hash"] == last_hash.as_str()
+    })
+    .await;
     stop.store(true, Ordering::SeqCst);
 
     let mut total = 0;
@@ -203,22 +237,16 @@ async fn a_reload_storm_under_load_drops_nothing_and_never_applies_a_bad_version
         200,
         "alive, on the last valid version"
     );
-}
-
-/// `hookgate_config_reloads_total{result="unchanged"}`, 0 before the first.
-async fn unchanged_reloads(app: &TestApp) -> u64 {
-    let metrics = app.get_text("/metrics").await;
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("hookgate_config_reloads_total{result=\"unchanged\"} "))
-        .map_or(0, |count| count.parse().unwrap())
+    let app = Arc::into_inner(app).expect("the clients have ended");
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn a_busy_file_beside_the_config_does_not_reload_it() {
     let downstream = Downstream::start().await;
-    let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
-    let before = unchanged_reloads(&app).await;
+    let config = chatwoot_config(&downstream.url("/hook"), "");
+    let app = spawn_app(&config).await;
+    let before = reloads(&app, "unchanged").await;
     let log = app.config_path.with_file_name("access.log");
     for line in 0..30 {
         let mut file = std::fs::OpenOptions::new()
@@ -227,16 +255,17 @@ async fn a_busy_file_beside_the_config_does_not_reload_it() {
             .open(&log)
             .unwrap();
         std::io::Write::write_all(&mut file, format!("request {line}\n").as_bytes()).unwrap();
+        // A busy file, the subject of the test: a line every 10 ms, over
+        // several of the watcher's 100 ms debounce periods.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // Long enough for the watcher's 100 ms debounce to have fired.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(unchanged_reloads(&app).await, before);
+    // An edit of the config after the log's: once it is served, the watcher
+    // has handled every event of the log before it.
+    write_by_rename(&app.config_path, &format!("{config}# edited\n"));
+    wait_for_generation(&app, 2).await;
+    assert_eq!(reloads(&app, "unchanged").await, before);
     // The watcher still follows the config itself.
-    write_in_place(
-        &app.config_path,
-        &chatwoot_config(&downstream.url("/hook"), ""),
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(unchanged_reloads(&app).await > before);
+    write_in_place(&app.config_path, &format!("{config}# edited\n"));
+    wait_for_reload(&app, "unchanged", before).await;
+    assert!(reloads(&app, "unchanged").await > before);
 }

@@ -2,14 +2,13 @@
 //! the running gateway, signed here with the hmac and sha2 crates directly.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Sha256, Sha512};
 
-use crate::helpers::*;
+use support::*;
 
 const GITHUB_SECRET: &str = "It's a Secret to Everybody";
 const STRIPE_SECRET: &str = "whsec_test_secret";
@@ -115,7 +114,7 @@ fn config(downstream: &Downstream, secret_file: &tempfile::NamedTempFile, commen
     };
     let file = secret_file.path().display();
     [
-        format!("[server]\nlisten = \"127.0.0.1:0\"\n{comment}\n"),
+        format!("[server]\nlisten = \"127.0.0.1:0\"\nworkers = 1\n{comment}\n"),
         route(
             "github",
             format!("scheme = \"github\", secret = \"{GITHUB_SECRET}\""),
@@ -225,10 +224,9 @@ async fn a_rewritten_secret_file_is_used_after_the_next_reload() {
     let edited = config(&downstream, &secret_file, "# rotated the hmac secret");
     std::fs::write(&app.config_path, edited).unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while post("rotated").await != 200 {
-        assert!(Instant::now() < deadline, "the new secret was not loaded");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the new secret is loaded", || async {
+        post("rotated").await == 200
+    })
+    .await;
     assert_eq!(post(HMAC_SECRET).await, 401);
 }

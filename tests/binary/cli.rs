@@ -1,26 +1,12 @@
 //! The built binary as an operator runs it: serve, SIGTERM, check, sign.
 
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-#[path = "support/process.rs"]
-#[allow(dead_code)]
-mod process;
-
 use std::process::Command;
 use std::time::Duration;
 
-use helpers::*;
-use process::{serve, serve_with_logs};
 use serde_json::Value;
+use support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
-
-fn write_config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
-    let path = dir.path().join("routes.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
+use crate::process::{hookgate, serve, serve_with_logs, write_config};
 
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
@@ -38,7 +24,10 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
             .send()
             .await
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually("the request is in flight downstream", || async {
+        downstream.received().len() == 1
+    })
+    .await;
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -72,7 +61,7 @@ fn check_prints_the_routes_without_secrets_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(&dir, &chatwoot_config("http://127.0.0.1:9/hook", ""));
 
-    let output = Command::new(BIN)
+    let output = hookgate()
         .arg("check")
         .arg("--config")
         .arg(&config)
@@ -94,7 +83,7 @@ fn check_lists_every_error_and_exits_1() {
     let text = chatwoot_config("ftp://nowhere", "max_body_bytes = 0");
     let config = write_config(&dir, &text);
 
-    let output = Command::new(BIN)
+    let output = hookgate()
         .arg("check")
         .arg("--config")
         .arg(&config)
@@ -115,7 +104,7 @@ fn check_lists_every_error_and_exits_1() {
 
 #[test]
 fn check_refuses_a_missing_file_naming_it() {
-    let output = Command::new(BIN)
+    let output = hookgate()
         .args(["check", "--config", "/nonexistent/routes.toml"])
         .output()
         .unwrap();
@@ -135,7 +124,7 @@ async fn headers_from_sign_are_accepted_by_the_gateway() {
     let config = write_config(&dir, &chatwoot_config(&downstream.url("/hook"), ""));
     let body_file = dir.path().join("event.json");
     std::fs::write(&body_file, EVENT).unwrap();
-    let output = Command::new(BIN)
+    let output = hookgate()
         .args(["sign", "--route", "chatwoot", "--config"])
         .arg(&config)
         .arg(&body_file)
@@ -184,14 +173,8 @@ async fn sighup_reloads_even_an_unchanged_file() {
             .success()
     );
 
-    let mut generation = 1;
-    for _ in 0..50 {
-        generation = health().await;
-        if generation == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("config generation 2", || async { health().await == 2 }).await;
+    let generation = health().await;
     child.kill().unwrap();
     assert_eq!(generation, 2);
 }
@@ -213,6 +196,8 @@ async fn a_route_failing_longer_than_alert_after_logs_one_escalation() {
             .send()
             .await
             .unwrap();
+        // The subject of the test: failures spread over longer than
+        // alert_after (300 ms).
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     child.kill().unwrap();
@@ -238,7 +223,7 @@ fn hookgate_environment_variables_override_keys_of_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(&dir, &chatwoot_config("http://127.0.0.1:9/hook", ""));
 
-    let output = Command::new(BIN)
+    let output = hookgate()
         .arg("check")
         .arg("--config")
         .arg(&config)

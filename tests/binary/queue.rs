@@ -1,25 +1,16 @@
 //! Queued delivery with the built binary: SIGKILL under load then a restart
 //! loses no event answered 202, and `hookgate queue` works on the store.
 
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-#[path = "support/process.rs"]
-#[allow(dead_code)]
-mod process;
-
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use helpers::*;
-use process::serve;
 use serde_json::Value;
+use support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
+use crate::process::{Gateway, hookgate, serve};
 /// Concurrent clients posting while the gateway is killed.
 const CLIENTS: usize = 8;
 /// Events answered 202 before the kill.
@@ -64,9 +55,9 @@ async fn post_until(addr: String, stop: Arc<AtomicBool>, accepted: Arc<Mutex<Vec
 }
 
 /// Posts from `CLIENTS` clients until `ACCEPTED_BEFORE_KILL` events were
-/// answered 202 (or 20 s passed), SIGKILLs the gateway with requests and
-/// attempts in flight, and returns the ids of every event answered 202.
-async fn accept_then_kill((mut gateway, addr): (Child, String)) -> HashSet<String> {
+/// answered 202, SIGKILLs the gateway with requests and attempts in flight,
+/// and returns the ids of every event answered 202.
+async fn accept_then_kill((mut gateway, addr): (Gateway, String)) -> HashSet<String> {
     let (stop, accepted) = (Arc::new(AtomicBool::new(false)), Arc::default());
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
@@ -77,10 +68,11 @@ async fn accept_then_kill((mut gateway, addr): (Child, String)) -> HashSet<Strin
             ))
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while accepted.lock().unwrap().len() < ACCEPTED_BEFORE_KILL && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(
+        format!("{ACCEPTED_BEFORE_KILL} events answered 202"),
+        || async { accepted.lock().unwrap().len() >= ACCEPTED_BEFORE_KILL },
+    )
+    .await;
     gateway.kill().unwrap();
     gateway.wait().unwrap();
     stop.store(true, Ordering::SeqCst);
@@ -111,7 +103,7 @@ async fn every_event_answered_202_is_delivered_after_a_sigkill_and_a_restart() {
     let delivered_before_restart = delivered_ids(&downstream).len();
     let (mut restarted, _) = serve(&config);
 
-    let missing = missing_after(&downstream, &accepted, Duration::from_secs(30)).await;
+    let missing = missing_after(&downstream, &accepted).await;
     restarted.kill().unwrap();
     restarted.wait().unwrap();
     assert!(accepted.len() >= ACCEPTED_BEFORE_KILL, "{}", accepted.len());
@@ -128,20 +120,17 @@ async fn every_event_answered_202_is_delivered_after_a_sigkill_and_a_restart() {
 }
 
 /// Waits until every id in `accepted` reached the downstream; the ids missing.
-async fn missing_after(
-    downstream: &Downstream,
-    accepted: &HashSet<String>,
-    wait: Duration,
-) -> Vec<String> {
-    let deadline = Instant::now() + wait;
-    loop {
+async fn missing_after(downstream: &Downstream, accepted: &HashSet<String>) -> Vec<String> {
+    let missing = || {
         let delivered = delivered_ids(downstream);
-        let missing: Vec<String> = accepted.difference(&delivered).cloned().collect();
-        if missing.is_empty() || Instant::now() > deadline {
-            return missing;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        accepted.difference(&delivered).cloned().collect::<Vec<_>>()
+    };
+    eventually(
+        format!("all {} events answered 202 delivered", accepted.len()),
+        || async { missing().is_empty() },
+    )
+    .await;
+    missing()
 }
 
 /// The ids of events taken by a consumer of the route's group and not
@@ -206,7 +195,7 @@ async fn on_redis_events_queued_by_a_killed_instance_are_delivered_by_another() 
 
     let second_started = Instant::now();
     let (mut second, _) = serve(&config);
-    let missing = missing_after(&downstream, &accepted, Duration::from_secs(30)).await;
+    let missing = missing_after(&downstream, &accepted).await;
     second.kill().unwrap();
     second.wait().unwrap();
     let reclaimed = delivered_since(&downstream, second_started);
@@ -234,7 +223,7 @@ async fn on_redis_events_queued_by_a_killed_instance_are_delivered_by_another() 
 }
 
 fn hookgate_queue(config: &Path, args: &[&str]) -> String {
-    let output = Command::new(BIN)
+    let output = hookgate()
         .arg("queue")
         .args(args)
         .args(["--route", "chatwoot", "--config"])
@@ -252,25 +241,22 @@ async fn hookgate_queue_lists_replays_and_purges_a_routes_events() {
     let downstream = Downstream::start().await;
     downstream.answer_with(500);
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_app(&queued_config(
-        &downstream,
-        dir.path(),
-        "retry = { max_attempts = 1 }",
-    ))
-    .await;
+    let text = queued_config(&downstream, dir.path(), "retry = { max_attempts = 1 }");
+    let app = spawn_app(&text).await;
     let mut ids = Vec::new();
     for _ in 0..2 {
         let body: Value = app.post_event().await.json().await.unwrap();
         ids.push(body["id"].as_str().unwrap().to_string());
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while downstream.received().len() < 2 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("both events attempted", || async {
+        downstream.received().len() >= 2
+    })
+    .await;
     // Stop the gateway's delivery so that only the command changes the store.
-    app.shutdown.cancel();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let config = &app.config_path;
+    app.stop().await;
+    // The same config, in a file that outlives the stopped app's.
+    let config = &dir.path().join("routes.toml");
+    std::fs::write(config, &text).unwrap();
 
     let listed = hookgate_queue(config, &["ls"]);
     let replayed = hookgate_queue(config, &["replay", "--id", &ids[0]]);
@@ -304,7 +290,7 @@ fn hookgate_queue_refuses_a_store_that_does_not_exist() {
     );
     std::fs::write(&config, text).unwrap();
 
-    let output = Command::new(BIN)
+    let output = hookgate()
         .args(["queue", "ls", "--route", "chatwoot", "--config"])
         .arg(&config)
         .output()

@@ -1,13 +1,14 @@
 //! openapi/openapi.{json,yaml} are generated from the shipped config and must not drift.
 
 use std::path::Path;
-use std::process::Command;
+
+use crate::process::hookgate;
 
 const REGENERATE: &str = "cargo run -- openapi > openapi/openapi.json && \
                           cargo run -- openapi --format yaml > openapi/openapi.yaml";
 
 fn generated(format: &str) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+    let output = hookgate()
         .args([
             "openapi",
             "--config",

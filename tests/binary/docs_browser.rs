@@ -3,14 +3,9 @@
 //! Needs Debian's `chromium`; `.ci/run` installs it and sets
 //! HOOKGATE_REQUIRE_BROWSER=1 so that CI cannot skip this test.
 
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-
 use std::path::Path;
-use std::time::Duration;
 
-use helpers::*;
+use support::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -76,7 +71,10 @@ async fn the_docs_page_renders_the_routes_and_follows_a_reload() {
     let tmp = app.config_path.with_extension("new");
     std::fs::write(&tmp, added).unwrap();
     std::fs::rename(&tmp, &app.config_path).unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually("the reload that adds the route", || async {
+        app.get_json("/healthz").await["config_generation"] == 2
+    })
+    .await;
 
     let after = rendered_dom(app.url("/docs")).await;
     assert!(

@@ -1,0 +1,10 @@
+//! The built `hookgate` binary as an operator runs it: serve, signals,
+//! check, sign, queue, openapi; and a real browser on the docs page. The
+//! shared helpers are the `support` dev crate (tests/support); spawning the
+//! binary is [`process`], used only here.
+
+mod cli;
+mod docs_browser;
+mod openapi_files;
+mod process;
+mod queue;

@@ -1,0 +1,96 @@
+//! The `hookgate` binary as a child process, in an environment of the
+//! test's choosing: `hookgate serve` started with JSON logs, its bound
+//! address read from the `listening` line.
+
+use std::io::{BufRead, BufReader};
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
+
+/// `hookgate` without any `HOOKGATE_*` variable of this process: the child
+/// sees only those a test sets on purpose (with `.env`, after this).
+pub fn hookgate() -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars_os() {
+        if name.as_encoded_bytes().starts_with(b"HOOKGATE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Writes `text` to `routes.toml` in `dir`.
+pub fn write_config(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+    let path = dir.path().join("routes.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A running `hookgate serve`, killed when dropped so that a failing test
+/// leaves no gateway behind.
+pub struct Gateway(Child);
+
+impl Deref for Gateway {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for Gateway {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        // Errors only say that it has exited already.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `hookgate serve` with JSON logs and returns it with its bound address.
+pub fn serve(config: &Path) -> (Gateway, String) {
+    let (child, addr, _logs) = serve_with_logs(config);
+    (child, addr)
+}
+
+/// Like [`serve`], also handing over every later log line, parsed.
+pub fn serve_with_logs(config: &Path) -> (Gateway, String, mpsc::Receiver<Value>) {
+    let child = hookgate()
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Gateway(child);
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the gateway logs until it listens")
+            .unwrap();
+        let entry: Value = serde_json::from_str(&line).expect("every log line is JSON");
+        if entry["fields"]["message"] == "listening" {
+            break entry["fields"]["addr"].as_str().unwrap().to_string();
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    let (sender, logs) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let entry: Value = serde_json::from_str(&line).expect("every log line is JSON");
+            let _ = sender.send(entry);
+        }
+    });
+    (child, addr, logs)
+}

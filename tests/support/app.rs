@@ -1,0 +1,150 @@
+//! The gateway in process on port 0, its config file, and how to stop it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use hookgate::server::Application;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::signing::{CHATWOOT_PATH, EVENT, SECRET, chatwoot_headers, now_secs};
+
+/// Logs only when TEST_LOG is set, so failures stay readable.
+fn init_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            tracing_subscriber::fmt().with_env_filter("debug").init();
+        }
+    });
+}
+
+/// A running gateway on port 0 and its config file.
+pub struct TestApp {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its config file, which the gateway watches.
+    pub config_path: PathBuf,
+    /// A client for it.
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    /// The task running `run_until_stopped`; taken by [`TestApp::stop`].
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// `http://<addr><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POSTs `body` to `path` with `headers`.
+    pub async fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).body(body.to_vec());
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.send().await.expect("the gateway answers")
+    }
+
+    /// The body of `GET path`, as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
+    /// GETs `path` and parses the answer as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        response.json().await.unwrap()
+    }
+
+    /// POSTs the sample event to the chatwoot route, validly signed now.
+    pub async fn post_event(&self) -> reqwest::Response {
+        let headers = chatwoot_headers(SECRET, now_secs(), EVENT);
+        self.post(CHATWOOT_PATH, &headers, EVENT).await
+    }
+
+    /// Asks the gateway to stop and waits until `run_until_stopped` has
+    /// returned: requests answered, delivery ended, listeners closed.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        let server = self.server.take().expect("stop is called once");
+        server
+            .await
+            .expect("the gateway's task does not panic")
+            .expect("the gateway stops cleanly");
+    }
+}
+
+impl Drop for TestApp {
+    /// A test that does not call [`TestApp::stop`] still stops its gateway,
+    /// without waiting for it.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A config with one chatwoot route at CHATWOOT_PATH forwarding to
+/// `downstream`, served by one worker runtime.
+pub fn chatwoot_config(downstream: &str, extra_route_keys: &str) -> String {
+    format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+workers = 1
+
+[routes.chatwoot]
+path = "{CHATWOOT_PATH}"
+downstream = "{downstream}"
+timeout = "2s"
+{extra_route_keys}
+
+[routes.chatwoot.signature]
+scheme = "chatwoot"
+secrets = ["{SECRET}", "old-secret"]
+"#
+    )
+}
+
+/// Writes `config` to a file of its own and runs the gateway on it.
+pub async fn spawn_app(config: &str) -> TestApp {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("routes.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let app = Application::build(config_path.clone(), hookgate::config::Vars::default())
+        .await
+        .expect("the app builds");
+    let addr = app.addr();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    TestApp {
+        addr,
+        config_path,
+        client: reqwest::Client::new(),
+        shutdown,
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+/// Redis on 127.0.0.1:6379, or a skip (a failure where it is required).
+pub fn redis_url() -> Option<String> {
+    if std::net::TcpStream::connect("127.0.0.1:6379").is_ok() {
+        return Some("redis://127.0.0.1:6379".into());
+    }
+    let required = std::env::var_os("HOOKGATE_REQUIRE_REDIS").is_some();
+    assert!(
+        !required,
+        "Redis is required here but 127.0.0.1:6379 does not answer"
+    );
+    eprintln!("skipping: no Redis on 127.0.0.1:6379 (.ci/run starts one)");
+    None
+}

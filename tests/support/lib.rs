@@ -1,0 +1,15 @@
+//! Helpers shared by the integration test binaries `tests/api` and `tests/binary`.
+//!
+//! Layout: a dev crate of its own rather than a module each binary compiles,
+//! so that a helper one binary does not use is not dead code there, with
+//! neither `#[path]` nor `#[allow(dead_code)]`.
+
+mod app;
+mod downstream;
+mod eventually;
+mod signing;
+
+pub use app::{TestApp, chatwoot_config, redis_url, spawn_app};
+pub use downstream::{Downstream, Recorded};
+pub use eventually::{PATIENCE, eventually};
+pub use signing::{CHATWOOT_PATH, EVENT, SECRET, chatwoot_headers, now_secs};
