@@ -384,3 +384,23 @@ async fn events_read_ahead_are_let_go_on_pause_so_a_purge_meanwhile_holds() {
         "a purged event was delivered"
     );
 }
+
+#[tokio::test]
+async fn with_redis_unreachable_the_admin_queue_answers_503_like_the_webhook() {
+    let downstream = Downstream::start().await;
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let config = format!(
+        "{}\n[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:1\"\n\n[admin]\ntoken = \"{TOKEN}\"\n",
+        chatwoot_config(&downstream.url("/hook"), "delivery = \"queued\"")
+    );
+    let app = spawn_app(&config).await;
+
+    let webhook = app.post_event().await;
+    let url = app.url("/admin/routes/chatwoot/queue");
+    let admin = app.client.get(url).bearer_auth(TOKEN).send().await.unwrap();
+
+    assert_eq!(webhook.status(), 503);
+    assert_eq!(admin.status(), 503);
+    let body: Value = admin.json().await.unwrap();
+    assert_eq!(body["success"], false, "{body}");
+}

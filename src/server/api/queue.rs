@@ -3,16 +3,14 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 
-use super::{AdminError, AdminToken, Refusal, Tag, check_token, error};
-use crate::queue::{EventSummary, Queue, QueueError};
+use super::{AdminError, AdminResult, AdminToken, Tag, check_token};
+use crate::queue::{EventSummary, Queue, QueueError, QueueSlot};
 use crate::server::context::Context;
-use crate::server::error::queue_status;
 
 /// The most dead letters listed by `GET /admin/routes/{name}/queue`.
 const LISTED_DEAD_LETTERS: usize = 100;
@@ -60,38 +58,6 @@ pub struct Replayed {
     replayed: u64,
 }
 
-#[derive(ApiResponse)]
-enum QueueResponse {
-    /// The route's queue.
-    #[oai(status = 200)]
-    Ok(Json<QueueView>),
-    /// Missing or wrong token.
-    #[oai(status = 401)]
-    Unauthorized(Json<AdminError>),
-    /// The admin API is off, or no route has this name.
-    #[oai(status = 404)]
-    NotFound(Json<AdminError>),
-    /// The store could not be read.
-    #[oai(status = 500)]
-    Failed(Json<AdminError>),
-}
-
-#[derive(ApiResponse)]
-enum ReplayResponse {
-    /// The dead letters are pending again, with a fresh retry schedule.
-    #[oai(status = 200)]
-    Ok(Json<Replayed>),
-    /// Missing or wrong token.
-    #[oai(status = 401)]
-    Unauthorized(Json<AdminError>),
-    /// The admin API is off, no route has this name, or no dead letter this id.
-    #[oai(status = 404)]
-    NotFound(Json<AdminError>),
-    /// The store could not be written.
-    #[oai(status = 500)]
-    Failed(Json<AdminError>),
-}
-
 /// The token-guarded queue endpoints.
 pub struct QueueApi;
 
@@ -105,20 +71,12 @@ impl QueueApi {
         context: Data<&Arc<Context>>,
         /// The route's name.
         name: Path<String>,
-    ) -> QueueResponse {
+    ) -> AdminResult<QueueView> {
+        check_token(&context, &token)?;
         // One snapshot: a reload removing the route cannot slip in between.
         let snapshot = context.live.load();
-        let queue = match admit(&context, &token, &name) {
-            Ok(queue) => queue,
-            Err(failure) => return failure.into(),
-        };
-        let Some(route) = snapshot.config.routes.by_name(&name) else {
-            return Failure {
-                status: StatusCode::NOT_FOUND,
-                body: error(format!("no route named `{}`", name.0)),
-            }
-            .into();
-        };
+        let route = (snapshot.config.routes.by_name(&name))
+            .ok_or_else(|| AdminError::NoRoute(name.0.clone()))?;
         let mut view = QueueView {
             route: name.0.clone(),
             delivery: route.delivery.as_str().into(),
@@ -129,12 +87,10 @@ impl QueueApi {
             delivered_kept: 0,
             dead: Vec::new(),
         };
-        if let Some(queue) = queue {
-            if let Err(e) = fill(&mut view, &queue).await {
-                return Failure::from(e).into();
-            }
+        if let Some(queue) = context.queue.get() {
+            fill(&mut view, queue).await?;
         }
-        QueueResponse::Ok(Json(view))
+        Ok(Json(view))
     }
 
     /// Put a route's dead letters back into the queue: the one with `id`, or all.
@@ -151,36 +107,31 @@ impl QueueApi {
         name: Path<String>,
         /// One dead letter's event id; all of the route's when absent.
         id: Query<Option<String>>,
-    ) -> ReplayResponse {
-        let queue = match admit(&context, &token, &name) {
-            Ok(queue) => queue,
-            Err(failure) => return failure.into(),
-        };
+    ) -> AdminResult<Replayed> {
+        let queue = admit(&context, &token, &name)?;
         let replayed = match (queue, id.0.as_deref()) {
-            (Some(queue), id) => queue.replay(&name, id).await,
-            (None, Some(id)) => Err(QueueError::NotFound(id.to_string())),
-            (None, None) => Ok(0),
+            (Some(queue), id) => queue.replay(&name, id).await?,
+            (None, Some(id)) => return Err(QueueError::NotFound(id.to_string()).into()),
+            (None, None) => 0,
         };
-        match replayed {
-            Ok(replayed) => ReplayResponse::Ok(Json(Replayed {
-                success: true,
-                replayed,
-            })),
-            Err(e) => Failure::from(e).into(),
-        }
+        Ok(Json(Replayed {
+            success: true,
+            replayed,
+        }))
     }
 }
 
 /// The token and the route checked; the store, when one is open.
-fn admit(context: &Context, token: &AdminToken, name: &str) -> Result<Option<Arc<Queue>>, Failure> {
+fn admit<'a>(
+    context: &'a Context,
+    token: &AdminToken,
+    name: &str,
+) -> Result<Option<&'a Arc<Queue>>, AdminError> {
     check_token(context, token)?;
-    if context.live.load().config.routes.by_name(name).is_none() {
-        return Err(Failure {
-            status: StatusCode::NOT_FOUND,
-            body: error(format!("no route named `{name}`")),
-        });
+    if context.live.peek().config.routes.by_name(name).is_none() {
+        return Err(AdminError::NoRoute(name.to_string()));
     }
-    Ok(context.queue.get().cloned())
+    Ok(QueueSlot::get(&context.queue))
 }
 
 /// The queue's counts and oldest dead letters into `view`.
@@ -207,54 +158,6 @@ impl From<EventSummary> for DeadLetter {
             received_at: humantime::format_rfc3339_seconds(event.received_at).to_string(),
             attempts: event.attempts,
             last_error: event.last_error,
-        }
-    }
-}
-
-/// A refused or failed call, before it becomes one endpoint's answer.
-struct Failure {
-    status: StatusCode,
-    body: Json<AdminError>,
-}
-
-impl From<Refusal> for Failure {
-    fn from(refusal: Refusal) -> Self {
-        let status = match refusal {
-            Refusal::Off => StatusCode::NOT_FOUND,
-            Refusal::Wrong => StatusCode::UNAUTHORIZED,
-        };
-        Self {
-            status,
-            body: refusal.message(),
-        }
-    }
-}
-
-impl From<QueueError> for Failure {
-    fn from(e: QueueError) -> Self {
-        Self {
-            status: queue_status(&e),
-            body: error(e.to_string()),
-        }
-    }
-}
-
-impl From<Failure> for QueueResponse {
-    fn from(failure: Failure) -> Self {
-        match failure.status {
-            StatusCode::UNAUTHORIZED => QueueResponse::Unauthorized(failure.body),
-            StatusCode::NOT_FOUND => QueueResponse::NotFound(failure.body),
-            _ => QueueResponse::Failed(failure.body),
-        }
-    }
-}
-
-impl From<Failure> for ReplayResponse {
-    fn from(failure: Failure) -> Self {
-        match failure.status {
-            StatusCode::UNAUTHORIZED => ReplayResponse::Unauthorized(failure.body),
-            StatusCode::NOT_FOUND => ReplayResponse::NotFound(failure.body),
-            _ => ReplayResponse::Failed(failure.body),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! (a route's queue, in `queue.rs`) on the public one or on `[admin] listen`.
 //! All feed the generated spec.
 
+mod failure;
 mod queue;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use super::context::Context;
 use super::status;
 use crate::reload::{Outcome, Reloader};
 
+pub use failure::{AdminError, AdminFailure, AdminResult, ErrorBody};
 pub use queue::QueueApi;
 
 #[derive(Tags)]
@@ -51,15 +53,6 @@ pub struct Readiness {
     config_generation: u64,
 }
 
-/// An error answer of the admin API.
-#[derive(Object)]
-pub struct AdminError {
-    /// Always false.
-    success: bool,
-    /// What went wrong.
-    error: String,
-}
-
 #[derive(ApiResponse)]
 enum ReadyResponse {
     /// A valid config is loaded.
@@ -68,22 +61,6 @@ enum ReadyResponse {
     /// The gateway is draining for shutdown.
     #[oai(status = 503)]
     ShuttingDown(Json<Readiness>),
-}
-
-#[derive(ApiResponse)]
-enum AdminResponse {
-    /// Done.
-    #[oai(status = 200)]
-    Ok(Json<serde_json::Value>),
-    /// Missing or wrong token.
-    #[oai(status = 401)]
-    Unauthorized(Json<AdminError>),
-    /// The admin API is off (no `[admin] token`).
-    #[oai(status = 404)]
-    Off(Json<AdminError>),
-    /// The config file was refused; the last good config keeps serving.
-    #[oai(status = 422)]
-    Refused(Json<AdminError>),
 }
 
 /// `Authorization: Bearer <[admin] token>`.
@@ -142,11 +119,13 @@ pub struct AdminApi;
 impl AdminApi {
     /// Every route: enabled, delivery mode, downstream host, in-flight, failure streak. No secrets.
     #[oai(path = "/admin/status", method = "get", tag = "Tag::Admin")]
-    async fn status(&self, token: AdminToken, context: Data<&Arc<Context>>) -> AdminResponse {
-        if let Err(refusal) = check_token(&context, &token) {
-            return refusal.into();
-        }
-        AdminResponse::Ok(Json(status::of(&context.live.load())))
+    async fn status(
+        &self,
+        token: AdminToken,
+        context: Data<&Arc<Context>>,
+    ) -> AdminResult<serde_json::Value> {
+        check_token(&context, &token)?;
+        Ok(Json(status::of(&context.live.load())))
     }
 
     /// Reload the config file now, as SIGHUP does.
@@ -156,62 +135,26 @@ impl AdminApi {
         token: AdminToken,
         context: Data<&Arc<Context>>,
         reloader: Data<&Arc<Reloader>>,
-    ) -> AdminResponse {
-        if let Err(refusal) = check_token(&context, &token) {
-            return refusal.into();
-        }
+    ) -> AdminResult<serde_json::Value> {
+        check_token(&context, &token)?;
         let reloader = reloader.clone();
-        match tokio::task::spawn_blocking(move || reloader.reload_logged(true)).await {
-            Ok(Ok(Outcome::Applied { generation, hash })) => AdminResponse::Ok(Json(
-                serde_json::json!({"success": true, "config_generation": generation, "config_hash": hash}),
-            )),
-            Ok(Ok(Outcome::Unchanged)) => {
-                AdminResponse::Ok(Json(serde_json::json!({"success": true})))
-            }
-            Ok(Err(refused)) => AdminResponse::Refused(error(refused.to_string())),
-            Err(_) => AdminResponse::Refused(error("the reload did not complete".into())),
-        }
-    }
-}
-
-fn error(message: String) -> Json<AdminError> {
-    Json(AdminError {
-        success: false,
-        error: message,
-    })
-}
-
-/// Why a presented token was refused.
-enum Refusal {
-    /// No `[admin] token`: the admin API does not exist (404).
-    Off,
-    /// Not the token (401).
-    Wrong,
-}
-
-impl Refusal {
-    fn message(&self) -> Json<AdminError> {
-        match self {
-            Refusal::Off => error("no route at this path".into()),
-            Refusal::Wrong => error("wrong admin token".into()),
-        }
-    }
-}
-
-impl From<Refusal> for AdminResponse {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::Off => AdminResponse::Off(refusal.message()),
-            Refusal::Wrong => AdminResponse::Unauthorized(refusal.message()),
-        }
+        let reloaded = tokio::task::spawn_blocking(move || reloader.reload_logged(true))
+            .await
+            .map_err(|_| AdminError::ReloadLost)?;
+        Ok(Json(match reloaded.map_err(AdminError::from)? {
+            Outcome::Applied { generation, hash } => serde_json::json!(
+                {"success": true, "config_generation": generation, "config_hash": hash}
+            ),
+            Outcome::Unchanged => serde_json::json!({"success": true}),
+        }))
     }
 }
 
 /// The live token, compared in constant time; hashing first hides its length.
-fn check_token(context: &Context, presented: &AdminToken) -> Result<(), Refusal> {
-    let snapshot = context.live.load();
+pub(super) fn check_token(context: &Context, presented: &AdminToken) -> Result<(), AdminError> {
+    let snapshot = context.live.peek();
     let Some(admin) = &snapshot.config.server.admin else {
-        return Err(Refusal::Off);
+        return Err(AdminError::Off);
     };
     let (a, b) = (
         Sha256::digest(&presented.0.token),
@@ -220,6 +163,6 @@ fn check_token(context: &Context, presented: &AdminToken) -> Result<(), Refusal>
     if bool::from(a.ct_eq(&b)) {
         Ok(())
     } else {
-        Err(Refusal::Wrong)
+        Err(AdminError::WrongToken)
     }
 }

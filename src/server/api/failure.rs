@@ -1,0 +1,119 @@
+//! Every way an admin call fails, mapped to its answer in one place.
+
+use poem::http::StatusCode;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+
+use crate::config::ConfigError;
+use crate::queue::QueueError;
+use crate::server::error::queue_status;
+
+/// Why an admin call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No `[admin] token`: the admin API does not exist.
+    #[error("no route at this path")]
+    Off,
+    /// Not the token.
+    #[error("wrong admin token")]
+    WrongToken,
+    /// No route has this name.
+    #[error("no route named `{0}`")]
+    NoRoute(String),
+    /// The store refused or failed.
+    #[error("{0}")]
+    Queue(#[from] QueueError),
+    /// The config file was refused; the last good config keeps serving.
+    #[error("{0}")]
+    Refused(#[from] ConfigError),
+    /// The reload task ended without an outcome (it panicked).
+    #[error("the reload did not complete")]
+    ReloadLost,
+}
+
+/// An error answer of the admin API.
+#[derive(Object)]
+#[oai(rename = "AdminError")]
+pub struct ErrorBody {
+    /// Always false.
+    success: bool,
+    /// What went wrong.
+    error: String,
+}
+
+/// The error answers of the admin API, as the spec lists them.
+#[derive(ApiResponse)]
+pub enum AdminFailure {
+    /// Missing or wrong token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// The admin API is off (no `[admin] token`), or no route, event or dead
+    /// letter has this name or id.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The config file was refused; the last good config keeps serving.
+    #[oai(status = 422)]
+    Refused(Json<ErrorBody>),
+    /// The store failed, or the reload did not complete.
+    #[oai(status = 500)]
+    Failed(Json<ErrorBody>),
+    /// The store is unavailable for now (Redis down); retry later.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl AdminError {
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AdminError::Off | AdminError::NoRoute(_) => StatusCode::NOT_FOUND,
+            AdminError::WrongToken => StatusCode::UNAUTHORIZED,
+            AdminError::Queue(error) => queue_status(error),
+            AdminError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AdminError::ReloadLost => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<AdminError> for AdminFailure {
+    fn from(error: AdminError) -> Self {
+        let status = error.status();
+        let body = Json(ErrorBody {
+            success: false,
+            error: error.to_string(),
+        });
+        match status {
+            StatusCode::UNAUTHORIZED => AdminFailure::Unauthorized(body),
+            StatusCode::NOT_FOUND => AdminFailure::NotFound(body),
+            StatusCode::UNPROCESSABLE_ENTITY => AdminFailure::Refused(body),
+            StatusCode::SERVICE_UNAVAILABLE => AdminFailure::Unavailable(body),
+            _ => AdminFailure::Failed(body),
+        }
+    }
+}
+
+impl From<QueueError> for AdminFailure {
+    fn from(error: QueueError) -> Self {
+        AdminError::from(error).into()
+    }
+}
+
+/// The result of an admin endpoint.
+pub type AdminResult<T> = Result<Json<T>, AdminFailure>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redis_outage_is_503_and_a_missing_event_404_like_on_webhooks() {
+        let outage = AdminError::Queue(QueueError::Redis("connection refused".into()));
+        assert_eq!(outage.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let missing = AdminError::Queue(QueueError::NotFound("e1".into()));
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            AdminError::ReloadLost.status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}
