@@ -5,6 +5,8 @@
 
 pub mod interpolate;
 mod queue;
+#[cfg(test)]
+mod reference_tests;
 pub mod schema;
 mod secrets;
 mod signature;

@@ -10,8 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use super::schema::{Generic, GenericSha256, RawSignature, SecretSource, Timed};
 use super::{Environment, secrets};
 use crate::signature::{
-    Algorithm, Chatwoot, DEFAULT_TOLERANCE, Encoding, GenericHmac, Github, HmacKeys, Shopify,
-    Slack, StandardWebhooks, Stripe, Verifier, decode_standard_webhooks_secret,
+    Algorithm, Chatwoot, DEFAULT_TOLERANCE, Encoding, GenericHmac, HmacKeys, Slack,
+    StandardWebhooks, Stripe, Verifier, decode_standard_webhooks_secret,
 };
 
 /// A problem found in the table: the field (relative to `signature`) and what is wrong.
@@ -35,10 +35,10 @@ pub fn build(raw: &RawSignature, environment: Environment) -> Result<Verifier, V
             timed(keys, t, StandardWebhooks::new).map(Verifier::StandardWebhooks)
         }
         RawSignature::Github(k) => keys(k.source())
-            .map(|k| Verifier::Github(Github::new(k)))
+            .map(|k| Verifier::Hmac(GenericHmac::github(k)))
             .map_err(single),
         RawSignature::Shopify(k) => keys(k.source())
-            .map(|k| Verifier::Shopify(Shopify::new(k)))
+            .map(|k| Verifier::Hmac(GenericHmac::shopify(k)))
             .map_err(single),
         RawSignature::Hmac(g) => {
             let algorithm = g.algorithm.unwrap_or_default();

@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
 use super::{DedupeLabels, Metrics, OutcomeLabels, RouteLabel, RouteSeries};
@@ -58,10 +59,46 @@ pub struct RouteMetrics {
     failing: AtomicBool,
     /// The last success, unix seconds (0: none yet).
     last_success: AtomicU64,
-    requests: prometheus_client::metrics::family::Family<OutcomeLabels, Counter>,
-    outcomes: [OnceLock<Counter>; OUTCOMES.len()],
-    dedupe: prometheus_client::metrics::family::Family<DedupeLabels, Counter>,
-    dedupe_results: [OnceLock<Counter>; DEDUPE_RESULTS.len()],
+    outcomes: Counters<OutcomeLabels>,
+    dedupe: Counters<DedupeLabels>,
+}
+
+/// One route's counters of a family whose second label takes a few known
+/// values: each resolved on first use, then kept.
+#[derive(Debug)]
+struct Counters<L> {
+    route: String,
+    family: Family<L, Counter>,
+    known: &'static [&'static str],
+    resolved: Vec<OnceLock<Counter>>,
+    label: fn(String, &'static str) -> L,
+}
+
+impl<L: Clone + std::hash::Hash + Eq> Counters<L> {
+    fn new(
+        route: &str,
+        family: &Family<L, Counter>,
+        known: &'static [&'static str],
+        label: fn(String, &'static str) -> L,
+    ) -> Self {
+        Self {
+            route: route.to_string(),
+            family: family.clone(),
+            known,
+            resolved: known.iter().map(|_| OnceLock::new()).collect(),
+            label,
+        }
+    }
+
+    fn inc(&self, value: &'static str) {
+        let at = self.known.iter().position(|known| *known == value);
+        let at = at.unwrap_or_else(|| panic!("`{value}` is not a known label value"));
+        let counter = self.resolved[at].get_or_init(|| {
+            let labels = (self.label)(self.route.clone(), value);
+            self.family.get_or_create_owned(&labels)
+        });
+        counter.inc();
+    }
 }
 
 impl RouteMetrics {
@@ -77,40 +114,24 @@ impl RouteMetrics {
             streak: Mutex::default(),
             failing: AtomicBool::new(false),
             last_success: AtomicU64::new(0),
-            requests: metrics.requests.clone(),
-            outcomes: Default::default(),
-            dedupe: metrics.dedupe.clone(),
-            dedupe_results: Default::default(),
+            outcomes: Counters::new(name, &metrics.requests, OUTCOMES, |route, outcome| {
+                OutcomeLabels { route, outcome }
+            }),
+            dedupe: Counters::new(name, &metrics.dedupe, DEDUPE_RESULTS, |route, result| {
+                DedupeLabels { route, result }
+            }),
         }
     }
 
     /// Counts one request that ended with `outcome` (one of the `outcome`
     /// labels of `hookgate_requests_total`).
     pub fn count(&self, outcome: &'static str) {
-        let at = OUTCOMES.iter().position(|known| *known == outcome);
-        let at = at.expect("every outcome label is listed in OUTCOMES");
-        let counter = self.outcomes[at].get_or_init(|| {
-            let labels = OutcomeLabels {
-                route: self.name.clone(),
-                outcome,
-            };
-            self.requests.get_or_create_owned(&labels)
-        });
-        counter.inc();
+        self.outcomes.inc(outcome);
     }
 
     /// Counts one dedupe check that ended with `result`.
     pub fn count_dedupe(&self, result: &'static str) {
-        let at = DEDUPE_RESULTS.iter().position(|known| *known == result);
-        let at = at.expect("every dedupe result is listed in DEDUPE_RESULTS");
-        let counter = self.dedupe_results[at].get_or_init(|| {
-            let labels = DedupeLabels {
-                route: self.name.clone(),
-                result,
-            };
-            self.dedupe.get_or_create_owned(&labels)
-        });
-        counter.inc();
+        self.dedupe.inc(result);
     }
 
     /// A downstream answered 2xx after `duration`; ends any failure streak.

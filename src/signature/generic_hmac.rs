@@ -2,6 +2,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use std::borrow::Cow;
+
 use poem::http::{HeaderMap, HeaderName};
 use serde::Deserialize;
 
@@ -19,15 +21,18 @@ pub enum Encoding {
 }
 
 /// The generic scheme: `<header>: <prefix><hex or base64 HMAC(secret, body)>`,
-/// the hash being the keys' algorithm.
+/// the hash being the keys' algorithm. GitHub and Shopify are presets of it.
 #[derive(Debug)]
 pub struct GenericHmac {
-    /// `hmac`, or `hmac-sha256` for a route written with the older name.
+    /// `hmac`, `hmac-sha256` (the older name), or a preset's name.
     name: &'static str,
     keys: HmacKeys,
-    header: String,
+    header: Cow<'static, str>,
     encoding: Encoding,
-    prefix: String,
+    prefix: Cow<'static, str>,
+    /// A header with the delivery's own id that the source sends along
+    /// (signed by nothing, but what a receiver dedupes on).
+    delivery: Option<&'static str>,
 }
 
 impl GenericHmac {
@@ -43,18 +48,39 @@ impl GenericHmac {
         Self {
             name,
             keys,
-            header: header.as_str().to_string(),
+            header: Cow::Owned(header.as_str().to_string()),
             encoding,
-            prefix,
+            prefix: Cow::Owned(prefix),
+            delivery: None,
         }
+    }
+
+    /// A source's fixed form of the scheme, e.g. [`Self::github`].
+    pub(super) fn preset(
+        name: &'static str,
+        keys: HmacKeys,
+        (header, encoding, prefix): (&'static str, Encoding, &'static str),
+        delivery: &'static str,
+    ) -> Self {
+        Self {
+            name,
+            keys,
+            header: Cow::Borrowed(header),
+            encoding,
+            prefix: Cow::Borrowed(prefix),
+            delivery: Some(delivery),
+        }
+    }
+
+    /// The headers it reads, and [`Self::sign`] writes: the signature first.
+    pub(super) fn headers(&self) -> Vec<&str> {
+        std::iter::once(self.header.as_ref())
+            .chain(self.delivery)
+            .collect()
     }
 
     pub(super) fn name(&self) -> &'static str {
         self.name
-    }
-
-    pub(super) fn header(&self) -> &str {
-        &self.header
     }
 
     pub(super) fn keys(&self) -> &HmacKeys {
@@ -65,10 +91,10 @@ impl GenericHmac {
         let value = header::single(headers, &self.header)?;
         let digest =
             value
-                .strip_prefix(self.prefix.as_str())
+                .strip_prefix(self.prefix.as_ref())
                 .ok_or_else(|| VerifyError::Malformed {
-                    header: self.header.clone(),
-                    reason: "missing the configured prefix",
+                    header: self.header.to_string(),
+                    reason: "missing the expected prefix",
                 })?;
         let len = self.keys.tag_len();
         let tag = match self.encoding {
@@ -84,7 +110,11 @@ impl GenericHmac {
             Encoding::Hex => hex::encode(tag),
             Encoding::Base64 => STANDARD.encode(tag),
         };
-        vec![(self.header.as_str(), format!("{}{digest}", self.prefix))]
+        let signature = (self.header.as_ref(), format!("{}{digest}", self.prefix));
+        let id = self
+            .delivery
+            .map(|name| (name, uuid::Uuid::new_v4().to_string()));
+        std::iter::once(signature).chain(id).collect()
     }
 }
 

@@ -1,50 +1,28 @@
-//! GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`.
+//! GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`, a
+//! preset of the generic scheme. GitHub signs no timestamp, so a captured
+//! delivery can be replayed; its `X-GitHub-Delivery` id is the receiver's
+//! means to drop duplicates.
 
-use poem::http::HeaderMap;
-
-use super::{HmacKeys, VerifyError, header};
+use super::{Encoding, GenericHmac, HmacKeys};
 
 const SIGNATURE: &str = "X-Hub-Signature-256";
 const DELIVERY: &str = "X-GitHub-Delivery";
 const PREFIX: &str = "sha256=";
-/// The headers a source sends, signature first (also what `sign` produces).
-pub(super) const HEADERS: &[&str] = &[SIGNATURE, DELIVERY];
 
-/// The GitHub scheme with its keys. GitHub signs no timestamp, so a captured
-/// delivery can be replayed; its `X-GitHub-Delivery` id is the receiver's
-/// means to drop duplicates.
-#[derive(Debug)]
-pub struct Github {
-    keys: HmacKeys,
-}
-
-impl Github {
-    /// A verifier with the given keys.
-    pub fn new(keys: HmacKeys) -> Self {
-        Self { keys }
-    }
-
-    pub(super) fn keys(&self) -> &HmacKeys {
-        &self.keys
-    }
-
-    pub(super) fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), VerifyError> {
-        let tag = header::prefixed_hex(headers, SIGNATURE, PREFIX, "expected sha256=<hex>")?;
-        self.keys.check(&[body], &[tag])
-    }
-
-    pub(super) fn sign(&self, body: &[u8]) -> Vec<(&'static str, String)> {
-        let tag = self.keys.sign(&[body]);
-        vec![
-            (SIGNATURE, format!("{PREFIX}{}", hex::encode(tag))),
-            (DELIVERY, uuid::Uuid::new_v4().to_string()),
-        ]
+impl GenericHmac {
+    /// The GitHub scheme with `keys` (HMAC-SHA256).
+    pub fn github(keys: HmacKeys) -> Self {
+        let form = (SIGNATURE, Encoding::Hex, PREFIX);
+        GenericHmac::preset("github", keys, form, DELIVERY)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use poem::http::HeaderMap;
+
     use super::*;
+    use crate::signature::VerifyError;
     use crate::signature::testing::{
         assert_hostile_values_are_malformed, assert_malformed, headers,
     };
@@ -56,8 +34,8 @@ mod tests {
     const SIGNATURE_OF_BODY: &str =
         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
 
-    fn scheme(secrets: &[&str]) -> Github {
-        Github::new(HmacKeys::new(secrets).unwrap())
+    fn scheme(secrets: &[&str]) -> GenericHmac {
+        GenericHmac::github(HmacKeys::new(secrets).unwrap())
     }
 
     #[test]

@@ -24,9 +24,7 @@ use poem::http::HeaderMap;
 
 pub use chatwoot::Chatwoot;
 pub use generic_hmac::{Encoding, GenericHmac};
-pub use github::Github;
 pub use keys::{Algorithm, HmacKeys};
-pub use shopify::Shopify;
 pub use slack::Slack;
 pub use standard_webhooks::{StandardWebhooks, decode_secret as decode_standard_webhooks_secret};
 pub use stripe::Stripe;
@@ -39,12 +37,10 @@ pub enum Verifier {
     None,
     /// `X-Chatwoot-Signature` over `"<X-Chatwoot-Timestamp>.<body>"`.
     Chatwoot(Chatwoot),
-    /// A generic HMAC (SHA-256, SHA-512 or SHA-1) of the body in a configured header.
+    /// An HMAC (SHA-256, SHA-512 or SHA-1) of the body in one header: the
+    /// generic scheme, or its GitHub (`X-Hub-Signature-256: sha256=<hex>`)
+    /// and Shopify (`X-Shopify-Hmac-Sha256: <base64>`) presets.
     Hmac(GenericHmac),
-    /// `X-Hub-Signature-256: sha256=<hex>` over the body.
-    Github(Github),
-    /// `X-Shopify-Hmac-Sha256: <base64>` over the body.
-    Shopify(Shopify),
     /// `Stripe-Signature: t=<unix>,v1=<hex>` over `"<t>.<body>"`.
     Stripe(Stripe),
     /// `X-Slack-Signature: v0=<hex>` over `"v0:<timestamp>:<body>"`.
@@ -137,8 +133,6 @@ impl Verifier {
             Verifier::None => Ok(()),
             Verifier::Chatwoot(scheme) => scheme.verify(headers, &body.0, now),
             Verifier::Hmac(scheme) => scheme.verify(headers, &body.0),
-            Verifier::Github(scheme) => scheme.verify(headers, &body.0),
-            Verifier::Shopify(scheme) => scheme.verify(headers, &body.0),
             Verifier::Stripe(scheme) => scheme.verify(headers, &body.0, now),
             Verifier::Slack(scheme) => scheme.verify(headers, &body.0, now),
             Verifier::StandardWebhooks(scheme) => scheme.verify(headers, &body.0, now),
@@ -158,8 +152,6 @@ impl Verifier {
             Verifier::None => Vec::new(),
             Verifier::Chatwoot(scheme) => scheme.sign(body, now),
             Verifier::Hmac(scheme) => scheme.sign(body),
-            Verifier::Github(scheme) => scheme.sign(body),
-            Verifier::Shopify(scheme) => scheme.sign(body),
             Verifier::Stripe(scheme) => scheme.sign(body, now),
             Verifier::Slack(scheme) => scheme.sign(body, now),
             Verifier::StandardWebhooks(scheme) => scheme.sign(body, now),
@@ -172,8 +164,6 @@ impl Verifier {
             Verifier::None => "none",
             Verifier::Chatwoot(_) => "chatwoot",
             Verifier::Hmac(scheme) => scheme.name(),
-            Verifier::Github(_) => "github",
-            Verifier::Shopify(_) => "shopify",
             Verifier::Stripe(_) => "stripe",
             Verifier::Slack(_) => "slack",
             Verifier::StandardWebhooks(_) => "standard-webhooks",
@@ -186,8 +176,6 @@ impl Verifier {
             Verifier::None => None,
             Verifier::Chatwoot(scheme) => Some(scheme.keys()),
             Verifier::Hmac(scheme) => Some(scheme.keys()),
-            Verifier::Github(scheme) => Some(scheme.keys()),
-            Verifier::Shopify(scheme) => Some(scheme.keys()),
             Verifier::Stripe(scheme) => Some(scheme.keys()),
             Verifier::Slack(scheme) => Some(scheme.keys()),
             Verifier::StandardWebhooks(scheme) => Some(scheme.keys()),
@@ -204,9 +192,7 @@ impl Verifier {
         match self {
             Verifier::None => Vec::new(),
             Verifier::Chatwoot(_) => chatwoot::HEADERS.to_vec(),
-            Verifier::Hmac(scheme) => vec![scheme.header()],
-            Verifier::Github(_) => github::HEADERS.to_vec(),
-            Verifier::Shopify(_) => shopify::HEADERS.to_vec(),
+            Verifier::Hmac(scheme) => scheme.headers(),
             Verifier::Stripe(_) => stripe::HEADERS.to_vec(),
             Verifier::Slack(_) => slack::HEADERS.to_vec(),
             Verifier::StandardWebhooks(_) => standard_webhooks::HEADERS.to_vec(),

@@ -1,53 +1,29 @@
-//! Shopify: `X-Shopify-Hmac-Sha256: <base64 HMAC-SHA256(secret, body)>`.
+//! Shopify: `X-Shopify-Hmac-Sha256: <base64 HMAC-SHA256(secret, body)>`, a
+//! preset of the generic scheme. Shopify signs no timestamp; its
+//! `X-Shopify-Webhook-Id` is the receiver's means to drop duplicates.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use poem::http::HeaderMap;
-
-use super::{HmacKeys, VerifyError, header};
+use super::{Encoding, GenericHmac, HmacKeys};
 
 const SIGNATURE: &str = "X-Shopify-Hmac-Sha256";
 const WEBHOOK_ID: &str = "X-Shopify-Webhook-Id";
-/// The headers a source sends, signature first (also what `sign` produces).
-pub(super) const HEADERS: &[&str] = &[SIGNATURE, WEBHOOK_ID];
 
-/// The Shopify scheme with its keys. Shopify signs no timestamp; its
-/// `X-Shopify-Webhook-Id` is the receiver's means to drop duplicates.
-#[derive(Debug)]
-pub struct Shopify {
-    keys: HmacKeys,
-}
-
-impl Shopify {
-    /// A verifier with the given keys (the app's client secret).
-    pub fn new(keys: HmacKeys) -> Self {
-        Self { keys }
-    }
-
-    pub(super) fn keys(&self) -> &HmacKeys {
-        &self.keys
-    }
-
-    pub(super) fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), VerifyError> {
-        let value = header::single(headers, SIGNATURE)?;
-        let tag = header::base64_digest(SIGNATURE, value, header::SHA256_LEN)?;
-        self.keys.check(&[body], &[tag])
-    }
-
-    pub(super) fn sign(&self, body: &[u8]) -> Vec<(&'static str, String)> {
-        vec![
-            (SIGNATURE, STANDARD.encode(self.keys.sign(&[body]))),
-            (WEBHOOK_ID, uuid::Uuid::new_v4().to_string()),
-        ]
+impl GenericHmac {
+    /// The Shopify scheme with `keys` (the app's client secret, HMAC-SHA256).
+    pub fn shopify(keys: HmacKeys) -> Self {
+        let form = (SIGNATURE, Encoding::Base64, "");
+        GenericHmac::preset("shopify", keys, form, WEBHOOK_ID)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signature::VerifyError;
     use crate::signature::testing::{
         assert_hostile_values_are_malformed, assert_malformed, headers,
     };
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
 
     const SECRET: &str = "shpss_test_secret";
     const BODY: &[u8] = br#"{"id":820982911946154508,"email":"jon@doe.ca"}"#;
@@ -55,8 +31,8 @@ mod tests {
     //   | openssl dgst -sha256 -hmac shpss_test_secret -binary | base64
     const SIGNATURE_OF_BODY: &str = "ydL79GgFis+45WlpB77OS7dfcX+8t6iObguHVHAAEPc=";
 
-    fn scheme(secrets: &[&str]) -> Shopify {
-        Shopify::new(HmacKeys::new(secrets).unwrap())
+    fn scheme(secrets: &[&str]) -> GenericHmac {
+        GenericHmac::shopify(HmacKeys::new(secrets).unwrap())
     }
 
     fn verify(secrets: &[&str], signature: &str, body: &[u8]) -> Result<(), VerifyError> {
