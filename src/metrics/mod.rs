@@ -11,7 +11,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 pub use histogram::Histogram;
 pub use route::RouteMetrics;
@@ -57,7 +57,7 @@ pub struct ReloadLabel {
     pub result: &'static str,
 }
 
-type Seconds = Family<RouteLabel, Histogram>;
+type Seconds = Family<RouteLabel, Histogram, fn() -> Histogram>;
 
 /// One route's hot-path series, resolved once per route instead of hashing
 /// labels on every request.
@@ -175,6 +175,12 @@ pub struct Metrics {
     pub dead_lettered: Family<RouteLabel, Counter>,
 }
 
+/// Registers `metric` under `name` and hands it back.
+fn add<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 fn latency_histogram() -> Histogram {
     // 1 ms to ~16 s.
     Histogram::exponential(0.001, 2.0, 15)
@@ -184,98 +190,90 @@ impl Metrics {
     /// A fresh registry with every metric registered.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("hookgate");
-        let metrics = Self {
-            requests: Family::default(),
-            request_duration: Family::new_with_constructor(latency_histogram),
-            downstream_duration: Family::new_with_constructor(latency_histogram),
-            in_flight: Family::default(),
-            reloads: Family::default(),
-            dedupe: Family::default(),
-            generation: Gauge::default(),
-            route_enabled: Family::default(),
-            route_failing_seconds: Family::default(),
-            queue_depth: Family::default(),
-            queue_oldest_age: Family::default(),
-            queue_dead_letters: Family::default(),
-            attempts: Family::default(),
-            dead_lettered: Family::default(),
-            registry: Registry::default(),
-        };
         let r = &mut registry;
-        r.register(
-            "requests",
-            "Webhook requests by outcome",
-            metrics.requests.clone(),
-        );
-        r.register(
-            "request_duration_seconds",
-            "Whole request time",
-            metrics.request_duration.clone(),
-        );
-        r.register(
-            "downstream_duration_seconds",
-            "Downstream call time",
-            metrics.downstream_duration.clone(),
-        );
-        r.register(
-            "in_flight",
-            "Requests being processed",
-            metrics.in_flight.clone(),
-        );
-        r.register(
-            "config_reloads",
-            "Config reloads by result",
-            metrics.reloads.clone(),
-        );
-        r.register("dedupe", "Dedupe checks by result", metrics.dedupe.clone());
-        r.register(
-            "config_generation",
-            "Generation of the live config",
-            metrics.generation.clone(),
-        );
-        r.register(
-            "route_enabled",
-            "1 when the route is enabled",
-            metrics.route_enabled.clone(),
-        );
-        r.register(
-            "route_failing_seconds",
-            "Length of the current failure streak",
-            metrics.route_failing_seconds.clone(),
-        );
-        metrics.register_queue(r);
+        let latency = || Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         Self {
+            requests: add(
+                r,
+                "requests",
+                "Webhook requests by outcome",
+                Family::default(),
+            ),
+            request_duration: add(
+                r,
+                "request_duration_seconds",
+                "Whole request time",
+                latency(),
+            ),
+            downstream_duration: add(
+                r,
+                "downstream_duration_seconds",
+                "Downstream call time",
+                latency(),
+            ),
+            in_flight: add(
+                r,
+                "in_flight",
+                "Requests being processed",
+                Family::default(),
+            ),
+            reloads: add(
+                r,
+                "config_reloads",
+                "Config reloads by result",
+                Family::default(),
+            ),
+            dedupe: add(r, "dedupe", "Dedupe checks by result", Family::default()),
+            generation: add(
+                r,
+                "config_generation",
+                "Generation of the live config",
+                Gauge::default(),
+            ),
+            route_enabled: add(
+                r,
+                "route_enabled",
+                "1 when the route is enabled",
+                Family::default(),
+            ),
+            route_failing_seconds: add(
+                r,
+                "route_failing_seconds",
+                "Length of the current failure streak",
+                Family::default(),
+            ),
+            queue_depth: add(
+                r,
+                "queue_depth",
+                "Stored events waiting for delivery",
+                Family::default(),
+            ),
+            queue_oldest_age: add(
+                r,
+                "queue_oldest_age_seconds",
+                "Age of the oldest event waiting for delivery",
+                Family::default(),
+            ),
+            queue_dead_letters: add(
+                r,
+                "queue_dead_letters",
+                "Stored events that failed every attempt",
+                Family::default(),
+            ),
+            attempts: add(
+                r,
+                "delivery_attempts",
+                "Delivery attempts of stored events by result",
+                Family::default(),
+            ),
+            dead_lettered: add(
+                r,
+                "dead_letters",
+                "Events that became dead letters",
+                Family::default(),
+            ),
             registry,
-            ..metrics
         }
-    }
-
-    fn register_queue(&self, r: &mut Registry) {
-        r.register(
-            "queue_depth",
-            "Stored events waiting for delivery",
-            self.queue_depth.clone(),
-        );
-        r.register(
-            "queue_oldest_age_seconds",
-            "Age of the oldest event waiting for delivery",
-            self.queue_oldest_age.clone(),
-        );
-        r.register(
-            "queue_dead_letters",
-            "Stored events that failed every attempt",
-            self.queue_dead_letters.clone(),
-        );
-        r.register(
-            "delivery_attempts",
-            "Delivery attempts of stored events by result",
-            self.attempts.clone(),
-        );
-        r.register(
-            "dead_letters",
-            "Events that became dead letters",
-            self.dead_lettered.clone(),
-        );
     }
 
     /// The text exposition format.
