@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::config::StoreBackend;
 use crate::dedupe;
 use crate::live::Live;
@@ -16,18 +18,30 @@ pub struct Context {
     pub live: Arc<Live>,
     /// The store of queued events, once a route is queued.
     pub queue: Arc<QueueSlot>,
-    /// Where dedupe keys live (`[store] backend`, fixed until restart).
-    pub dedupe: dedupe::Store,
+    /// The in-process dedupe keys, shared by every worker (with
+    /// `backend = "embedded"`).
+    memory: Arc<dedupe::MemoryStore>,
 }
 
 impl Context {
     /// Handles for `live`'s config, with `queue` opened as that config needs.
     pub fn new(live: Arc<Live>, queue: Arc<QueueSlot>) -> Self {
-        let dedupe = dedupe_store(&live.peek().config.server.store.backend);
         Self {
             live,
             queue,
-            dedupe,
+            memory: Arc::default(),
+        }
+    }
+
+    /// A worker's own dedupe store: the shared in-process keys, or a Redis
+    /// connection of its own, so that each worker's Redis I/O stays on its
+    /// thread rather than all of it on whichever worker connected first.
+    /// `[store] backend` needs a restart, so the one at start holds.
+    pub fn dedupe_for_worker(&self) -> dedupe::Store {
+        match &self.live.peek().config.server.store.backend {
+            StoreBackend::Embedded => dedupe::Store::Memory(self.memory.clone()),
+            StoreBackend::Redis { url, prefix } => redis_dedupe(url, prefix)
+                .unwrap_or_else(|| dedupe::Store::Memory(self.memory.clone())),
         }
     }
 }
@@ -36,21 +50,17 @@ impl Context {
 /// forwarded without dedupe.
 const DEDUPE_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// The dedupe store `backend` names; a Redis URL was checked at load.
-fn dedupe_store(backend: &StoreBackend) -> dedupe::Store {
-    use secrecy::ExposeSecret;
-    match backend {
-        StoreBackend::Embedded => dedupe::Store::Memory(Arc::default()),
-        StoreBackend::Redis { url, prefix } => {
-            match Link::new(url.expose_secret(), DEDUPE_RESPONSE_TIMEOUT) {
-                Ok(link) => {
-                    dedupe::Store::Redis(Arc::new(dedupe::RedisStore::new(link.into(), prefix)))
-                }
-                Err(error) => {
-                    tracing::error!(%error, "invalid Redis URL: dedupe keys stay in this process");
-                    dedupe::Store::Memory(Arc::default())
-                }
-            }
+/// Dedupe keys on the Redis at `url`; `None` (logged) for an invalid URL,
+/// which config validation already refuses.
+fn redis_dedupe(url: &SecretString, prefix: &str) -> Option<dedupe::Store> {
+    match Link::new(url.expose_secret(), DEDUPE_RESPONSE_TIMEOUT) {
+        Ok(link) => Some(dedupe::Store::Redis(Arc::new(dedupe::RedisStore::new(
+            link.into(),
+            prefix,
+        )))),
+        Err(error) => {
+            tracing::error!(%error, "invalid Redis URL: dedupe keys stay in this process");
+            None
         }
     }
 }

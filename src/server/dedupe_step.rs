@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use poem::http::HeaderMap;
 
-use super::context::Context;
 use super::error::WebhookError;
 use crate::dedupe::{self, Claim};
 use crate::live::LiveRoute;
@@ -61,7 +60,7 @@ impl Drop for Claimed {
 
 /// Claims the delivery's key when the route dedupes.
 pub async fn check(
-    context: &Context,
+    store: &dedupe::Store,
     LiveRoute { route, metrics }: &LiveRoute,
     headers: &HeaderMap,
     body: &VerifiedBody,
@@ -80,10 +79,10 @@ pub async fn check(
         Delivery::Sync => route.timeout + SYNC_HOLD_MARGIN,
         Delivery::Queued => QUEUED_HOLD,
     };
-    match context.dedupe.claim(&key, &token, hold).await {
+    match store.claim(&key, &token, hold).await {
         Claim::New => {
             metrics.count_dedupe("new");
-            let store = context.dedupe.clone();
+            let store = store.clone();
             let ttl = settings.ttl;
             Ok(Checked::Deliver(Some(Claimed {
                 store,

@@ -20,9 +20,7 @@ use crate::routes::is_gateway_path;
 
 /// Dispatches on the live route table, then on the gateway's own endpoints.
 pub struct Gateway {
-    context: Arc<Context>,
-    /// This worker's HTTP client; its pool lives as long as the worker.
-    forwarder: Forwarder,
+    worker: webhook::Worker,
     own: poem::endpoint::BoxEndpoint<'static>,
 }
 
@@ -51,11 +49,13 @@ impl Gateway {
             .data(shutdown)
             .map_to_response()
             .boxed();
-        Self {
+        let dedupe = context.dedupe_for_worker();
+        let worker = webhook::Worker {
             context,
             forwarder,
-            own,
-        }
+            dedupe,
+        };
+        Self { worker, own }
     }
 }
 
@@ -76,11 +76,9 @@ impl Endpoint for Gateway {
 
     async fn call(&self, request: Request) -> poem::Result<Response> {
         // One snapshot per request, kept to its end even if a reload lands meanwhile.
-        let snapshot = self.context.live.load();
+        let snapshot = self.worker.context.live.load();
         if let Some(route) = snapshot.by_path(request.uri().path()) {
-            let context = &self.context;
-            let answer = webhook::handle(context, &self.forwarder, &snapshot, route, request);
-            return Ok(answer.await);
+            return Ok(webhook::handle(&self.worker, &snapshot, route, request).await);
         }
         let request_id = webhook::request_id(request.headers());
         let mut response = self.own_endpoint(&snapshot, request).await;

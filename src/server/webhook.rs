@@ -1,6 +1,7 @@
 //! One webhook request: method, enabled, body, signature, then forward and
 //! answer (sync routes) or store and answer 202 (queued routes).
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use poem::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -12,6 +13,7 @@ use super::context::Context;
 use super::dedupe_step::{self, Checked};
 use super::error::{WebhookError, json_response, static_json};
 use crate::config::Environment;
+use crate::dedupe;
 use crate::forward::{self, Delivered, ForwardError, Forwarder, Peer, REQUEST_ID};
 use crate::live::{LiveRoute, Snapshot};
 use crate::metrics::RouteMetrics;
@@ -29,10 +31,19 @@ const DUPLICATE: &str = r#"{"success":true,"processed":false,"duplicate":true}"#
 /// Longest `X-Request-Id` taken from a caller; a longer one is replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
-/// Answers a request whose path matched `route` in `snapshot`.
+/// What one worker thread owns for the webhook path.
+pub struct Worker {
+    /// What every worker shares.
+    pub context: Arc<Context>,
+    /// This worker's HTTP client; its pool lives as long as the worker.
+    pub forwarder: Forwarder,
+    /// This worker's dedupe store.
+    pub dedupe: dedupe::Store,
+}
+
+/// Answers a request whose path matched `live` in `snapshot`.
 pub async fn handle(
-    context: &Context,
-    forwarder: &Forwarder,
+    worker: &Worker,
     snapshot: &Snapshot,
     live: &LiveRoute,
     request: Request,
@@ -45,7 +56,7 @@ pub async fn handle(
         request_id = request_id.to_str().unwrap_or_default()
     );
     let started = Instant::now();
-    let outcome = process(context, forwarder, snapshot, live, request, &request_id)
+    let outcome = process(worker, snapshot, live, request, &request_id)
         .instrument(span.clone())
         .await;
     metrics
@@ -77,8 +88,7 @@ pub async fn handle(
 }
 
 async fn process(
-    context: &Context,
-    forwarder: &Forwarder,
+    worker: &Worker,
     snapshot: &Snapshot,
     live: &LiveRoute,
     mut request: Request,
@@ -106,16 +116,19 @@ async fn process(
     let verified = verify(route, environment, request.headers(), body)?;
     let peer = peer(&request);
     let headers = request.headers();
-    let claimed = match dedupe_step::check(context, live, headers, &verified).await? {
+    let claimed = match dedupe_step::check(&worker.dedupe, live, headers, &verified).await? {
         Checked::Deliver(claimed) => claimed,
         Checked::Duplicate => {
             return Ok(Answered::Duplicate(static_json(StatusCode::OK, DUPLICATE)));
         }
     };
     let answer = match route.delivery {
-        Delivery::Queued => enqueue(context, route, headers, peer, request_id, &verified).await,
+        Delivery::Queued => {
+            let context = &worker.context;
+            enqueue(context, route, headers, peer, request_id, &verified).await
+        }
         Delivery::Sync => {
-            let forwarded = forwarder
+            let forwarded = (worker.forwarder)
                 .forward(route, headers, peer, request_id, &verified)
                 .await;
             forward::record(metrics, route, &forwarded);

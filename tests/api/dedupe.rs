@@ -224,3 +224,23 @@ async fn on_a_queued_route_a_redelivery_of_an_accepted_event_is_a_duplicate() {
         )
     );
 }
+
+#[tokio::test]
+async fn every_worker_of_an_instance_shares_the_in_process_keys() {
+    let downstream = Downstream::start().await;
+    let config = chatwoot_config(&downstream.url("/hook"), BY_DELIVERY);
+    let app = spawn_app(&config.replace("workers = 1", "workers = 2")).await;
+
+    // Each on a connection of its own, so the kernel spreads them over both
+    // workers' listeners (all eight on one worker: 1 chance in 128).
+    for _ in 0..8 {
+        let client = reqwest::Client::new();
+        let mut request = client.post(app.url(CHATWOOT_PATH)).body(EVENT.to_vec());
+        for (name, value) in chatwoot_headers(SECRET, now_secs(), EVENT) {
+            request = request.header(name, value);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 200);
+    }
+
+    assert_eq!(downstream.received().len(), 1);
+}
