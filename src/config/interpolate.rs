@@ -5,12 +5,13 @@
 
 use figment::value::{Dict, Value};
 
-/// A variable that is unset and has no default, with the key it appeared in.
+/// A variable that is unset and has no default, or a `${` never closed,
+/// with the key it appeared in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unset {
     /// The key path, e.g. `["routes", "chatwoot", "downstream"]`.
     pub path: Vec<String>,
-    /// The variable's name.
+    /// The variable's name; empty for a `${` without its `}`.
     pub var: String,
 }
 
@@ -79,6 +80,14 @@ impl Walker<'_> {
     }
 
     fn string(&mut self, text: &mut String) -> bool {
+        // Left as it is, `${TOKEN` would go live as a guessable literal.
+        if has_unterminated_reference(text) {
+            self.unset.push(Unset {
+                path: self.path.clone(),
+                var: String::new(),
+            });
+            return true;
+        }
         let lookup = self.lookup;
         // An unset variable is an error (not left literally) so that a default,
         // when given, applies and a missing one is reported.
@@ -102,6 +111,25 @@ impl Walker<'_> {
         });
         true
     }
+}
+
+/// Whether `text` opens a `${` that no `}` closes (`$$` is a literal `$`).
+fn has_unterminated_reference(text: &str) -> bool {
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        let after = &rest[at + 1..];
+        if let Some(escaped) = after.strip_prefix('$') {
+            rest = escaped;
+        } else if let Some(reference) = after.strip_prefix('{') {
+            let Some(end) = reference.find('}') else {
+                return true;
+            };
+            rest = &reference[end + 1..];
+        } else {
+            rest = after;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -156,6 +184,22 @@ mod tests {
                 var: "NOPE".into()
             }]
         );
+    }
+
+    #[test]
+    fn a_reference_without_its_closing_brace_is_reported_even_where_unset_may_be_dropped() {
+        for text in [
+            "${ADMIN_TOKEN",
+            "prefix-${HOST}-${SECRET",
+            "${HOST:-fallback",
+        ] {
+            let mut value = Value::from(Dict::from([("token".into(), Value::from(text))]));
+            let reported = expand(&mut value, &env, &|_| true);
+            assert_eq!(reported.len(), 1, "{text}");
+            assert_eq!(reported[0].var, "", "{text}");
+        }
+        assert!(!has_unterminated_reference("$${literal"));
+        assert!(!has_unterminated_reference("${HOST}/a$b"));
     }
 
     #[test]

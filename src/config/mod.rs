@@ -222,10 +222,14 @@ fn is_admin_token(path: &[String]) -> bool {
 
 fn unset_problem(unset: &interpolate::Unset) -> Problem {
     let mut problem = located(&unset.path);
-    problem.message = format!(
-        "environment variable `{}` is not set and has no default",
-        unset.var
-    );
+    problem.message = if unset.var.is_empty() {
+        "`${` without its closing `}`".to_string()
+    } else {
+        format!(
+            "environment variable `{}` is not set and has no default",
+            unset.var
+        )
+    };
     problem
 }
 
@@ -258,8 +262,22 @@ fn kind_message(kind: &figment::error::Kind) -> String {
             )
         }
         Kind::Unsupported(actual) => format!("unsupported type: {}", type_of(actual)),
-        other => other.to_string(),
+        other => without_source_lines(&other.to_string()),
     }
+}
+
+/// A parser's message without the lines that quote the file: the quoted
+/// line may hold a secret. Line and column stay, with what is wrong.
+fn without_source_lines(message: &str) -> String {
+    let quoted = |line: &str| {
+        let line = line.trim_start();
+        let number = line.trim_start_matches(|c: char| c.is_ascii_digit());
+        number.trim_start().starts_with('|')
+    };
+    let kept: Vec<&str> = (message.lines())
+        .filter(|line| !line.trim().is_empty() && !quoted(line))
+        .collect();
+    kept.join("; ")
 }
 
 fn type_of(actual: &figment::error::Actual) -> &'static str {

@@ -369,3 +369,38 @@ fn every_problem_is_reported_not_just_the_first() {
         assert!(err.contains(field), "{field} missing in:\n{err}");
     }
 }
+
+#[test]
+fn an_admin_token_with_an_unclosed_reference_is_refused_not_served_literally() {
+    let text = format!("{}\n[admin]\ntoken = \"${{ADMIN_TOKEN\"\n", route(""));
+    let err = load_str(&text).unwrap_err();
+    assert!(err.contains("field `admin.token`"), "{err}");
+    assert!(err.contains("`${` without its closing `}`"), "{err}");
+}
+
+#[test]
+fn an_admin_token_shorter_than_16_characters_is_refused() {
+    let with = |token: &str| format!("{}\n[admin]\ntoken = \"{token}\"\n", route(""));
+    let err = load_str(&with("short-token")).unwrap_err();
+    assert!(
+        err.contains("field `admin.token`: must be at least 16"),
+        "{err}"
+    );
+    assert!(!err.contains("short-token"), "{err}");
+    let config = load_str(&with("a-token-of-16-ch")).unwrap();
+    assert!(config.server.admin.is_some());
+    assert!(load_str(&with("")).unwrap().server.admin.is_none());
+}
+
+#[test]
+fn a_syntax_error_names_line_and_column_without_quoting_the_line() {
+    for text in [
+        "[admin]\ntoken = \"super-secret-token-value\n",
+        "[admin]\ntoken = super-secret-token-value\n",
+    ] {
+        let err = load_str(text).unwrap_err();
+        assert!(err.contains("line 2, column"), "{err}");
+        assert!(err.contains("invalid"), "{err}");
+        assert!(!err.contains("super-secret"), "{err}");
+    }
+}

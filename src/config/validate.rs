@@ -150,7 +150,7 @@ fn server_settings(raw: &RawConfig, problems: &mut Vec<Problem>) -> ServerSettin
         environment: server.environment.unwrap_or_default(),
         max_body_bytes,
         shutdown_timeout,
-        admin: admin_token(&raw.admin),
+        admin: admin_token(&raw.admin, problems),
         admin_listen: admin_listen(&raw.admin, problems),
         store: store_settings(&raw.store, problems),
     }
@@ -164,11 +164,27 @@ fn workers(raw: &RawServer) -> Result<usize, String> {
     }
 }
 
-/// The admin API is on while a non-empty token is set.
-fn admin_token(raw: &RawAdmin) -> Option<AdminSettings> {
+/// A shorter admin token could be guessed.
+const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+/// The admin API is on while a non-empty token is set; a short one is refused.
+fn admin_token(raw: &RawAdmin, problems: &mut Vec<Problem>) -> Option<AdminSettings> {
     let token = raw.token.as_ref()?;
-    let token = (!token.expose_secret().is_empty()).then(|| token.clone())?;
-    Some(AdminSettings { token })
+    let length = token.expose_secret().chars().count();
+    if length == 0 {
+        return None;
+    }
+    if length < MIN_ADMIN_TOKEN_LEN {
+        problems.push(Problem {
+            route: None,
+            field: "admin.token".into(),
+            message: format!("must be at least {MIN_ADMIN_TOKEN_LEN} characters long"),
+        });
+        return None;
+    }
+    Some(AdminSettings {
+        token: token.clone(),
+    })
 }
 
 fn admin_listen(raw: &RawAdmin, problems: &mut Vec<Problem>) -> Option<SocketAddr> {
