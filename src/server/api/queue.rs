@@ -10,7 +10,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::{AdminError, AdminToken, Refusal, Tag, check_token, error};
-use crate::queue::{EventSummary, Queue, QueueError};
+use crate::queue::{EventState, EventSummary, Queue, QueueError};
 use crate::server::context::Context;
 use crate::server::error::queue_status;
 
@@ -194,7 +194,7 @@ async fn fill(view: &mut QueueView, queue: &Queue) -> Result<(), QueueError> {
         .and_then(|at| SystemTime::now().duration_since(at).ok())
         .map_or(0.0, |age| age.as_secs_f64());
     let dead = queue
-        .list(&view.route, Some("dead"), LISTED_DEAD_LETTERS)
+        .list(&view.route, Some(EventState::Dead), LISTED_DEAD_LETTERS)
         .await?;
     view.dead = dead.into_iter().map(DeadLetter::from).collect();
     Ok(())
