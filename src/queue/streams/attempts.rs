@@ -134,23 +134,34 @@ impl Streams {
                     let ticket = Ticket::Entry(entry.id);
                     events.push(StoredEvent::new(ticket, id, attempts, stored));
                 }
-                _ => {
-                    let _: u32 = self
-                        .scripts
-                        .drop_orphan
-                        .key(&keys.stream)
-                        .key(&keys.pending)
-                        .key(&keys.retry)
-                        .key(keys.event(&id))
-                        .arg(GROUP)
-                        .arg(&entry.id)
-                        .arg(&id)
-                        .invoke_async(connection)
-                        .await?;
-                }
+                _ => self.drop_orphan(connection, keys, &entry.id, &id).await?,
             }
         }
         Ok(events)
+    }
+
+    /// Acknowledges and drops the stream `entry` of the event `id`, purged
+    /// while the entry waited.
+    async fn drop_orphan(
+        &self,
+        connection: &mut ConnectionManager,
+        keys: &Keys,
+        entry: &str,
+        id: &str,
+    ) -> Result<(), QueueError> {
+        let _: u32 = self
+            .scripts
+            .drop_orphan
+            .key(&keys.stream)
+            .key(&keys.pending)
+            .key(&keys.retry)
+            .key(keys.event(id))
+            .arg(GROUP)
+            .arg(entry)
+            .arg(id)
+            .invoke_async(connection)
+            .await?;
+        Ok(())
     }
 
     /// Records the outcome of an attempt at `event` of `route`.
