@@ -9,7 +9,7 @@ use clap::Subcommand;
 
 use super::ConfigArg;
 use crate::config;
-use crate::queue::{EventSummary, Purge, Queue};
+use crate::queue::{EventState, EventSummary, Purge, Queue};
 
 /// What to do with the route's stored events.
 #[derive(Debug, Subcommand)]
@@ -151,9 +151,9 @@ async fn ls(queue: &Queue, route: &str, limit: usize) -> Result<(), String> {
 
 fn line(event: &EventSummary) -> String {
     let time = |at| humantime::format_rfc3339_seconds(at).to_string();
-    let next = match event.state.as_str() {
-        "pending" => time(event.next_attempt_at),
-        _ => "-".into(),
+    let next = match event.state {
+        EventState::Pending => time(event.next_attempt_at),
+        EventState::Dead | EventState::Delivered => "-".into(),
     };
     format!(
         "{:<36}  {:<9}  {:>8}  {:<20}  {:<20}  {}",

@@ -3,14 +3,20 @@
 //! The client is hyper-util's, not reqwest's: on the benchmark (bench/) it
 //! made the gateway markedly faster, see bench/README.md. It follows no
 //! redirect and uses no proxy from the environment.
+//!
+//! - `headers`: the header rules of a forward.
+//! - `outbound`: [`Outbound`], an event with its headers through those rules,
+//!   what the queue stores and delivery sends.
 
 mod headers;
+mod outbound;
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
+use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -18,6 +24,7 @@ use poem::http::header::RETRY_AFTER;
 use poem::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 
 pub use headers::{Peer, REQUEST_ID, outgoing_headers};
+pub use outbound::Outbound;
 
 use crate::metrics::RouteMetrics;
 use crate::routes::Route;
@@ -97,6 +104,22 @@ pub struct Forwarder {
     client: HttpsClient,
 }
 
+/// The TLS settings every client shares, the system's root certificates
+/// among them: read and parsed once per process, not once per client (a
+/// client per worker thread, one for delivery).
+fn tls_config() -> Result<rustls::ClientConfig, ClientError> {
+    static SHARED: OnceLock<rustls::ClientConfig> = OnceLock::new();
+    if let Some(config) = SHARED.get() {
+        return Ok(config.clone());
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_native_roots()
+        .map_err(ClientError)?
+        .with_no_client_auth();
+    // Two threads may both have read the roots; one config is kept.
+    Ok(SHARED.get_or_init(|| config).clone())
+}
+
 impl Forwarder {
     /// A client for http and https downstreams (the system's root certificates).
     pub fn new() -> Result<Self, ClientError> {
@@ -104,9 +127,9 @@ impl Forwarder {
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         http.set_nodelay(true);
         http.enforce_http(false);
+        // A clone shares the parsed roots (the verifier is behind an `Arc`).
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(ClientError)?
+            .with_tls_config(tls_config()?)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
@@ -125,10 +148,37 @@ impl Forwarder {
         request_id: &HeaderValue,
         body: &VerifiedBody,
     ) -> Result<Delivered, ForwardError> {
-        let mut request = Request::new(Full::new(body.bytes().clone()));
+        let headers = outgoing_headers(incoming, peer, request_id, &route.route_header);
+        self.post(route, headers, body.bytes().clone()).await
+    }
+
+    /// POSTs `outbound` to the downstream of `route` (its live settings:
+    /// downstream, timeout) as it is: its headers went through the rules
+    /// when it was made.
+    pub async fn send(
+        &self,
+        route: &Route,
+        outbound: &Outbound,
+    ) -> Result<Delivered, ForwardError> {
+        debug_assert_eq!(
+            outbound.route(),
+            route.name,
+            "an event sent on another route"
+        );
+        let body = outbound.body().bytes().clone();
+        self.post(route, outbound.headers().clone(), body).await
+    }
+
+    async fn post(
+        &self,
+        route: &Route,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Delivered, ForwardError> {
+        let mut request = Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = route.downstream_uri.clone();
-        *request.headers_mut() = outgoing_headers(incoming, peer, request_id, &route.route_header);
+        *request.headers_mut() = headers;
         let started = Instant::now();
         let exchange = async {
             let response = self

@@ -5,8 +5,9 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
 
-use super::{EVENT_ID, Ticket};
-use crate::signature::VerifiedBody;
+use super::EVENT_ID;
+use super::store::Ticket;
+use crate::forward::Outbound;
 
 /// A pending event, ready to be forwarded.
 #[derive(Debug)]
@@ -15,12 +16,8 @@ pub struct StoredEvent {
     pub(crate) ticket: Ticket,
     /// The event id.
     pub id: String,
-    /// The request id it was received with.
-    pub request_id: HeaderValue,
-    /// The headers to forward, `X-Hookgate-Event-Id` included.
-    pub headers: HeaderMap,
-    /// The exact bytes, verified before they were stored.
-    pub body: VerifiedBody,
+    /// What is sent, as stored: `X-Hookgate-Event-Id` added to its headers.
+    pub outbound: Outbound,
     /// Attempts made before this one.
     pub attempts: u32,
 }
@@ -59,29 +56,31 @@ pub(crate) struct Due {
 impl StoredEvent {
     /// An event read back from a store: its headers decoded, its id added as
     /// `X-Hookgate-Event-Id`.
-    pub(super) fn new(
-        ticket: Ticket,
-        id: String,
-        attempts: u32,
-        request_id: &str,
-        headers: &[u8],
-        body: Bytes,
-    ) -> Self {
-        let mut headers = decode_headers(headers);
+    pub(super) fn new(ticket: Ticket, id: String, attempts: u32, stored: Stored<'_>) -> Self {
+        let mut headers = decode_headers(stored.headers);
         let id_header = HeaderValue::try_from(id.as_str())
             .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
         headers.insert(EVENT_ID.clone(), id_header);
-        let request_id = HeaderValue::try_from(request_id)
+        let request_id = HeaderValue::try_from(stored.request_id)
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        let outbound =
+            Outbound::restore(stored.route.to_string(), headers, request_id, stored.body);
         Self {
             ticket,
             id,
-            request_id,
-            headers,
-            body: VerifiedBody::from_store(body),
+            outbound,
             attempts,
         }
     }
+}
+
+/// The stored fields of an [`Outbound`], as a store reads them back.
+#[derive(Debug)]
+pub(super) struct Stored<'a> {
+    pub route: &'a str,
+    pub request_id: &'a str,
+    pub headers: &'a [u8],
+    pub body: Bytes,
 }
 
 /// Headers as `name: value` lines: exact bytes, readable in the sqlite3 shell.

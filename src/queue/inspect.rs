@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use super::{Backend, Queue, QueueError};
+use super::{EventState, Queue, QueueError};
 
 /// How many events of a route are in each state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,8 +23,8 @@ pub struct QueueStats {
 pub struct EventSummary {
     /// The event id (`X-Hookgate-Event-Id`).
     pub id: String,
-    /// `pending`, `delivered` or `dead`.
-    pub state: String,
+    /// Pending, delivered or dead.
+    pub state: EventState,
     /// Attempts made so far.
     pub attempts: u32,
     /// When it was received.
@@ -47,32 +47,23 @@ pub enum Purge {
 impl Queue {
     /// The counts and the oldest pending event of `route`.
     pub async fn stats(&self, route: &str) -> Result<QueueStats, QueueError> {
-        match &self.backend {
-            Backend::Sqlite(store) => store.stats(route).await,
-            Backend::Redis(streams) => streams.stats(route).await,
-        }
+        self.store.stats(route).await
     }
 
     /// Up to `limit` events of `route`, oldest first; only `state` when given.
     pub async fn list(
         &self,
         route: &str,
-        state: Option<&str>,
+        state: Option<EventState>,
         limit: usize,
     ) -> Result<Vec<EventSummary>, QueueError> {
-        match &self.backend {
-            Backend::Sqlite(store) => store.list(route, state, limit).await,
-            Backend::Redis(streams) => streams.list(route, state, limit).await,
-        }
+        self.store.list(route, state, limit).await
     }
 
     /// Puts dead letters of `route` back in the queue with a fresh schedule:
     /// the one with `id`, or all; returns how many.
     pub async fn replay(&self, route: &str, id: Option<&str>) -> Result<u64, QueueError> {
-        let replayed = match &self.backend {
-            Backend::Sqlite(store) => store.replay(route, id).await,
-            Backend::Redis(streams) => streams.replay(route, id).await,
-        }?;
+        let replayed = self.store.replay(route, id).await?;
         self.kick(route);
         found(replayed, id)
     }
@@ -84,11 +75,7 @@ impl Queue {
         what: Purge,
         id: Option<&str>,
     ) -> Result<u64, QueueError> {
-        let purged = match &self.backend {
-            Backend::Sqlite(store) => store.purge(route, what, id).await,
-            Backend::Redis(streams) => streams.purge(route, what, id).await,
-        }?;
-        found(purged, id)
+        found(self.store.purge(route, what, id).await?, id)
     }
 }
 

@@ -4,13 +4,16 @@
 //!
 //! # Layout
 //!
-//! - `sqlite`: the embedded backend, with `store` (the schema in
+//! - `store`: the `Store` trait every backend implements,
+//!   and what goes through it.
+//! - `sqlite`: the embedded backend, with `sql` (the schema in
 //!   `schema.sql` and every SQL statement), `writer` (the one writing
 //!   thread; concurrent writes share one transaction) and `syncer` (the
 //!   thread whose one fsync makes a batch durable before it is answered).
 //! - `streams`: the backend on Redis Streams (a consumer group per route,
 //!   reclaiming of events left by a dead instance, a dead-letter stream).
 //! - `event`: a stored event read back for delivery, and its outcome.
+//! - `state`: [`EventState`], as stored and shown.
 //! - `inspect`: counts, listings, replays and purges (admin API, `hookgate queue`).
 //! - [`backoff`]: the retry schedule and a downstream's `Retry-After`.
 //! - [`delivery`]: the per-route workers, on the control-plane runtime.
@@ -23,12 +26,11 @@ mod event;
 mod inspect;
 mod slot;
 mod sqlite;
+mod state;
 mod store;
 mod streams;
-mod syncer;
 #[cfg(test)]
 mod tests;
-mod writer;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -43,9 +45,11 @@ use event::Due;
 pub use event::{Finish, StoredEvent};
 pub use inspect::{EventSummary, Purge, QueueStats};
 pub use slot::QueueSlot;
+pub use state::{EventState, UnknownState};
+use store::{NewEvent, Store, Ticket};
 
 use crate::config::{StoreBackend, StoreSettings};
-use crate::forward::{Peer, outgoing_headers};
+use crate::forward::{Outbound, Peer};
 use crate::redis_link::Link;
 use crate::routes::Route;
 use crate::signature::VerifiedBody;
@@ -92,6 +96,12 @@ pub enum QueueError {
     /// Redis did not answer, or refused a command.
     #[error("Redis is unavailable: {0}")]
     Redis(String),
+    /// The store holds a state this hookgate does not know.
+    #[error(transparent)]
+    UnknownState(#[from] UnknownState),
+    /// An event handed to a store other than the one it was read from: a bug.
+    #[error("an event of another store")]
+    ForeignTicket,
 }
 
 impl From<redis::RedisError> for QueueError {
@@ -112,56 +122,10 @@ impl From<rusqlite::Error> for QueueError {
     }
 }
 
-/// What a store needs to record an attempt's outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum Ticket {
-    /// The event's row (`seq`) in the SQLite file.
-    Row(i64),
-    /// The stream entry a Redis consumer read the event from.
-    Entry(String),
-}
-
-impl Ticket {
-    fn row(&self) -> Option<i64> {
-        match self {
-            Ticket::Row(seq) => Some(*seq),
-            Ticket::Entry(_) => None,
-        }
-    }
-
-    fn entry(&self) -> Option<&str> {
-        match self {
-            Ticket::Entry(entry) => Some(entry),
-            Ticket::Row(_) => None,
-        }
-    }
-}
-
-/// An event as a backend stores it.
-#[derive(Debug)]
-pub(crate) struct NewEvent {
-    id: String,
-    route: String,
-    max_queued: u64,
-    received_at: i64,
-    request_id: String,
-    headers: Vec<u8>,
-    body: bytes::Bytes,
-}
-
-/// Where events are kept.
-#[derive(Debug)]
-enum Backend {
-    /// One SQLite file, this instance's own.
-    Sqlite(sqlite::Sqlite),
-    /// Redis Streams, shared by every instance on that Redis.
-    Redis(Box<streams::Streams>),
-}
-
 /// The store of one gateway, and a wake-up per route for its delivery worker.
 #[derive(Debug)]
 pub struct Queue {
-    backend: Backend,
+    store: Box<dyn Store>,
     kicks: Mutex<HashMap<String, Arc<Notify>>>,
 }
 
@@ -169,27 +133,24 @@ impl Queue {
     /// Opens the store `settings` name: the SQLite file (created with its
     /// directory if needed), or Redis (connected on first use).
     pub fn open(settings: &StoreSettings) -> Result<Self, QueueError> {
-        let backend = match &settings.backend {
-            StoreBackend::Embedded => Backend::Sqlite(sqlite::Sqlite::open(&settings.path)?),
+        let store: Box<dyn Store> = match &settings.backend {
+            StoreBackend::Embedded => Box::new(sqlite::Sqlite::open(&settings.path)?),
             StoreBackend::Redis { url, prefix } => {
                 // Unreachable in practice: the URL was checked at config load.
                 let link = Link::new(url.expose_secret(), REDIS_RESPONSE_TIMEOUT)?;
                 let streams = streams::Streams::new(link, prefix, settings.visibility_timeout);
-                Backend::Redis(Box::new(streams))
+                Box::new(streams)
             }
         };
         Ok(Self {
-            backend,
+            store,
             kicks: Mutex::default(),
         })
     }
 
     /// Where events are kept, for logs and listings.
     pub fn describe(&self) -> String {
-        match &self.backend {
-            Backend::Sqlite(store) => store.path().display().to_string(),
-            Backend::Redis(streams) => streams.describe(),
-        }
+        self.store.describe()
     }
 
     /// Stores a verified event of `route` (the headers it will be forwarded
@@ -203,24 +164,21 @@ impl Queue {
         request_id: &HeaderValue,
         body: &VerifiedBody,
     ) -> Result<String, QueueError> {
-        // Stored as they will be forwarded; delivery passes them through
-        // the same rules again, which leaves them as they are.
-        let forwarded = outgoing_headers(headers, peer, request_id, &route.route_header);
-        let event = NewEvent {
-            id: uuid::Uuid::now_v7().to_string(),
-            route: route.name.clone(),
-            max_queued: route.queue.max_queued,
-            received_at: unix_ms(SystemTime::now()),
-            request_id: String::from_utf8_lossy(request_id.as_bytes()).into_owned(),
-            headers: event::encode_headers(&forwarded),
-            body: body.bytes().clone(),
-        };
+        let outbound = Outbound::new(route, headers, peer, request_id, body);
+        self.store_outbound(&outbound, route.queue.max_queued).await
+    }
+
+    /// Stores `outbound` as it is (delivery sends it without a second pass
+    /// of the header rules) under a new id, which it returns.
+    async fn store_outbound(
+        &self,
+        outbound: &Outbound,
+        max_queued: u64,
+    ) -> Result<String, QueueError> {
+        let event = NewEvent::new(outbound, max_queued);
         let id = event.id.clone();
-        match &self.backend {
-            Backend::Sqlite(store) => store.ingest(event).await,
-            Backend::Redis(streams) => streams.ingest(event).await,
-        }?;
-        self.kick(&route.name);
+        self.store.ingest(event).await?;
+        self.kick(outbound.route());
         Ok(id)
     }
 
@@ -228,7 +186,7 @@ impl Queue {
     /// Redis: reading an event claims it for this instance, and a claim held
     /// while the event waits for a slot could outlast `visibility_timeout`.
     pub(crate) fn reads_ahead(&self) -> bool {
-        matches!(self.backend, Backend::Sqlite(_))
+        self.store.reads_ahead()
     }
 
     /// Up to `limit` events of `route` due now and not in `claimed` (being
@@ -239,13 +197,7 @@ impl Queue {
         limit: usize,
         claimed: &HashSet<Ticket>,
     ) -> Result<Due, QueueError> {
-        match &self.backend {
-            Backend::Sqlite(store) => {
-                let rows = claimed.iter().filter_map(Ticket::row).collect();
-                store.due(route, limit, rows).await
-            }
-            Backend::Redis(streams) => streams.due(route, limit, claimed).await,
-        }
+        self.store.due(route, limit, claimed).await
     }
 
     /// Records the outcome of an attempt at `event` of `route`.
@@ -255,13 +207,7 @@ impl Queue {
         event: &StoredEvent,
         outcome: Finish,
     ) -> Result<(), QueueError> {
-        match (&self.backend, &event.ticket) {
-            (Backend::Sqlite(store), Ticket::Row(seq)) => store.finish(*seq, outcome).await,
-            (Backend::Redis(streams), Ticket::Entry(_)) => {
-                streams.finish(route, event, outcome).await
-            }
-            _ => Err(QueueError::Unavailable),
-        }
+        self.store.finish(route, event, outcome).await
     }
 
     /// Deletes delivered events of `route` older than `keep_for` (all of them
@@ -272,10 +218,7 @@ impl Queue {
         keep_for: Option<Duration>,
     ) -> Result<u64, QueueError> {
         let cutoff = SystemTime::now() - keep_for.unwrap_or_default();
-        match &self.backend {
-            Backend::Sqlite(store) => store.sweep(route, cutoff).await,
-            Backend::Redis(streams) => streams.sweep(route, cutoff).await,
-        }
+        self.store.sweep(route, cutoff).await
     }
 
     /// Wakes up when `route` may have a new event due (an ingest, a replay).

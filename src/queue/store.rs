@@ -1,362 +1,128 @@
-//! The SQLite file: its schema and every statement run on it.
-//!
-//! One table, `events`, holds every stored event with its state (`pending`,
-//! `delivered` while kept for `retention`, `dead`); triggers keep `counts`
-//! (events per route and state) exact for any writer, the `hookgate queue`
-//! command included, so the ingest bound costs one indexed read. Times are
-//! unix milliseconds.
+//! What a backend does: the [`Store`] trait, which the SQLite file and Redis
+//! Streams implement, and what passes through it (a [`NewEvent`] in, a
+//! [`Ticket`] to record an attempt's outcome).
 
 use std::collections::HashSet;
-use std::path::Path;
-use std::time::Duration;
+use std::time::SystemTime;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use async_trait::async_trait;
 
-/// The schema version in `PRAGMA user_version`.
-const VERSION: i64 = 2;
+use super::event::{Due, Finish, StoredEvent, encode_headers};
+use super::inspect::{EventSummary, Purge, QueueStats};
+use super::state::EventState;
+use super::{QueueError, unix_ms};
+use crate::forward::Outbound;
 
-/// Tables, indexes and the triggers that keep `counts` exact.
-const SCHEMA: &str = include_str!("schema.sql");
+/// Where events are kept.
+///
+/// Used as `Box<dyn Store>`: the backend is picked from the config at run
+/// time, and a generic `Queue<S>` would spread that parameter to every
+/// holder of the queue (the slot, the admin API, delivery, the CLI) for the
+/// saving of one boxed future per call, next to a disk sync or a network
+/// round trip. `async_trait` because an `async fn` of a trait cannot be
+/// called through `dyn` otherwise.
+#[async_trait]
+pub(crate) trait Store: std::fmt::Debug + Send + Sync {
+    /// Where events are kept, for logs and listings.
+    fn describe(&self) -> String;
 
-/// Opens (creating if needed) the file with WAL and a full sync at every
-/// commit: what `hookgate queue` and the reading connection use. The
-/// gateway's writing connection is [`connect_writer`].
-pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "wal")?;
-    conn.pragma_update(None, "synchronous", "full")?;
-    // Checkpoint the WAL into the database every ~16 MB instead of every
-    // 4 MB (fewer copy-and-sync rounds under load). A page cache of 2 MB per
-    // connection: 8 MB measured no faster (bench/) and cost 7 MB of RSS.
-    conn.pragma_update(None, "wal_autocheckpoint", 4000)?;
-    conn.pragma_update(None, "cache_size", -2048)?;
-    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    if version > VERSION {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
-            "store schema version {version} is newer than this hookgate ({VERSION})"
-        )));
+    /// Whether delivery may read events ahead of its free slots.
+    fn reads_ahead(&self) -> bool;
+
+    /// Stores `event` once it is durable, unless its route is full.
+    async fn ingest(&self, event: NewEvent) -> Result<(), QueueError>;
+
+    /// Up to `limit` events of `route` due now and not in `claimed`, oldest
+    /// stored first.
+    async fn due(
+        &self,
+        route: &str,
+        limit: usize,
+        claimed: &HashSet<Ticket>,
+    ) -> Result<Due, QueueError>;
+
+    /// Records the outcome of an attempt at `event` of `route`.
+    async fn finish(
+        &self,
+        route: &str,
+        event: &StoredEvent,
+        outcome: Finish,
+    ) -> Result<(), QueueError>;
+
+    /// Deletes delivered events of `route` finished at or before `cutoff`.
+    async fn sweep(&self, route: &str, cutoff: SystemTime) -> Result<u64, QueueError>;
+
+    /// The counts and the oldest pending event of `route`.
+    async fn stats(&self, route: &str) -> Result<QueueStats, QueueError>;
+
+    /// Up to `limit` events of `route`, oldest first; only `state` when given.
+    async fn list(
+        &self,
+        route: &str,
+        state: Option<EventState>,
+        limit: usize,
+    ) -> Result<Vec<EventSummary>, QueueError>;
+
+    /// Dead letters of `route` (only `id` when given) back to pending; how many.
+    async fn replay(&self, route: &str, id: Option<&str>) -> Result<u64, QueueError>;
+
+    /// Deletes events of `route`: `what`, only `id` when given; how many.
+    async fn purge(&self, route: &str, what: Purge, id: Option<&str>) -> Result<u64, QueueError>;
+}
+
+/// What a store needs to record an attempt's outcome: each store makes its
+/// own kind, and only takes back its own (see [`Ticket::row`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Ticket {
+    /// The event's row (`seq`) in the SQLite file.
+    Row(i64),
+    /// The stream entry a Redis consumer read the event from.
+    Entry(String),
+}
+
+impl Ticket {
+    /// The SQLite row. A queue has one store, which hands out tickets of its
+    /// own kind only: another kind is a bug, refused here for both stores.
+    pub(super) fn row(&self) -> Result<i64, QueueError> {
+        match self {
+            Ticket::Row(seq) => Ok(*seq),
+            Ticket::Entry(_) => Err(QueueError::ForeignTicket),
+        }
     }
-    if version < VERSION {
-        conn.execute_batch(SCHEMA)?;
-        conn.pragma_update(None, "user_version", VERSION)?;
+
+    /// The Redis stream entry; see [`Ticket::row`].
+    pub(super) fn entry(&self) -> Result<&str, QueueError> {
+        match self {
+            Ticket::Entry(entry) => Ok(entry),
+            Ticket::Row(_) => Err(QueueError::ForeignTicket),
+        }
     }
-    Ok(conn)
 }
 
-/// Opens the file for the writing thread, whose commits do not sync: the
-/// syncer thread syncs the WAL after each commit, before anyone is answered.
-pub fn connect_writer(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = connect(path)?;
-    conn.pragma_update(None, "synchronous", "normal")?;
-    Ok(conn)
-}
-
-/// The WAL file of `conn`'s database, which [`connect`] has made exist,
-/// opened for syncing. Named after the file SQLite opened (symlinks
-/// resolved), not after the configured path.
-pub fn open_wal(conn: &Connection) -> std::io::Result<std::fs::File> {
-    let database = conn
-        .path()
-        .filter(|path| !path.is_empty())
-        .ok_or_else(|| std::io::Error::other("the store has no file"))?;
-    std::fs::File::open(format!("{database}-wal"))
-}
-
-/// An event as written at ingest.
+/// An event as a backend stores it: an [`Outbound`] with its id, its route's
+/// bound and when it was received.
 #[derive(Debug)]
-pub struct Row<'a> {
-    pub id: &'a str,
-    pub route: &'a str,
-    pub received_at: i64,
-    pub request_id: &'a str,
-    pub headers: &'a [u8],
-    pub body: &'a [u8],
-}
-
-/// Pending plus dead events of `route`: what `max_queued` bounds.
-pub fn undelivered(conn: &Connection, route: &str) -> rusqlite::Result<u64> {
-    conn.prepare_cached(
-        "SELECT COALESCE(SUM(n), 0) FROM counts WHERE route = ?1 AND state IN ('pending', 'dead')",
-    )?
-    .query_row([route], |row| row.get::<_, i64>(0))
-    .map(|n| n.max(0) as u64)
-}
-
-/// Inserts `row` as pending, due at once.
-pub fn insert(conn: &Connection, row: &Row) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO events (id, route, state, received_at, next_attempt_at, request_id, headers, \
-         body) VALUES (?1, ?2, 'pending', ?3, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        row.id,
-        row.route,
-        row.received_at,
-        row.request_id,
-        row.headers,
-        row.body
-    ])?;
-    Ok(())
-}
-
-/// A pending event read back for delivery.
-#[derive(Debug)]
-pub struct DueRow {
-    pub seq: i64,
+pub(crate) struct NewEvent {
     pub id: String,
-    pub attempts: u32,
+    pub route: String,
+    pub max_queued: u64,
+    pub received_at: i64,
     pub request_id: String,
     pub headers: Vec<u8>,
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
 }
 
-/// Pending events of a route due at a time, oldest stored first.
-///
-/// `INDEXED BY`: left to itself the planner takes the due-time index for the
-/// range and sorts every due row, bodies included, by `seq`: with a backlog
-/// of 50,000 events that cost a core and slowed delivery to 60 events/s.
-/// In `seq` order the rows are read only up to `limit`.
-///
-/// No `LIMIT ?`: SQLite compiles a statement again whenever a bound `LIMIT`
-/// changes, and this one runs for every few deliveries. Rows come from the
-/// index in order, so stepping through only `limit` of them reads no more.
-const DUE: &str = "SELECT seq, id, attempts, request_id, headers, body \
-    FROM events INDEXED BY events_in_order \
-    WHERE route = ?1 AND state = 'pending' AND next_attempt_at <= ?2 ORDER BY seq";
-
-/// Up to `limit` pending events of `route` due at `now` and not in `skip`,
-/// oldest stored first. A skipped row's body is not read.
-pub fn due(
-    conn: &Connection,
-    route: &str,
-    now: i64,
-    limit: usize,
-    skip: &HashSet<i64>,
-) -> rusqlite::Result<Vec<DueRow>> {
-    let mut statement = conn.prepare_cached(DUE)?;
-    let mut rows = statement.query(params![route, now])?;
-    let mut due = Vec::with_capacity(limit);
-    while due.len() < limit {
-        let Some(row) = rows.next()? else { break };
-        let seq = row.get(0)?;
-        if skip.contains(&seq) {
-            continue;
+impl NewEvent {
+    /// `outbound` under a fresh id (time-ordered), received now.
+    pub fn new(outbound: &Outbound, max_queued: u64) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            route: outbound.route().to_string(),
+            max_queued,
+            received_at: unix_ms(SystemTime::now()),
+            request_id: String::from_utf8_lossy(outbound.request_id().as_bytes()).into_owned(),
+            headers: encode_headers(outbound.headers()),
+            body: outbound.body().bytes().clone(),
         }
-        due.push(DueRow {
-            seq,
-            id: row.get(1)?,
-            attempts: row.get(2)?,
-            request_id: row.get(3)?,
-            headers: row.get(4)?,
-            body: row.get(5)?,
-        });
-    }
-    Ok(due)
-}
-
-/// Events of a route waiting for a retry, soonest first (`events_retrying`),
-/// without a `LIMIT ?` for the same reason as [`DUE`].
-const NEXT_RETRIES: &str = "SELECT seq, next_attempt_at FROM events \
-    WHERE route = ?1 AND state = 'pending' AND attempts > 0 ORDER BY next_attempt_at";
-
-/// The `(seq, next_attempt_at)` of up to `limit` events of `route` waiting
-/// for a retry, soonest first.
-pub fn next_retries(
-    conn: &Connection,
-    route: &str,
-    limit: usize,
-) -> rusqlite::Result<Vec<(i64, i64)>> {
-    let mut statement = conn.prepare_cached(NEXT_RETRIES)?;
-    let rows = statement.query_map(params![route], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    rows.take(limit).collect()
-}
-
-/// Records a delivery: kept as `delivered` when `keep`, deleted otherwise.
-pub fn delivered(conn: &Connection, seq: i64, now: i64, keep: bool) -> rusqlite::Result<()> {
-    if keep {
-        conn.prepare_cached(
-            "UPDATE events SET state = 'delivered', attempts = attempts + 1, last_error = NULL, \
-             finished_at = ?2 WHERE seq = ?1 AND state = 'pending'",
-        )?
-        .execute(params![seq, now])?;
-    } else {
-        conn.prepare_cached("DELETE FROM events WHERE seq = ?1")?
-            .execute([seq])?;
-    }
-    Ok(())
-}
-
-/// Records a failed attempt; the event is due again at `next`.
-pub fn failed(conn: &Connection, seq: i64, error: &str, next: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "UPDATE events SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 \
-         WHERE seq = ?1 AND state = 'pending'",
-    )?
-    .execute(params![seq, error, next])?;
-    Ok(())
-}
-
-/// Records the last failed attempt: the event is a dead letter.
-pub fn dead(conn: &Connection, seq: i64, error: &str, now: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "UPDATE events SET state = 'dead', attempts = attempts + 1, last_error = ?2, \
-         finished_at = ?3 WHERE seq = ?1 AND state = 'pending'",
-    )?
-    .execute(params![seq, error, now])?;
-    Ok(())
-}
-
-/// Dead letters of `route` (only `id` when given) back to pending, due at
-/// `now` with a fresh schedule; returns how many.
-pub fn replay(conn: &Connection, route: &str, id: Option<&str>, now: i64) -> rusqlite::Result<u64> {
-    let changed = conn
-        .prepare_cached(
-            "UPDATE events SET state = 'pending', attempts = 0, last_error = NULL, \
-             next_attempt_at = ?3, finished_at = NULL \
-             WHERE route = ?1 AND state = 'dead' AND (?2 IS NULL OR id = ?2)",
-        )?
-        .execute(params![route, id, now])?;
-    Ok(changed as u64)
-}
-
-/// Deletes events of `route` in `states` (only `id` when given); returns how many.
-pub fn purge(
-    conn: &Connection,
-    route: &str,
-    states: &[&str],
-    id: Option<&str>,
-) -> rusqlite::Result<u64> {
-    let mut changed = 0;
-    for state in states {
-        changed += conn
-            .prepare_cached(
-                "DELETE FROM events WHERE route = ?1 AND state = ?2 AND (?3 IS NULL OR id = ?3)",
-            )?
-            .execute(params![route, state, id])?;
-    }
-    Ok(changed as u64)
-}
-
-/// Deletes delivered events of `route` finished at or before `cutoff`.
-pub fn sweep(conn: &Connection, route: &str, cutoff: i64) -> rusqlite::Result<u64> {
-    let changed = conn
-        .prepare_cached(
-            "DELETE FROM events WHERE route = ?1 AND state = 'delivered' AND finished_at <= ?2",
-        )?
-        .execute(params![route, cutoff])?;
-    Ok(changed as u64)
-}
-
-/// Events of `route` per state.
-pub fn counts(conn: &Connection, route: &str) -> rusqlite::Result<Vec<(String, u64)>> {
-    let mut statement = conn.prepare_cached("SELECT state, n FROM counts WHERE route = ?1")?;
-    let rows = statement.query_map([route], |row| {
-        Ok((row.get(0)?, row.get::<_, i64>(1)?.max(0) as u64))
-    })?;
-    rows.collect()
-}
-
-/// When the oldest pending event of `route` was received.
-pub fn oldest_pending(conn: &Connection, route: &str) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached(
-        "SELECT received_at FROM events WHERE route = ?1 AND state = 'pending' ORDER BY seq LIMIT 1",
-    )?
-    .query_row([route], |row| row.get(0))
-    .optional()
-}
-
-/// One line of a listing.
-#[derive(Debug)]
-pub struct SummaryRow {
-    pub id: String,
-    pub state: String,
-    pub attempts: u32,
-    pub received_at: i64,
-    pub next_attempt_at: i64,
-    pub last_error: Option<String>,
-}
-
-/// Up to `limit` events of `route`, oldest first; only `state` when given.
-pub fn list(
-    conn: &Connection,
-    route: &str,
-    state: Option<&str>,
-    limit: usize,
-) -> rusqlite::Result<Vec<SummaryRow>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT id, state, attempts, received_at, next_attempt_at, last_error FROM events \
-         WHERE route = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY seq LIMIT ?3",
-    )?;
-    let rows = statement.query_map(params![route, state, limit as i64], |row| {
-        Ok(SummaryRow {
-            id: row.get(0)?,
-            state: row.get(1)?,
-            attempts: row.get(2)?,
-            received_at: row.get(3)?,
-            next_attempt_at: row.get(4)?,
-            last_error: row.get(5)?,
-        })
-    })?;
-    rows.collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The steps of `statement`'s query plan, one per line.
-    fn plan(statement: &str, parameters: impl rusqlite::Params) -> String {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = connect(&dir.path().join("q.db")).unwrap();
-        let mut plan = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {statement}"))
-            .unwrap();
-        let steps: Vec<String> = plan
-            .query_map(parameters, |row| row.get(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        steps.join("\n")
-    }
-
-    #[test]
-    fn due_events_are_read_in_store_order_without_sorting_the_backlog() {
-        let plan = plan(DUE, params!["r", 0]);
-
-        assert!(plan.contains("USING INDEX events_in_order"), "{plan}");
-        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
-    }
-
-    #[test]
-    fn the_next_retry_is_found_in_the_retry_index_without_reading_the_backlog() {
-        let plan = plan(NEXT_RETRIES, params!["r"]);
-
-        assert!(plan.contains("USING INDEX events_retrying"), "{plan}");
-        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
-    }
-
-    /// How often `statement` was compiled again while run once per binding.
-    fn recompiled<P: rusqlite::Params>(statement: &str, bindings: Vec<P>) -> i32 {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = connect(&dir.path().join("q.db")).unwrap();
-        let mut statement = conn.prepare(statement).unwrap();
-        for parameters in bindings {
-            statement.query(parameters).unwrap().next().unwrap();
-        }
-        statement.get_status(rusqlite::StatementStatus::RePrepare)
-    }
-
-    #[test]
-    fn the_due_query_is_compiled_once_not_per_call() {
-        assert_eq!(recompiled(DUE, vec![params!["r", 1], params!["r", 2]]), 0);
-    }
-
-    #[test]
-    fn the_next_retries_query_is_compiled_once_not_per_call() {
-        assert_eq!(
-            recompiled(NEXT_RETRIES, vec![params!["r"], params!["s"]]),
-            0
-        );
     }
 }

@@ -63,7 +63,9 @@ pub fn queue_status(error: &QueueError) -> StatusCode {
         QueueError::Unavailable
         | QueueError::Open { .. }
         | QueueError::Store(_)
-        | QueueError::Sync(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        | QueueError::Sync(_)
+        | QueueError::UnknownState(_)
+        | QueueError::ForeignTicket => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -96,8 +96,8 @@ impl VerifiedBody {
     }
 
     /// A body read back from the queue store. Only for bodies that were
-    /// verified before they were stored: the store is written only by
-    /// [`crate::queue::Queue::ingest`], which takes a `VerifiedBody`.
+    /// verified before they were stored: the store is written only from a
+    /// [`crate::forward::Outbound`], which only a `VerifiedBody` makes.
     pub(crate) fn from_store(bytes: Bytes) -> Self {
         Self(bytes)
     }

@@ -8,6 +8,8 @@ use serde_json::Value;
 
 use support::*;
 
+mod to_sync;
+
 const TOKEN: &str = "admin-token-for-queue-tests";
 /// Short waits so that retries happen within a test.
 const FAST_RETRY: &str = r#"retry = { initial_backoff = "50ms", max_backoff = "200ms" }"#;

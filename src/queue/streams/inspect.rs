@@ -8,11 +8,12 @@ use redis::aio::ConnectionManager;
 
 use super::{Keys, PAGE, Streams};
 use crate::queue::inspect::{EventSummary, Purge, QueueStats};
+use crate::queue::state::EventState;
 use crate::queue::{QueueError, from_unix_ms, unix_ms};
 
 impl Streams {
     /// The counts and the oldest pending event of `route`.
-    pub async fn stats(&self, route: &str) -> Result<QueueStats, QueueError> {
+    pub(super) async fn stats(&self, route: &str) -> Result<QueueStats, QueueError> {
         let keys = self.keys(route);
         let mut connection = self.connection().await?;
         let (pending, dead, delivered, oldest): (u64, u64, u64, Vec<(String, f64)>) = redis::pipe()
@@ -31,31 +32,31 @@ impl Streams {
     }
 
     /// Up to `limit` events of `route`, oldest received first; only `state` when given.
-    pub async fn list(
+    pub(super) async fn list(
         &self,
         route: &str,
-        state: Option<&str>,
+        state: Option<EventState>,
         limit: usize,
     ) -> Result<Vec<EventSummary>, QueueError> {
         let keys = self.keys(route);
         let mut connection = self.connection().await?;
-        let wanted = |s: &str| state.is_none_or(|w| w == s);
+        let wanted = |s: EventState| state.is_none_or(|w| w == s);
         let last = limit.saturating_sub(1) as isize;
         let mut ids: Vec<String> = Vec::new();
-        if wanted("pending") {
+        if wanted(EventState::Pending) {
             ids.extend(
                 connection
                     .zrange::<_, Vec<String>>(&keys.pending, 0, last)
                     .await?,
             );
         }
-        if wanted("dead") {
+        if wanted(EventState::Dead) {
             let dead = self
                 .dead_letters(&mut connection, &keys, "-", limit)
                 .await?;
             ids.extend(dead.into_iter().map(|(_, id)| id));
         }
-        if wanted("delivered") {
+        if wanted(EventState::Delivered) {
             ids.extend(
                 connection
                     .zrange::<_, Vec<String>>(&keys.delivered, 0, last)
@@ -95,18 +96,23 @@ impl Streams {
             Option<String>,
         );
         let rows: Vec<Fields> = fetch.query_async(connection).await?;
-        let summaries = ids.into_iter().zip(rows).filter_map(|(id, row)| {
-            let (state, attempts, received_at, next_attempt_at, last_error) = row;
-            Some(EventSummary {
+        let mut summaries = Vec::with_capacity(rows.len());
+        for (id, row) in ids.into_iter().zip(rows) {
+            // An event gone meanwhile (delivered, purged) is left out.
+            let (Some(state), Some(attempts), Some(received_at), next_attempt_at, last_error) = row
+            else {
+                continue;
+            };
+            summaries.push(EventSummary {
                 id,
-                state: state?,
-                attempts: attempts?,
-                received_at: from_unix_ms(received_at?),
+                state: state.parse()?,
+                attempts,
+                received_at: from_unix_ms(received_at),
                 next_attempt_at: from_unix_ms(next_attempt_at.unwrap_or_default()),
                 last_error: last_error.filter(|e| !e.is_empty()),
-            })
-        });
-        Ok(summaries.collect())
+            });
+        }
+        Ok(summaries)
     }
 
     /// Up to `count` `(entry, event id)` of the dead-letter stream from `start` on.
@@ -150,7 +156,7 @@ impl Streams {
     }
 
     /// Dead letters of `route` (only `id` when given) back into the stream; how many.
-    pub async fn replay(&self, route: &str, id: Option<&str>) -> Result<u64, QueueError> {
+    pub(super) async fn replay(&self, route: &str, id: Option<&str>) -> Result<u64, QueueError> {
         let keys = self.keys(route);
         let mut connection = self.connection().await?;
         let now = unix_ms(SystemTime::now());
@@ -174,7 +180,7 @@ impl Streams {
     }
 
     /// Deletes events of `route`: `what`, only `id` when given; how many.
-    pub async fn purge(
+    pub(super) async fn purge(
         &self,
         route: &str,
         what: Purge,

@@ -20,17 +20,21 @@
 //! been idle for `visibility_timeout`, any instance takes them over
 //! (`XAUTOCLAIM`) and delivers them: at least once.
 
+mod attempts;
+mod inspect;
+
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
+use async_trait::async_trait;
 use redis::aio::ConnectionManager;
-use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, Script};
 
-mod inspect;
-
 use super::event::{Due, Finish, StoredEvent};
-use super::{NewEvent, QueueError, Ticket, from_unix_ms, unix_ms};
+use super::inspect::{EventSummary, Purge, QueueStats};
+use super::state::EventState;
+use super::store::{NewEvent, Store, Ticket};
+use super::{QueueError, unix_ms};
 use crate::redis_link::Link;
 
 /// The consumer group of every route's stream.
@@ -112,17 +116,6 @@ impl Streams {
         }
     }
 
-    /// Where events are kept, for logs and listings.
-    pub fn describe(&self) -> String {
-        format!("Redis, keys {}queue:*", self.prefix)
-    }
-
-    /// The prefix of every key.
-    #[cfg(test)]
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     fn keys(&self, route: &str) -> Keys {
         let base = format!("{}queue:{route}:", self.prefix);
         Keys {
@@ -140,7 +133,7 @@ impl Streams {
     }
 
     /// Stores `event` unless its route is full; answers once Redis has it.
-    pub async fn ingest(&self, event: NewEvent) -> Result<(), QueueError> {
+    async fn ingest(&self, event: NewEvent) -> Result<(), QueueError> {
         let keys = self.keys(&event.route);
         let mut connection = self.connection().await?;
         let stored: u32 = self
@@ -167,180 +160,9 @@ impl Streams {
         }
     }
 
-    /// Up to `limit` events of `route` for this instance to attempt: retries
-    /// now due, entries abandoned by a dead instance, then new entries.
-    pub async fn due(
-        &self,
-        route: &str,
-        limit: usize,
-        claimed: &HashSet<Ticket>,
-    ) -> Result<Due, QueueError> {
-        let keys = self.keys(route);
-        let mut connection = self.connection().await?;
-        let now = unix_ms(SystemTime::now());
-        let _: u32 = self
-            .scripts
-            .promote
-            .key(&keys.stream)
-            .key(&keys.retry)
-            .arg(GROUP)
-            .arg(now)
-            .arg(PROMOTE_AT_ONCE)
-            .invoke_async(&mut connection)
-            .await?;
-        let mut entries = self.reclaim(&mut connection, &keys, limit).await?;
-        entries.retain(|entry| !claimed.contains(&Ticket::Entry(entry.id.clone())));
-        if entries.len() < limit {
-            let options = StreamReadOptions::default()
-                .group(GROUP, &self.consumer)
-                .count(limit - entries.len());
-            let read: Option<StreamReadReply> = connection
-                .xread_options(&[&keys.stream], &[">"], &options)
-                .await?;
-            entries.extend(read.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids));
-        }
-        let more = entries.len() >= limit;
-        let events = self.load(&mut connection, &keys, entries).await?;
-        let next = match more {
-            true => Some(SystemTime::now()),
-            false => soonest_retry(&mut connection, &keys).await?,
-        };
-        Ok(Due { events, next })
-    }
-
-    /// Takes over up to `limit` entries left unacknowledged for longer than
-    /// the visibility timeout: their instance died mid-attempt.
-    async fn reclaim(
-        &self,
-        connection: &mut ConnectionManager,
-        keys: &Keys,
-        limit: usize,
-    ) -> Result<Vec<StreamId>, QueueError> {
-        let idle_ms = self.visibility_timeout.as_millis() as u64;
-        let mut start = "0-0".to_string();
-        let mut claimed = Vec::new();
-        // The pending lists hold at most `concurrency` entries per instance:
-        // walking them whole is cheap.
-        loop {
-            let options = StreamAutoClaimOptions::default().count(limit - claimed.len());
-            let reply: redis::streams::StreamAutoClaimReply = connection
-                .xautoclaim_options(
-                    &keys.stream,
-                    GROUP,
-                    &self.consumer,
-                    idle_ms,
-                    &start,
-                    options,
-                )
-                .await?;
-            claimed.extend(reply.claimed);
-            if reply.next_stream_id == "0-0" || claimed.len() >= limit {
-                return Ok(claimed);
-            }
-            start = reply.next_stream_id;
-        }
-    }
-
-    /// The events behind `entries`; an entry whose event was purged is
-    /// acknowledged and dropped.
-    async fn load(
-        &self,
-        connection: &mut ConnectionManager,
-        keys: &Keys,
-        entries: Vec<StreamId>,
-    ) -> Result<Vec<StoredEvent>, QueueError> {
-        if entries.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<String> = entries
-            .iter()
-            .map(|entry| entry.get("id").unwrap_or_default())
-            .collect();
-        let mut fetch = redis::pipe();
-        for id in &ids {
-            fetch.cmd("HMGET").arg(keys.event(id)).arg(&[
-                "attempts",
-                "request_id",
-                "headers",
-                "body",
-            ]);
-        }
-        type Fields = (
-            Option<u32>,
-            Option<String>,
-            Option<Vec<u8>>,
-            Option<Vec<u8>>,
-        );
-        let rows: Vec<Fields> = fetch.query_async(connection).await?;
-        let mut events = Vec::with_capacity(rows.len());
-        for ((entry, id), row) in entries.into_iter().zip(ids).zip(rows) {
-            match row {
-                (Some(attempts), Some(request_id), Some(headers), Some(body)) => {
-                    let ticket = Ticket::Entry(entry.id);
-                    let event =
-                        StoredEvent::new(ticket, id, attempts, &request_id, &headers, body.into());
-                    events.push(event);
-                }
-                _ => {
-                    let _: u32 = self
-                        .scripts
-                        .drop_orphan
-                        .key(&keys.stream)
-                        .key(&keys.pending)
-                        .key(&keys.retry)
-                        .key(keys.event(&id))
-                        .arg(GROUP)
-                        .arg(&entry.id)
-                        .arg(&id)
-                        .invoke_async(connection)
-                        .await?;
-                }
-            }
-        }
-        Ok(events)
-    }
-
-    /// Records the outcome of an attempt at `event` of `route`.
-    pub async fn finish(
-        &self,
-        route: &str,
-        event: &StoredEvent,
-        outcome: Finish,
-    ) -> Result<(), QueueError> {
-        let keys = self.keys(route);
-        let entry = event.ticket.entry().unwrap_or_default();
-        let now = SystemTime::now();
-        let (kind, next, error) = match outcome {
-            Finish::Delivered { keep: true } => ("kept", now, String::new()),
-            Finish::Delivered { keep: false } => ("delivered", now, String::new()),
-            Finish::Retry { error, wait } => ("retry", now + wait, error),
-            Finish::Dead { error } => ("dead", now, error),
-        };
-        let mut connection = self.connection().await?;
-        let _: u32 = self
-            .scripts
-            .finish
-            .key(&keys.stream)
-            .key(&keys.pending)
-            .key(&keys.retry)
-            .key(&keys.dead)
-            .key(&keys.delivered)
-            .key(keys.event(&event.id))
-            .arg(GROUP)
-            .arg(entry)
-            .arg(&event.id)
-            .arg(kind)
-            .arg(unix_ms(now))
-            .arg(unix_ms(next))
-            .arg(error)
-            .invoke_async(&mut connection)
-            .await?;
-        Ok(())
-    }
-
     /// Deletes delivered events of `route` finished at or before `cutoff`
     /// (at most [`SWEEP_PAGES`] pages per call; the next round goes on).
-    pub async fn sweep(&self, route: &str, cutoff: SystemTime) -> Result<u64, QueueError> {
+    async fn sweep(&self, route: &str, cutoff: SystemTime) -> Result<u64, QueueError> {
         let keys = self.keys(route);
         let mut connection = self.connection().await?;
         let mut swept = 0;
@@ -376,11 +198,65 @@ impl Streams {
     }
 }
 
-/// When the soonest retry of the route is due.
-async fn soonest_retry(
-    connection: &mut ConnectionManager,
-    keys: &Keys,
-) -> Result<Option<SystemTime>, QueueError> {
-    let soonest: Vec<(String, f64)> = connection.zrange_withscores(&keys.retry, 0, 0).await?;
-    Ok(soonest.first().map(|(_, at)| from_unix_ms(*at as i64)))
+/// The trait's calls, to the inherent methods of the same name (here, in
+/// `attempts` and in `inspect`), which a path like `Streams::due` prefers.
+#[async_trait]
+impl Store for Streams {
+    fn describe(&self) -> String {
+        format!("Redis, keys {}queue:*", self.prefix)
+    }
+
+    /// Not on Redis: reading an event claims it for this instance, and a
+    /// claim held while the event waits for a slot could outlast
+    /// `visibility_timeout`.
+    fn reads_ahead(&self) -> bool {
+        false
+    }
+
+    async fn ingest(&self, event: NewEvent) -> Result<(), QueueError> {
+        Streams::ingest(self, event).await
+    }
+
+    async fn due(
+        &self,
+        route: &str,
+        limit: usize,
+        claimed: &HashSet<Ticket>,
+    ) -> Result<Due, QueueError> {
+        Streams::due(self, route, limit, claimed).await
+    }
+
+    async fn finish(
+        &self,
+        route: &str,
+        event: &StoredEvent,
+        outcome: Finish,
+    ) -> Result<(), QueueError> {
+        Streams::finish(self, route, event, outcome).await
+    }
+
+    async fn sweep(&self, route: &str, cutoff: SystemTime) -> Result<u64, QueueError> {
+        Streams::sweep(self, route, cutoff).await
+    }
+
+    async fn stats(&self, route: &str) -> Result<QueueStats, QueueError> {
+        Streams::stats(self, route).await
+    }
+
+    async fn list(
+        &self,
+        route: &str,
+        state: Option<EventState>,
+        limit: usize,
+    ) -> Result<Vec<EventSummary>, QueueError> {
+        Streams::list(self, route, state, limit).await
+    }
+
+    async fn replay(&self, route: &str, id: Option<&str>) -> Result<u64, QueueError> {
+        Streams::replay(self, route, id).await
+    }
+
+    async fn purge(&self, route: &str, what: Purge, id: Option<&str>) -> Result<u64, QueueError> {
+        Streams::purge(self, route, what, id).await
+    }
 }

@@ -9,7 +9,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use super::{AdminError, AdminResult, AdminToken, Tag, check_token};
-use crate::queue::{EventSummary, Queue, QueueError, QueueSlot};
+use crate::queue::{EventState, EventSummary, Queue, QueueError, QueueSlot};
 use crate::server::context::Context;
 
 /// The most dead letters listed by `GET /admin/routes/{name}/queue`.
@@ -145,7 +145,7 @@ async fn fill(view: &mut QueueView, queue: &Queue) -> Result<(), QueueError> {
         .and_then(|at| SystemTime::now().duration_since(at).ok())
         .map_or(0.0, |age| age.as_secs_f64());
     let dead = queue
-        .list(&view.route, Some("dead"), LISTED_DEAD_LETTERS)
+        .list(&view.route, Some(EventState::Dead), LISTED_DEAD_LETTERS)
         .await?;
     view.dead = dead.into_iter().map(DeadLetter::from).collect();
     Ok(())

@@ -1,119 +1,36 @@
-//! Delivery workers: stored events go out through the same
-//! [`Forwarder::forward`] (and header rules) as sync requests, on the
-//! control-plane runtime, with their own client.
-//!
-//! A supervisor starts one worker per route of the live config once the
-//! store is open. A worker reads the live snapshot before each round, so a
-//! reload's `enabled`, `downstream`, `timeout`, `concurrency` and retry
-//! schedule apply from the next attempt on; `enabled = false` pauses it while
-//! ingest keeps storing. A route removed from the config keeps its events in
-//! the store; its worker stops until the route is back.
-//!
-//! Order: a worker takes due events oldest stored first, at most
-//! `concurrency` at once. A failed event waits for its backoff while later
-//! events go ahead.
+//! One route's worker: attempts at its due events, at most `concurrency` at
+//! once, and what each attempt's result means for its event.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::task::{Id, JoinHandle, JoinSet};
+use tokio::task::{Id, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use super::{Finish, Queue, QueueSlot, StoredEvent, Ticket, backoff};
-use crate::forward::{self, Delivered, ForwardError, Forwarder, Peer};
+use crate::forward::{self, Delivered, ForwardError, Forwarder};
 use crate::live::{Live, LiveRoute};
 use crate::metrics::RouteMetrics;
-use crate::routes::Route;
+use crate::queue::{Finish, Queue, StoredEvent, Ticket, backoff};
+use crate::routes::{Delivery, Route};
 
 /// The longest a worker sleeps without looking at the store: picks up
 /// replays and purges made by `hookgate queue` in another process.
 const POLL: Duration = Duration::from_secs(1);
-/// How often the queue gauges are refreshed.
-const HOUSEKEEPING: Duration = Duration::from_secs(1);
-/// Delivered events past `retention` are deleted every this many rounds of housekeeping.
-const SWEEP_EVERY: u32 = 60;
-/// The stored headers already carry `X-Forwarded-For` and `-Proto`.
-const STORED: Peer = Peer {
-    ip: None,
-    tls: false,
-};
-
-/// Delivers the events stored in `slot`'s queue, on the routes of `live`,
-/// until `shutdown`; then lets attempts in flight finish.
-pub async fn run(
-    live: Arc<Live>,
-    slot: Arc<QueueSlot>,
-    forwarder: Forwarder,
-    shutdown: CancellationToken,
-) {
-    let forwarder = Arc::new(forwarder);
-    let mut changes = live.subscribe();
-    let mut workers: HashMap<String, JoinHandle<()>> = HashMap::new();
-    let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
-    let mut rounds = 0u32;
-    loop {
-        if let Some(queue) = slot.get() {
-            for route in live.peek().config.routes.iter() {
-                if workers.get(&route.name).is_none_or(|w| w.is_finished()) {
-                    let worker = Worker {
-                        name: route.name.clone(),
-                        live: live.clone(),
-                        queue: queue.clone(),
-                        forwarder: forwarder.clone(),
-                    };
-                    let handle = tokio::spawn(worker.run(shutdown.clone()));
-                    workers.insert(route.name.clone(), handle);
-                }
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            Ok(()) = changes.changed() => {}
-            _ = housekeeping.tick() => {
-                rounds = rounds.wrapping_add(1);
-                if let Some(queue) = slot.get() {
-                    keep_house(&live, queue, rounds % SWEEP_EVERY == 0).await;
-                }
-            }
-        }
-    }
-    for worker in workers.into_values() {
-        let _ = worker.await;
-    }
-}
-
-/// Refreshes every route's queue gauges; with `sweep`, drops delivered
-/// events past their retention.
-async fn keep_house(live: &Live, queue: &Queue, sweep: bool) {
-    let snapshot = live.load();
-    for LiveRoute { route, metrics } in snapshot.routes() {
-        match queue.stats(&route.name).await {
-            Ok(stats) => {
-                let series = &metrics.series.queue;
-                series.show(stats.pending, stats.dead, stats.oldest_pending);
-            }
-            Err(e) => warn!(route = %route.name, error = %e, "cannot read the queue's size"),
-        }
-        if sweep {
-            if let Err(e) = queue.sweep(&route.name, route.queue.retention).await {
-                warn!(route = %route.name, error = %e, "cannot delete expired delivered events");
-            }
-        }
-    }
-}
 
 /// One route's deliveries.
-struct Worker {
-    name: String,
-    live: Arc<Live>,
-    queue: Arc<Queue>,
-    forwarder: Arc<Forwarder>,
+pub(super) struct Worker {
+    pub name: String,
+    pub live: Arc<Live>,
+    pub queue: Arc<Queue>,
+    pub forwarder: Arc<Forwarder>,
 }
 
 impl Worker {
-    async fn run(self, shutdown: CancellationToken) {
+    /// Delivers until `shutdown`, until the route is gone from the config,
+    /// or, on a route no longer queued, until nothing is left to deliver.
+    pub async fn run(self, shutdown: CancellationToken) {
         let mut changes = self.live.subscribe();
         let mut attempts = JoinSet::new();
         let mut claimed: HashMap<Id, Ticket> = HashMap::new();
@@ -138,6 +55,13 @@ impl Worker {
             } else {
                 None
             };
+            // A sync route's worker only delivers what the route stored
+            // while it was queued; the supervisor starts another if more
+            // turns up (a replay).
+            let idle = attempts.is_empty() && ready.is_empty() && next.is_none();
+            if idle && route.enabled && route.delivery == Delivery::Sync {
+                break;
+            }
             let wait = next.map_or(POLL, |at| {
                 at.duration_since(SystemTime::now()).unwrap_or_default()
             });
@@ -238,20 +162,11 @@ impl Attempt {
             "delivery",
             route = %self.route.name,
             event_id = %event.id,
-            request_id = event.request_id.to_str().unwrap_or_default(),
+            request_id = event.outbound.request_id().to_str().unwrap_or_default(),
             attempt = event.attempts + 1,
         );
         async move {
-            let forwarded = self
-                .forwarder
-                .forward(
-                    &self.route,
-                    &event.headers,
-                    STORED,
-                    &event.request_id,
-                    &event.body,
-                )
-                .await;
+            let forwarded = self.forwarder.send(&self.route, &event.outbound).await;
             forward::record(&self.metrics, &self.route, &forwarded);
             let outcome = outcome(&self.route, event.attempts + 1, &forwarded);
             self.report(&outcome, &forwarded);

@@ -185,12 +185,12 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::queue::store;
+    use crate::queue::sqlite::sql;
 
     #[tokio::test]
     async fn an_unsynced_write_is_answered_at_commit_and_a_synced_one_only_after_the_sync() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = store::connect_writer(&dir.path().join("q.db")).unwrap();
+        let conn = sql::connect_writer(&dir.path().join("q.db")).unwrap();
         // A disk whose sync takes until the test releases it.
         let (release, released) = mpsc::channel::<()>();
         let syncer = Syncer::spawn_with(move || {
@@ -221,7 +221,7 @@ mod tests {
     #[tokio::test]
     async fn after_a_failed_fsync_durable_writes_are_refused_unrun_and_outcomes_still_recorded() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = store::connect_writer(&dir.path().join("q.db")).unwrap();
+        let conn = sql::connect_writer(&dir.path().join("q.db")).unwrap();
         let syncer = Syncer::spawn_with(|| Err(std::io::Error::other("I/O error"))).unwrap();
         let writer = Writer::spawn(conn, syncer).unwrap();
         let first = writer.run(|_| Ok(())).await;
@@ -249,7 +249,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.db");
         let syncer = Syncer::spawn_with(|| Ok(())).unwrap();
-        let writer = Writer::spawn(store::connect_writer(&path).unwrap(), syncer).unwrap();
+        let writer = Writer::spawn(sql::connect_writer(&path).unwrap(), syncer).unwrap();
         let count = |route: &'static str| {
             move |conn: &Connection| {
                 conn.execute("INSERT INTO counts VALUES (?1, 'pending', 1)", [route])?;
@@ -264,7 +264,7 @@ mod tests {
 
         assert!(matches!(failed, Err(QueueError::Unavailable)), "{failed:?}");
         kept.unwrap();
-        let reader = store::connect(&path).unwrap();
+        let reader = sql::connect(&path).unwrap();
         let routes: Vec<String> = reader
             .prepare("SELECT route FROM counts")
             .unwrap()
