@@ -233,9 +233,13 @@ fn broken_configs_are_refused_naming_file_route_and_field() {
         (
             with_scheme("standard-webhooks").replace(
                 "secret = \"${SECRET}\"",
-                "secrets = [\"whsec_YW5vdGhlciBrZXk=\", \"whsec_%%\"]",
+                "secrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", \"whsec_%%\"]",
             ),
             "field `signature.secrets`: the part after `whsec_` is not valid base64",
+        ),
+        (
+            with_scheme("standard-webhooks").replace("${SECRET}", "whsec_YW5vdGhlciBrZXk="),
+            "field `signature.secret`: the part after `whsec_` decodes to 11 bytes; at least 24",
         ),
         (
             with_scheme("github").replace("secret = \"${SECRET}\"", "secret = \"\""),

@@ -61,15 +61,27 @@ impl StandardWebhooks {
     }
 }
 
+/// The fewest key bytes a `whsec_` secret may decode to (the
+/// specification's keys are 24 to 64 bytes): lax decoders elsewhere turned
+/// broken keys into empty or weak ones.
+const MIN_KEY_BYTES: usize = 24;
+
 /// The key bytes of a configured secret: base64 after a `whsec_` prefix,
 /// else the text itself. The error never quotes the secret.
 pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
-    match secret.strip_prefix(SECRET_PREFIX) {
-        Some(encoded) => STANDARD
-            .decode(encoded)
-            .map_err(|_| format!("the part after `{SECRET_PREFIX}` is not valid base64")),
-        None => Ok(secret.as_bytes().to_vec()),
+    let Some(encoded) = secret.strip_prefix(SECRET_PREFIX) else {
+        return Ok(secret.as_bytes().to_vec());
+    };
+    let key = STANDARD
+        .decode(encoded)
+        .map_err(|_| format!("the part after `{SECRET_PREFIX}` is not valid base64"))?;
+    if key.len() < MIN_KEY_BYTES {
+        return Err(format!(
+            "the part after `{SECRET_PREFIX}` decodes to {} bytes; at least {MIN_KEY_BYTES} are needed",
+            key.len()
+        ));
     }
+    Ok(key)
 }
 
 /// What is signed: `<id>.<timestamp>.<body>`.
@@ -77,27 +89,20 @@ fn signed_content<'a>(id: &'a str, signed_at: &'a str, body: &'a [u8]) -> [&'a [
     [id.as_bytes(), b".", signed_at.as_bytes(), b".", body]
 }
 
-/// Every `v1` tag of a `webhook-signature` value; other versions (such as
-/// the asymmetric `v1a`) are skipped.
+/// Every valid `v1` tag of a `webhook-signature` value. Other versions
+/// (such as the asymmetric `v1a`) are skipped, and so is an entry that does
+/// not decode to a SHA-256 tag: as in the reference libraries, one broken
+/// entry does not void a valid one beside it.
 fn parse(value: &str) -> Result<Vec<header::Digest>, VerifyError> {
-    let mut tags = Vec::new();
-    for entry in value.split_ascii_whitespace() {
-        let (version, digest) = entry.split_once(',').ok_or(VerifyError::Malformed {
-            header: SIGNATURE.to_string(),
-            reason: "expected v1,<base64> entries",
-        })?;
-        if version == VERSION {
-            tags.push(header::base64_digest(
-                SIGNATURE,
-                digest,
-                header::SHA256_LEN,
-            )?);
-        }
-    }
+    let tags: Vec<header::Digest> = (value.split_ascii_whitespace())
+        .filter_map(|entry| entry.split_once(','))
+        .filter(|(version, _)| *version == VERSION)
+        .filter_map(|(_, digest)| header::base64_digest(SIGNATURE, digest, header::SHA256_LEN).ok())
+        .collect();
     if tags.is_empty() {
         return Err(VerifyError::Malformed {
             header: SIGNATURE.to_string(),
-            reason: "no v1 signature",
+            reason: "no valid v1 signature",
         });
     }
     Ok(tags)

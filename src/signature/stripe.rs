@@ -48,9 +48,11 @@ impl Stripe {
     }
 }
 
-/// The timestamp text and every `v1` tag of a `Stripe-Signature` value.
+/// The timestamp text and every valid `v1` tag of a `Stripe-Signature` value.
 ///
-/// Other entries (`v0`, later schemes) are skipped, as Stripe asks.
+/// Other entries (`v0`, later schemes) are skipped, as Stripe asks, and so
+/// is a `v1` that does not decode to a SHA-256 tag: like Stripe's own
+/// libraries, one broken entry does not void a valid one beside it.
 fn parse(value: &str) -> Result<(&str, Vec<header::Digest>), VerifyError> {
     let malformed = |reason| VerifyError::Malformed {
         header: SIGNATURE.to_string(),
@@ -65,13 +67,13 @@ fn parse(value: &str) -> Result<(&str, Vec<header::Digest>), VerifyError> {
         match key {
             "t" if signed_at.is_some() => return Err(malformed("more than one t")),
             "t" => signed_at = Some(text),
-            "v1" => tags.push(header::hex_digest(SIGNATURE, text, header::SHA256_LEN)?),
+            "v1" => tags.extend(header::hex_digest(SIGNATURE, text, header::SHA256_LEN).ok()),
             _ => {}
         }
     }
     let signed_at = signed_at.ok_or_else(|| malformed("no t timestamp"))?;
     if tags.is_empty() {
-        return Err(malformed("no v1 signature"));
+        return Err(malformed("no valid v1 signature"));
     }
     Ok((signed_at, tags))
 }
@@ -113,6 +115,17 @@ mod tests {
         for value in [
             format!("t={SIGNED_AT},v1={V1_OLD_SECRET},v1={V1}"),
             format!("t={SIGNED_AT},v1={V1},v1={V1_OLD_SECRET}"),
+        ] {
+            assert_eq!(verify(&[SECRET], &value, BODY), Ok(()), "{value}");
+        }
+    }
+
+    #[test]
+    fn a_broken_v1_entry_beside_a_valid_one_does_not_void_it() {
+        for value in [
+            format!("t={SIGNED_AT},v1=abcd,v1={V1}"),
+            format!("t={SIGNED_AT},v1={V1},v1={}", "zz".repeat(32)),
+            format!("t={SIGNED_AT},v1={},v1={V1}", &V1[..62]),
         ] {
             assert_eq!(verify(&[SECRET], &value, BODY), Ok(()), "{value}");
         }
