@@ -128,7 +128,8 @@ pids+=($gate)
 ports="$stub_port $proxy_port $gate_port"
 if [ -n "$compare" ]; then
   sed "s/$gate_port/$compare_port/" "$conf/sync.toml" > "$conf/compare.toml"
-  RUST_LOG=info "$compare" serve --config "$conf/compare.toml" 2>"$work/compare.log" & pids+=($!)
+  RUST_LOG=info "$compare" serve --config "$conf/compare.toml" 2>"$work/compare.log" & compare_pid=$!
+  pids+=($compare_pid)
   ports="$ports $compare_port"
 fi
 if [ -n "$floor" ]; then
@@ -148,9 +149,15 @@ done
     sed -E 's/^([^:]+): (.*)$/wrk.headers["\1"] = "\2"/'
 } > "$work/post.lua"
 
-run() { # name url connections
-  local threads=$(( $3 < 2 ? 1 : 2 ))
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+run() { # name url connections [pid whose CPU time per request to report]
+  local threads=$(( $3 < 2 ? 1 : 2 )) before=""
+  [ -n "${4:-}" ] && before=$(cpu_ticks "$4")
   wrk -t"$threads" -c"$3" -d"$duration" --latency -s "$work/post.lua" "$2" > "$work/$1-$3.txt"
+  [ -n "$before" ] && echo $(( $(cpu_ticks "$4") - before )) > "$work/$1-$3.cpu"
+  return 0
 }
 
 # Waits (at most 5 minutes) until the queued route has delivered its backlog,
@@ -170,12 +177,25 @@ drain() {
 for c in "${connections[@]}"; do
   run direct "http://127.0.0.1:$stub_port/webhooks/chatwoot" "$c"
   run nginx "http://127.0.0.1:$proxy_port/webhooks/chatwoot" "$c"
-  run hookgate "http://127.0.0.1:$gate_port/api/webhooks/chatwoot" "$c"
+  run hookgate "http://127.0.0.1:$gate_port/api/webhooks/chatwoot" "$c" "$gate"
   run queued "http://127.0.0.1:$gate_port/api/webhooks/chatwoot-queued" "$c"
   drain
-  if [ -n "$compare" ]; then run compare "http://127.0.0.1:$compare_port/api/webhooks/chatwoot" "$c"; fi
+  if [ -n "$compare" ]; then
+    run compare "http://127.0.0.1:$compare_port/api/webhooks/chatwoot" "$c" "$compare_pid"
+  fi
   if [ -n "$floor" ]; then run floor "http://127.0.0.1:$floor_port/api/webhooks/chatwoot" "$c"; fi
 done
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gate/status")
 
 python3 bench/report.py "$work" "$rss_kib" "$duration" "${connections[@]}"
+
+# The gateway's own CPU time per request: steadier than requests/s on a shared
+# machine, where the load generator and the stub compete for the same cores.
+hz=$(getconf CLK_TCK)
+for f in "$work"/*.cpu; do
+  [ -e "$f" ] || continue
+  name=$(basename "$f" .cpu)
+  requests=$(awk '/requests in/ {print $1}' "$work/$name.txt")
+  awk -v n="$name" -v t="$(cat "$f")" -v r="$requests" -v hz="$hz" \
+    'BEGIN { printf "%-16s CPU per request: %.1f us\n", n, t * 1e6 / hz / r }'
+done

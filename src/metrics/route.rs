@@ -138,8 +138,12 @@ impl RouteMetrics {
     pub fn delivered(&self, duration: Duration) {
         let seconds = duration.as_secs_f64();
         self.series.downstream_duration.observe(seconds);
+        // Written once a second at most: a store on every request would pass
+        // the cache line between the worker threads on every request.
         let now = unix_seconds(SystemTime::now());
-        self.last_success.store(now, Ordering::Relaxed);
+        if self.last_success.load(Ordering::Relaxed) != now {
+            self.last_success.store(now, Ordering::Relaxed);
+        }
         if self.failing.load(Ordering::Acquire) {
             let mut streak = self.lock_streak();
             streak.succeeded(&self.name);

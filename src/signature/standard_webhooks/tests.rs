@@ -145,7 +145,7 @@ fn a_malformed_or_missing_standard_webhooks_header_is_refused() {
         format!("v1={digest}"),
         "v1,not base64!".to_string(),
         format!("v1,{}", STANDARD.encode([0u8; 16])),
-        format!("v1 v1,AAAA"),
+        "v1 v1,AAAA".to_string(),
     ] {
         assert_malformed(verify(&[SECRET], &example(&signature), BODY));
     }
