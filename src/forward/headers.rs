@@ -6,8 +6,10 @@ use std::net::IpAddr;
 use poem::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Headers that describe one hop, not the event (RFC 9110 §7.6.1), plus the
-/// ones the client computes itself.
-static HOP_BY_HOP: [HeaderName; 11] = [
+/// ones the client computes itself, and `Expect`, which asked this hop for
+/// a `100 Continue` the gateway already gave.
+static HOP_BY_HOP: [HeaderName; 12] = [
+    header::EXPECT,
     header::CONNECTION,
     header::HOST,
     header::CONTENT_LENGTH,
@@ -47,20 +49,27 @@ pub fn outgoing_headers(
     let mut out = HeaderMap::with_capacity(incoming.len() + 4);
     for (name, value) in incoming {
         let hop = HOP_BY_HOP.contains(name) || named_by_connection.contains(name);
-        if !hop && *name != FORWARDED_FOR {
+        if !hop && !is_set_by_the_gateway(name) {
             out.append(name.clone(), value.clone());
         }
     }
     if let Some(value) = forwarded_for(incoming, peer.ip) {
         out.insert(FORWARDED_FOR.clone(), value);
     }
-    if !out.contains_key(&FORWARDED_PROTO) {
-        let proto = if peer.tls { "https" } else { "http" };
-        out.insert(FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
-    }
+    // From the listener: a client's claim of https on a plain connection
+    // is not passed on (no proxy in front is trusted to say so).
+    let proto = if peer.tls { "https" } else { "http" };
+    out.insert(FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
     out.insert(REQUEST_ID.clone(), request_id.clone());
     out.insert(HOOKGATE_ROUTE.clone(), route.clone());
     out
+}
+
+/// Headers only the gateway writes: what a client sends under these names
+/// never reaches the downstream (`X-Hookgate-Event-Id` included, which the
+/// queue sets).
+fn is_set_by_the_gateway(name: &HeaderName) -> bool {
+    *name == FORWARDED_FOR || *name == FORWARDED_PROTO || name.as_str().starts_with("x-hookgate-")
 }
 
 /// Header names listed in `Connection`, which are hop-by-hop too.

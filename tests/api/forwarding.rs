@@ -103,3 +103,23 @@ async fn hop_by_hop_headers_and_those_named_by_connection_are_dropped() {
     assert_eq!(seen["x-end-to-end"], "kept");
     assert_eq!(seen["host"], downstream.addr.to_string().as_str());
 }
+
+#[tokio::test]
+async fn headers_the_gateway_owns_are_set_by_the_gateway_whatever_the_client_sends() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
+    let mut headers = chatwoot_headers(SECRET, now_secs(), EVENT);
+    headers.push(("X-Forwarded-Proto", "https".into()));
+    headers.push(("X-Hookgate-Event-Id", "forged-by-the-client".into()));
+    headers.push(("X-Hookgate-Route", "another-route".into()));
+    headers.push(("Expect", "100-continue".into()));
+
+    let response = app.post(CHATWOOT_PATH, &headers, EVENT).await;
+
+    assert_eq!(response.status(), 200);
+    let seen = &downstream.received()[0].headers;
+    assert_eq!(seen["x-forwarded-proto"], "http");
+    assert!(!seen.contains_key("x-hookgate-event-id"), "{seen:?}");
+    assert_eq!(seen["x-hookgate-route"], "chatwoot");
+    assert!(!seen.contains_key("expect"), "{seen:?}");
+}
