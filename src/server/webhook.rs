@@ -250,7 +250,9 @@ impl Drop for InFlight<'_> {
 fn log_failure(error: &WebhookError) {
     match error {
         WebhookError::Downstream(ForwardError::Status { status, body, .. }) => {
-            error!(status = status.as_u16(), body = %body, "downstream error");
+            // Debug, not Display: quoted and escaped, so a newline or a terminal
+            // escape in what the downstream answered cannot forge a log line.
+            error!(status = status.as_u16(), body = ?body, "downstream error");
         }
         WebhookError::Downstream(cause) => error!(error = %cause, "downstream error"),
         WebhookError::Unauthorized(reason) => warn!(reason = %reason, "signature rejected"),

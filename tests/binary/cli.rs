@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::*;
 
-use crate::process::{hookgate, serve, serve_with_logs, write_config};
+use crate::process::{Gateway, hookgate, serve, serve_with_logs, write_config};
 
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
@@ -236,4 +236,59 @@ fn hookgate_environment_variables_override_keys_of_the_file() {
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("listen 127.0.0.1:9999"), "{stdout}");
     assert!(stdout.contains("DISABLED"), "{stdout}");
+}
+
+#[tokio::test]
+async fn a_downstream_answer_cannot_forge_a_text_log_line() {
+    let downstream = Downstream::start().await;
+    downstream.answer_with(500);
+    downstream.answer_body("no\n2026-01-01T00:00:00Z  INFO forged: all good\u{1b}[2J");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &chatwoot_config(&downstream.url("/hook"), ""));
+    let mut child = Gateway(
+        hookgate()
+            .args(["serve", "--log-format", "text", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let next = || lines.recv_timeout(PATIENCE).expect("a log line in time");
+    let addr = loop {
+        if let Some((_, rest)) = next().split_once("hookgate::server: listening addr=") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let post = |secret: &str| {
+        reqwest::Client::new()
+            .post(format!("http://{addr}{CHATWOOT_PATH}"))
+            .headers(to_header_map(&chatwoot_headers(secret, now_secs(), EVENT)))
+            .body(EVENT)
+            .send()
+    };
+
+    let failed = post(SECRET).await.unwrap();
+    // A second request, refused, whose log line marks the end of the first's.
+    let refused = post("not-the-secret").await.unwrap();
+    let mut logged = vec![next()];
+    while !logged.last().unwrap().contains("signature rejected") {
+        logged.push(next());
+    }
+
+    let statuses = (failed.status().as_u16(), refused.status().as_u16());
+    assert_eq!(statuses, (500, 401));
+    let forged = |line: &String| line.starts_with("2026-01-01T00:00:00Z");
+    assert!(!logged.iter().any(forged), "{logged:?}");
+    assert!(
+        !logged.iter().any(|line| line.contains('\u{1b}')),
+        "{logged:?}"
+    );
 }

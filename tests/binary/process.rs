@@ -33,7 +33,7 @@ pub fn write_config(dir: &tempfile::TempDir, text: &str) -> PathBuf {
 
 /// A running `hookgate serve`, killed when dropped so that a failing test
 /// leaves no gateway behind.
-pub struct Gateway(Child);
+pub struct Gateway(pub Child);
 
 impl Deref for Gateway {
     type Target = Child;

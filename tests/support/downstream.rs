@@ -31,6 +31,7 @@ pub struct Downstream {
     status: Arc<AtomicU16>,
     delay_ms: Arc<AtomicU64>,
     retry_after: Arc<Mutex<Option<String>>>,
+    answer: Arc<Mutex<String>>,
 }
 
 struct Recorder(Downstream);
@@ -44,6 +45,7 @@ impl Endpoint for Recorder {
         // changes it once it sees a request changes only the next answers.
         let status = StatusCode::from_u16(self.0.status.load(Ordering::SeqCst)).unwrap();
         let retry_after = self.0.retry_after.lock().unwrap().clone();
+        let answer = self.0.answer.lock().unwrap().clone();
         self.0.requests.lock().unwrap().push(Recorded {
             path: request.uri().path().to_string(),
             headers: request.headers().clone(),
@@ -57,7 +59,7 @@ impl Endpoint for Recorder {
         if let Some(seconds) = retry_after {
             response = response.header("Retry-After", seconds);
         }
-        Ok(response.body("downstream says hi"))
+        Ok(response.body(answer))
     }
 }
 
@@ -75,6 +77,7 @@ impl Downstream {
             status: Arc::new(AtomicU16::new(200)),
             delay_ms: Arc::default(),
             retry_after: Arc::default(),
+            answer: Arc::new(Mutex::new("downstream says hi".into())),
         };
         let recorder = Recorder(downstream.clone());
         tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(recorder));
@@ -89,6 +92,11 @@ impl Downstream {
     /// Answers every next request with `status`.
     pub fn answer_with(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Answers every next request with `body`.
+    pub fn answer_body(&self, body: &str) {
+        *self.answer.lock().unwrap() = body.to_string();
     }
 
     /// Adds `Retry-After: <value>` to every answer (None: no header).
