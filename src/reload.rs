@@ -75,7 +75,7 @@ impl Reloader {
     }
 
     /// Re-reads the file; `force` reloads even when its content is unchanged
-    /// (an environment variable it refers to may have changed).
+    /// (a `secret_file` it names may have been rotated).
     pub fn reload(&self, force: bool) -> Result<Outcome, ConfigError> {
         let mut last_seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
         let text = config::read(&self.path)?;

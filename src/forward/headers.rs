@@ -57,7 +57,8 @@ pub fn outgoing_headers(
         out.insert(FORWARDED_FOR.clone(), value);
     }
     // From the listener: a client's claim of https on a plain connection
-    // is not passed on (no proxy in front is trusted to say so).
+    // is not passed on (no proxy in front is trusted to say so). The
+    // client's X-Forwarded-For chain is kept, the peer appended, as usual.
     let proto = if peer.tls { "https" } else { "http" };
     out.insert(FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
     out.insert(REQUEST_ID.clone(), request_id.clone());
@@ -65,11 +66,19 @@ pub fn outgoing_headers(
     out
 }
 
-/// Headers only the gateway writes: what a client sends under these names
-/// never reaches the downstream (`X-Hookgate-Event-Id` included, which the
-/// queue sets).
+/// Headers only the gateway writes, and the other forms of a proxy's claims
+/// about the original request (scheme, host, port, client): what a client
+/// sends under these names never reaches the downstream, which may trust
+/// any of them (Rack reads `X-Forwarded-Ssl` and `Forwarded` before
+/// `X-Forwarded-Proto`). `X-Forwarded-For` is rebuilt, not dropped.
 fn is_set_by_the_gateway(name: &HeaderName) -> bool {
-    *name == FORWARDED_FOR || *name == FORWARDED_PROTO || name.as_str().starts_with("x-hookgate-")
+    let name = name.as_str();
+    name.starts_with("x-forwarded-")
+        || name.starts_with("x-hookgate-")
+        || matches!(
+            name,
+            "forwarded" | "x-real-ip" | "x-url-scheme" | "front-end-https"
+        )
 }
 
 /// Header names listed in `Connection`, which are hop-by-hop too.

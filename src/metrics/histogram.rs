@@ -11,6 +11,8 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use crossbeam_utils::CachePadded;
+
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
@@ -24,16 +26,20 @@ pub struct Histogram {
 struct Inner {
     /// Upper bounds, ascending; an implicit `+Inf` bucket follows.
     bounds: Vec<f64>,
-    shards: Vec<Shard>,
+    /// Padded to whole cache lines, so no two threads' shards share one.
+    shards: Box<[CachePadded<Shard>]>,
 }
 
-/// One thread's share; each is its own allocation, so on its own cache lines.
-#[derive(Debug)]
+/// The most bounds a histogram takes (the `+Inf` bucket not counted).
+const MAX_BOUNDS: usize = 15;
+
+/// One thread's share, its counters inline.
+#[derive(Debug, Default)]
 struct Shard {
-    /// Observations per bucket (not cumulative), one more than `bounds`.
-    counts: Box<[AtomicU64]>,
+    /// Observations per bucket (not cumulative): `bounds`, then `+Inf`.
+    counts: [AtomicU64; MAX_BOUNDS + 1],
     /// The sum of observations, in nanoseconds.
-    sum_nanos: Box<AtomicU64>,
+    sum_nanos: AtomicU64,
 }
 
 /// Shards per histogram: more than the worker threads of a small machine;
@@ -54,14 +60,15 @@ fn shard_of_this_thread() -> usize {
 }
 
 impl Histogram {
-    /// `length` buckets whose bounds start at `start` and grow by `factor`.
+    /// `length` buckets (at most 15) whose bounds start at `start` and grow
+    /// by `factor`.
     pub fn exponential(start: f64, factor: f64, length: u16) -> Self {
+        assert!(
+            usize::from(length) <= MAX_BOUNDS,
+            "at most {MAX_BOUNDS} bounds"
+        );
         let bounds: Vec<f64> = (0..length).map(|i| start * factor.powi(i.into())).collect();
-        let shard = || Shard {
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_nanos: Box::new(AtomicU64::new(0)),
-        };
-        let shards = (0..SHARDS).map(|_| shard()).collect();
+        let shards = (0..SHARDS).map(|_| CachePadded::default()).collect();
         let inner = Inner { bounds, shards };
         Self {
             inner: Arc::new(inner),
@@ -87,6 +94,7 @@ impl Histogram {
     fn buckets(&self) -> Vec<(f64, u64)> {
         let inner = &self.inner;
         let bounds = inner.bounds.iter().copied().chain([f64::INFINITY]);
+        // Only the buckets in use: `bounds`, then `+Inf` at `bounds.len()`.
         let count = |bucket: usize| {
             let shards = inner.shards.iter();
             shards

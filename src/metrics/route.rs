@@ -91,12 +91,14 @@ impl<L: Clone + std::hash::Hash + Eq> Counters<L> {
     }
 
     fn inc(&self, value: &'static str) {
-        let at = self.known.iter().position(|known| *known == value);
-        let at = at.unwrap_or_else(|| panic!("`{value}` is not a known label value"));
-        let counter = self.resolved[at].get_or_init(|| {
-            let labels = (self.label)(self.route.clone(), value);
-            self.family.get_or_create_owned(&labels)
-        });
+        let labels = || (self.label)(self.route.clone(), value);
+        let Some(at) = self.known.iter().position(|known| *known == value) else {
+            // A value not listed is counted all the same, only slower.
+            debug_assert!(false, "`{value}` is not a known label value");
+            self.family.get_or_create(&labels()).inc();
+            return;
+        };
+        let counter = self.resolved[at].get_or_init(|| self.family.get_or_create_owned(&labels()));
         counter.inc();
     }
 }

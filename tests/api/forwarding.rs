@@ -113,12 +113,33 @@ async fn headers_the_gateway_owns_are_set_by_the_gateway_whatever_the_client_sen
     headers.push(("X-Hookgate-Event-Id", "forged-by-the-client".into()));
     headers.push(("X-Hookgate-Route", "another-route".into()));
     headers.push(("Expect", "100-continue".into()));
+    let claims = [
+        ("Forwarded", "proto=https;host=evil.example"),
+        ("X-Forwarded-Ssl", "on"),
+        ("X-Forwarded-Scheme", "https"),
+        ("X-Forwarded-Host", "evil.example"),
+        ("X-Forwarded-Port", "443"),
+        ("X-Real-Ip", "10.0.0.1"),
+        ("X-Url-Scheme", "https"),
+        ("Front-End-Https", "on"),
+    ];
+    headers.extend(
+        claims
+            .iter()
+            .map(|(name, value)| (*name, value.to_string())),
+    );
 
     let response = app.post(CHATWOOT_PATH, &headers, EVENT).await;
 
     assert_eq!(response.status(), 200);
     let seen = &downstream.received()[0].headers;
     assert_eq!(seen["x-forwarded-proto"], "http");
+    for (name, _) in claims {
+        assert!(
+            !seen.contains_key(name),
+            "{name} reached the downstream: {seen:?}"
+        );
+    }
     assert!(!seen.contains_key("x-hookgate-event-id"), "{seen:?}");
     assert_eq!(seen["x-hookgate-route"], "chatwoot");
     assert!(!seen.contains_key("expect"), "{seen:?}");

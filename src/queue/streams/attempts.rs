@@ -17,7 +17,7 @@ use crate::queue::{QueueError, from_unix_ms, unix_ms};
 impl Streams {
     /// Up to `limit` events of `route` for this instance to attempt: retries
     /// now due, entries abandoned by a dead instance, then new entries.
-    pub(super) async fn due(
+    pub(super) async fn read_due(
         &self,
         route: &str,
         limit: usize,
@@ -165,7 +165,7 @@ impl Streams {
     }
 
     /// Records the outcome of an attempt at `event` of `route`.
-    pub(super) async fn finish(
+    pub(super) async fn record_outcome(
         &self,
         route: &str,
         event: &StoredEvent,

@@ -13,7 +13,7 @@ use crate::queue::{QueueError, from_unix_ms, unix_ms};
 
 impl Streams {
     /// The counts and the oldest pending event of `route`.
-    pub(super) async fn stats(&self, route: &str) -> Result<QueueStats, QueueError> {
+    pub(super) async fn count_events(&self, route: &str) -> Result<QueueStats, QueueError> {
         let keys = self.keys(route);
         let mut connection = self.connection().await?;
         let (pending, dead, delivered, oldest): (u64, u64, u64, Vec<(String, f64)>) = redis::pipe()
@@ -32,7 +32,7 @@ impl Streams {
     }
 
     /// Up to `limit` events of `route`, oldest received first; only `state` when given.
-    pub(super) async fn list(
+    pub(super) async fn list_events(
         &self,
         route: &str,
         state: Option<EventState>,
@@ -156,7 +156,11 @@ impl Streams {
     }
 
     /// Dead letters of `route` (only `id` when given) back into the stream; how many.
-    pub(super) async fn replay(&self, route: &str, id: Option<&str>) -> Result<u64, QueueError> {
+    pub(super) async fn replay_dead(
+        &self,
+        route: &str,
+        id: Option<&str>,
+    ) -> Result<u64, QueueError> {
         let keys = self.keys(route);
         let mut connection = self.connection().await?;
         let now = unix_ms(SystemTime::now());
@@ -180,7 +184,7 @@ impl Streams {
     }
 
     /// Deletes events of `route`: `what`, only `id` when given; how many.
-    pub(super) async fn purge(
+    pub(super) async fn purge_events(
         &self,
         route: &str,
         what: Purge,

@@ -133,7 +133,7 @@ impl Streams {
     }
 
     /// Stores `event` unless its route is full; answers once Redis has it.
-    async fn ingest(&self, event: NewEvent) -> Result<(), QueueError> {
+    pub(super) async fn add_event(&self, event: NewEvent) -> Result<(), QueueError> {
         let keys = self.keys(&event.route);
         let mut connection = self.connection().await?;
         let stored: u32 = self
@@ -162,7 +162,11 @@ impl Streams {
 
     /// Deletes delivered events of `route` finished at or before `cutoff`
     /// (at most [`SWEEP_PAGES`] pages per call; the next round goes on).
-    async fn sweep(&self, route: &str, cutoff: SystemTime) -> Result<u64, QueueError> {
+    pub(super) async fn sweep_delivered(
+        &self,
+        route: &str,
+        cutoff: SystemTime,
+    ) -> Result<u64, QueueError> {
         let keys = self.keys(route);
         let mut connection = self.connection().await?;
         let mut swept = 0;
@@ -198,8 +202,9 @@ impl Streams {
     }
 }
 
-/// The trait's calls, to the inherent methods of the same name (here, in
-/// `attempts` and in `inspect`), which a path like `Streams::due` prefers.
+/// The trait's calls, to the inherent methods (here, in `attempts` and in
+/// `inspect`), named apart from the trait's so that a call cannot resolve
+/// back to the trait method and recurse.
 #[async_trait]
 impl Store for Streams {
     fn describe(&self) -> String {
@@ -214,7 +219,7 @@ impl Store for Streams {
     }
 
     async fn ingest(&self, event: NewEvent) -> Result<(), QueueError> {
-        Streams::ingest(self, event).await
+        self.add_event(event).await
     }
 
     async fn due(
@@ -223,7 +228,7 @@ impl Store for Streams {
         limit: usize,
         claimed: &HashSet<Ticket>,
     ) -> Result<Due, QueueError> {
-        Streams::due(self, route, limit, claimed).await
+        self.read_due(route, limit, claimed).await
     }
 
     async fn finish(
@@ -232,15 +237,15 @@ impl Store for Streams {
         event: &StoredEvent,
         outcome: Finish,
     ) -> Result<(), QueueError> {
-        Streams::finish(self, route, event, outcome).await
+        self.record_outcome(route, event, outcome).await
     }
 
     async fn sweep(&self, route: &str, cutoff: SystemTime) -> Result<u64, QueueError> {
-        Streams::sweep(self, route, cutoff).await
+        self.sweep_delivered(route, cutoff).await
     }
 
     async fn stats(&self, route: &str) -> Result<QueueStats, QueueError> {
-        Streams::stats(self, route).await
+        self.count_events(route).await
     }
 
     async fn list(
@@ -249,14 +254,14 @@ impl Store for Streams {
         state: Option<EventState>,
         limit: usize,
     ) -> Result<Vec<EventSummary>, QueueError> {
-        Streams::list(self, route, state, limit).await
+        self.list_events(route, state, limit).await
     }
 
     async fn replay(&self, route: &str, id: Option<&str>) -> Result<u64, QueueError> {
-        Streams::replay(self, route, id).await
+        self.replay_dead(route, id).await
     }
 
     async fn purge(&self, route: &str, what: Purge, id: Option<&str>) -> Result<u64, QueueError> {
-        Streams::purge(self, route, what, id).await
+        self.purge_events(route, what, id).await
     }
 }
