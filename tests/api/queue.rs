@@ -55,6 +55,17 @@ async fn queue_view(app: &TestApp) -> Value {
     response.json().await.unwrap()
 }
 
+/// `POST /admin/routes/chatwoot/replay?id=ID`.
+async fn replay(app: &TestApp, id: &str) -> reqwest::Response {
+    let url = app.url(&format!("/admin/routes/chatwoot/replay?id={id}"));
+    app.client
+        .post(url)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// POSTs the sample event and returns the event id of its 202.
 async fn accepted(app: &TestApp) -> String {
     let response = app.post_event().await;
@@ -212,13 +223,7 @@ async fn an_event_failing_every_attempt_becomes_a_dead_letter_that_replay_delive
     );
     downstream.answer_with(200);
 
-    let replay = app
-        .client
-        .post(app.url(&format!("/admin/routes/chatwoot/replay?id={id}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let replay = replay(&app, &id).await;
 
     assert_eq!(replay.status(), 200);
     let body: Value = replay.json().await.unwrap();
