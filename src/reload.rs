@@ -79,6 +79,19 @@ impl Reloader {
     pub fn reload(&self, force: bool) -> Result<Outcome, ConfigError> {
         let mut last_seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
         let text = config::read(&self.path)?;
+        // A file caught mid-write (`cat new > routes.toml` truncates it
+        // first) is empty, which would be a valid config without a route:
+        // every webhook would get 404, which no source retries.
+        if text.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                file: self.path.clone(),
+                problems: vec![Problem {
+                    route: None,
+                    field: String::new(),
+                    message: "the file is empty (caught mid-write?): refused".into(),
+                }],
+            });
+        }
         let hash = config::content_hash(&text);
         if !force && *last_seen == hash {
             return Ok(Outcome::Unchanged);

@@ -176,6 +176,20 @@ async fn a_broken_edit_is_refused_and_the_last_good_config_keeps_serving() {
     assert_eq!(post_event(&app).await, 503);
 }
 
+#[tokio::test]
+async fn a_file_emptied_by_a_writer_is_refused_rather_than_serving_no_route() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
+    let refused = reloads(&app, "refused").await;
+
+    // What `cat new > routes.toml` leaves between truncating and writing.
+    std::fs::write(&app.config_path, "").unwrap();
+    wait_for_reload(&app, "refused", refused).await;
+
+    assert_eq!(post_event(&app).await, 200);
+    assert_eq!(generation(&app).await, 1);
+}
+
 /// Several clients post while the file is rewritten dozens of times, broken
 /// versions included: no connection error, every answer is one a valid
 /// version gives (200 enabled, 503 disabled), never one of a broken version.
