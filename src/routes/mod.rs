@@ -2,7 +2,7 @@
 
 mod dedupe_key;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,11 +101,11 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
 }
 
-/// Every route, by path for matching and by name for listing.
+/// Every route, by name. Requests match paths on the live snapshot
+/// (`live::Snapshot::by_path`), which carries each route's metrics too.
 #[derive(Debug, Default)]
 pub struct RouteTable {
     by_name: BTreeMap<String, Arc<Route>>,
-    by_path: HashMap<String, Arc<Route>>,
 }
 
 impl RouteTable {
@@ -113,16 +113,9 @@ impl RouteTable {
     pub fn new(routes: impl IntoIterator<Item = Route>) -> Self {
         let mut table = Self::default();
         for route in routes {
-            let route = Arc::new(route);
-            table.by_path.insert(route.path.clone(), route.clone());
-            table.by_name.insert(route.name.clone(), route);
+            table.by_name.insert(route.name.clone(), Arc::new(route));
         }
         table
-    }
-
-    /// The route serving `path`, if any.
-    pub fn by_path(&self, path: &str) -> Option<&Arc<Route>> {
-        self.by_path.get(path)
     }
 
     /// The route called `name`, if any.
