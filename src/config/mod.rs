@@ -4,6 +4,7 @@
 //! chains them for a file on disk.
 
 pub mod interpolate;
+mod limits;
 mod queue;
 #[cfg(test)]
 mod reference_tests;
@@ -27,6 +28,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::value::Value;
 use sha2::{Digest, Sha256};
 
+pub use limits::ConnectionSettings;
 pub use schema::Environment;
 pub use store::{StoreBackend, StoreSettings};
 pub use validate::{AdminSettings, ServerSettings};

@@ -82,6 +82,14 @@ pub struct RawServer {
     pub shutdown_timeout: Option<String>,
     /// Worker threads, each with its own runtime and listener; default: one per core.
     pub workers: Option<u64>,
+    /// Client connections open at once, all public listeners together.
+    pub max_connections: Option<u64>,
+    /// How long a client may take to send a request's head.
+    pub header_timeout: Option<String>,
+    /// How long a keep-alive connection may wait for its next request.
+    pub idle_timeout: Option<String>,
+    /// How long a write to a client may make no progress.
+    pub write_timeout: Option<String>,
 }
 
 /// Whether signatures are enforced.

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::Problem;
+use super::limits::{ConnectionSettings, connection_settings};
 use super::queue::{dedupe_settings, queue_settings};
 use super::schema::{RawAdmin, RawConfig, RawRoute, RawServer};
 use super::signature;
@@ -29,6 +30,8 @@ pub struct ServerSettings {
     pub shutdown_timeout: Duration,
     /// Worker threads (a runtime and a listener each).
     pub workers: usize,
+    /// Connection cap and deadlines.
+    pub connections: ConnectionSettings,
     /// The admin API, when a token is set.
     pub admin: Option<AdminSettings>,
     /// `[admin] listen`: the admin API's own listener, bound at start
@@ -147,6 +150,7 @@ fn server_settings(raw: &RawConfig, problems: &mut Vec<Problem>) -> ServerSettin
     ServerSettings {
         listen,
         workers,
+        connections: connection_settings(server, problems),
         environment: server.environment.unwrap_or_default(),
         max_body_bytes,
         shutdown_timeout,

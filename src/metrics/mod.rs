@@ -57,6 +57,30 @@ pub struct ReloadLabel {
     pub result: &'static str,
 }
 
+/// `{reason}` a connection was closed by the gateway.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClosedLabel {
+    /// `header_timeout`, `idle_timeout` or `write_timeout`.
+    pub reason: &'static str,
+}
+
+/// The listeners' series.
+#[derive(Debug, Clone)]
+pub struct ConnectionSeries {
+    /// `hookgate_open_connections`.
+    pub open: Gauge,
+    /// `hookgate_accept_errors_total`.
+    pub accept_errors: Counter,
+    closed: Family<ClosedLabel, Counter>,
+}
+
+impl ConnectionSeries {
+    /// `hookgate_connections_closed_total{reason}`.
+    pub fn closed(&self, reason: &'static str) -> Counter {
+        self.closed.get_or_create_owned(&ClosedLabel { reason })
+    }
+}
+
 type Seconds = Family<RouteLabel, Histogram, fn() -> Histogram>;
 
 /// One route's hot-path series, resolved once per route instead of hashing
@@ -173,6 +197,8 @@ pub struct Metrics {
     pub attempts: Family<AttemptLabels, Counter>,
     /// `hookgate_dead_letters_total{route}`.
     pub dead_lettered: Family<RouteLabel, Counter>,
+    /// The listeners' connections.
+    pub connections: ConnectionSeries,
 }
 
 /// Registers `metric` under `name` and hands it back.
@@ -272,6 +298,26 @@ impl Metrics {
                 "Events that became dead letters",
                 Family::default(),
             ),
+            connections: ConnectionSeries {
+                open: add(
+                    r,
+                    "open_connections",
+                    "Client connections open",
+                    Gauge::default(),
+                ),
+                accept_errors: add(
+                    r,
+                    "accept_errors",
+                    "Failed accepts (out of file descriptors or memory)",
+                    Counter::default(),
+                ),
+                closed: add(
+                    r,
+                    "connections_closed",
+                    "Connections closed by a deadline, by reason",
+                    Family::default(),
+                ),
+            },
             registry,
         }
     }

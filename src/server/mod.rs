@@ -8,6 +8,7 @@ mod context;
 mod dedupe_step;
 mod error;
 mod gateway;
+mod listener;
 pub mod openapi;
 mod status;
 mod webhook;
@@ -17,8 +18,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use poem::Server;
-use poem::listener::TcpAcceptor;
 use tokio_util::sync::CancellationToken;
 
 pub use context::Context;
@@ -156,7 +155,7 @@ impl Application {
             reloader,
             shutdown,
             with_admin: admin_listen.is_none(),
-            drain,
+            limits: worker_limits(&snapshot.config.server),
         };
         let threads = self
             .listeners
@@ -194,7 +193,41 @@ impl Application {
     }
 }
 
-/// Serves the admin API alone on its own address.
+/// Each worker's share of the connection cap, and the deadlines; the cap
+/// defaults to what the file-descriptor limit (raised first) allows.
+fn worker_limits(server: &config::ServerSettings) -> listener::Limits {
+    let fd_limit = listener::fd_limit::raise();
+    let cap = match server.connections.max_connections {
+        Some(cap) => {
+            listener::fd_limit::check(cap, fd_limit);
+            cap
+        }
+        None => listener::fd_limit::default_cap(fd_limit),
+    };
+    let per_worker = cap.div_ceil(server.workers);
+    tracing::info!(
+        max_connections = per_worker * server.workers,
+        fd_limit,
+        "connection cap"
+    );
+    listener::Limits {
+        max_connections: per_worker,
+        timeouts: timeouts(server),
+        drain: server.shutdown_timeout,
+    }
+}
+
+fn timeouts(server: &config::ServerSettings) -> listener::Timeouts {
+    let connections = &server.connections;
+    listener::Timeouts {
+        header: connections.header_timeout,
+        idle: connections.idle_timeout,
+        write: connections.write_timeout,
+    }
+}
+
+/// Serves the admin API alone on its own address, with its own small cap,
+/// so it stays reachable when the public listeners are full.
 async fn spawn_admin_listener(
     addr: SocketAddr,
     context: Arc<Context>,
@@ -202,16 +235,19 @@ async fn spawn_admin_listener(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let acceptor = TcpAcceptor::from_tokio(listener)?;
     tracing::info!(%addr, "admin API listening");
-    let endpoint = gateway::admin_only(context, reloader);
-    tokio::spawn(
-        Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-            endpoint,
-            shutdown.cancelled_owned(),
-            None,
-        ),
-    );
+    let snapshot = context.live.load();
+    let server = &snapshot.config.server;
+    let limits = listener::Limits {
+        max_connections: listener::fd_limit::ADMIN_CONNECTIONS,
+        timeouts: timeouts(server),
+        drain: server.shutdown_timeout,
+    };
+    let metrics = context.live.metrics().connections.clone();
+    let endpoint = gateway::admin_only(context.clone(), reloader);
+    tokio::spawn(listener::serve(
+        listener, endpoint, limits, metrics, shutdown,
+    ));
     Ok(())
 }
 

@@ -7,20 +7,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use poem::Server;
-use poem::listener::TcpAcceptor;
 use socket2::{Domain, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
 use super::context::Context;
 use super::gateway::Gateway;
+use super::listener::{self, Limits};
 use crate::forward::Forwarder;
 use crate::reload::Reloader;
-
-/// How long an idle keep-alive connection stays open.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// Binds `count` listeners on `addr` sharing one port; port 0 picks one for all.
 pub fn bind(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
@@ -54,8 +49,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Whether the admin API is served on the public listener.
     pub with_admin: bool,
-    /// How long in-flight requests may take to finish at shutdown.
-    pub drain: Duration,
+    /// Each worker's connection cap and deadlines.
+    pub limits: Limits,
 }
 
 /// Serves `listener` on a new thread with its own runtime until shutdown.
@@ -76,7 +71,8 @@ pub fn spawn(
 
 async fn serve(listener: std::net::TcpListener, shared: Shared) -> std::io::Result<()> {
     let forwarder = Forwarder::new().map_err(std::io::Error::other)?;
-    let acceptor = TcpAcceptor::from_std(listener)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let metrics = shared.context.live.metrics().connections.clone();
     let gateway = Gateway::new(
         shared.context,
         forwarder,
@@ -84,13 +80,5 @@ async fn serve(listener: std::net::TcpListener, shared: Shared) -> std::io::Resu
         shared.shutdown.clone(),
         shared.with_admin,
     );
-    Server::new_with_acceptor(acceptor)
-        // Idle keep-alive connections are closed rather than kept forever.
-        .idle_timeout(IDLE_TIMEOUT)
-        .run_with_graceful_shutdown(
-            gateway,
-            shared.shutdown.cancelled_owned(),
-            Some(shared.drain),
-        )
-        .await
+    listener::serve(listener, gateway, shared.limits, metrics, shared.shutdown).await
 }

@@ -4,6 +4,7 @@
 //! binary is [`process`], used only here.
 
 mod cli;
+mod connections;
 mod docs_browser;
 mod openapi_files;
 mod process;

@@ -15,7 +15,20 @@ const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
 /// `hookgate` without any `HOOKGATE_*` variable of this process: the child
 /// sees only those a test sets on purpose (with `.env`, after this).
 pub fn hookgate() -> Command {
-    let mut command = Command::new(BIN);
+    without_our_variables(Command::new(BIN))
+}
+
+/// `hookgate` run by `sh` under `ulimit -n fd_limit` (soft and hard).
+pub fn hookgate_with_fd_limit(fd_limit: u32) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit -n {fd_limit} && exec \"$0\" \"$@\""))
+        .arg(BIN);
+    without_our_variables(command)
+}
+
+fn without_our_variables(mut command: Command) -> Command {
     for (name, _) in std::env::vars_os() {
         if name.as_encoded_bytes().starts_with(b"HOOKGATE_") {
             command.env_remove(name);
@@ -65,7 +78,12 @@ pub fn serve(config: &Path) -> (Gateway, String) {
 
 /// Like [`serve`], also handing over every later log line, parsed.
 pub fn serve_with_logs(config: &Path) -> (Gateway, String, mpsc::Receiver<Value>) {
-    let child = hookgate()
+    serve_by(hookgate(), config)
+}
+
+/// Starts `command` (a [`hookgate`]) serving `config`, as [`serve_with_logs`].
+pub fn serve_by(mut command: Command, config: &Path) -> (Gateway, String, mpsc::Receiver<Value>) {
+    let child = command
         .args(["serve", "--log-format", "json", "--config"])
         .arg(config)
         .env("RUST_LOG", "info")
