@@ -8,11 +8,14 @@
 #   5. floor:    wrk -> examples/stack_floor -> stub (with --floor: hookgate's stack alone, hyper
 #                server + hyper-util client on a runtime per core, nothing else: the best any
 #                gateway on this stack could do)
+#   6. flooded:  wrk -> hookgate -> stub while 4 more connections loop on GET /docs (with
+#                --docs-flood: the unauthenticated docs page must not take the webhooks' capacity)
 # Prints requests/s, p50/p99 latency, errors, hookgate's peak RSS and the ratios.
 #
-# Usage: bench/run.sh [--sweep] [--floor] [--duration 10s] [--connections 64] [--compare BIN]
+# Usage: bench/run.sh [--sweep] [--floor] [--docs-flood] [--duration 10s] [--connections 64] [--compare BIN]
 #   --sweep          runs each at 1, 64 and 256 connections.
 #   --floor          also measures examples/stack_floor.rs, as "floor".
+#   --docs-flood     also measures hookgate while /docs is flooded, as "flooded".
 #   --compare BIN    also measures another hookgate build (e.g. a branch), as "compare".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +24,12 @@ duration=10s
 connections=(64)
 compare=""
 floor=""
+docs_flood=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --sweep) connections=(1 64 256) ;;
     --floor) floor=yes ;;
+    --docs-flood) docs_flood=yes ;;
     --duration) duration=$2; shift ;;
     --connections) connections=("$2"); shift ;;
     --compare) compare=$(realpath "$2"); shift ;;
@@ -182,6 +187,11 @@ for c in "${connections[@]}"; do
   drain
   if [ -n "$compare" ]; then
     run compare "http://127.0.0.1:$compare_port/api/webhooks/chatwoot" "$c" "$compare_pid"
+  fi
+  if [ -n "$docs_flood" ]; then
+    wrk -t1 -c4 -d"$duration" "http://127.0.0.1:$gate_port/docs" > "$work/docs-flood-$c.log" & flood=$!
+    run flooded "http://127.0.0.1:$gate_port/api/webhooks/chatwoot" "$c"
+    wait "$flood"
   fi
   if [ -n "$floor" ]; then run floor "http://127.0.0.1:$floor_port/api/webhooks/chatwoot" "$c"; fi
 done

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::rendered::RenderedCache;
 use crate::config::StoreBackend;
 use crate::dedupe;
 use crate::live::Live;
@@ -18,6 +19,8 @@ pub struct Context {
     pub live: Arc<Live>,
     /// The store of queued events, once a route is queued.
     pub queue: Arc<QueueSlot>,
+    /// The spec and docs page of the live generation.
+    pub rendered: RenderedCache,
     /// The in-process dedupe keys, shared by every worker (with
     /// `backend = "embedded"`).
     memory: Arc<dedupe::MemoryStore>,
@@ -29,6 +32,7 @@ impl Context {
         Self {
             live,
             queue,
+            rendered: RenderedCache::default(),
             memory: Arc::default(),
         }
     }

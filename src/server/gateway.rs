@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use poem::http::{HeaderValue, StatusCode, header};
-use poem::web::{Data, Html};
+use poem::web::Data;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 use poem_openapi::OpenApiService;
 use serde_json::json;
@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 use super::api::{AdminApi, PublicApi, QueueApi};
 use super::context::Context;
 use super::error::{WebhookError, json_response};
-use super::{openapi, webhook};
+use super::rendered::Rendered;
+use super::webhook;
 use crate::forward::{Forwarder, REQUEST_ID};
 use crate::live::Snapshot;
 use crate::reload::Reloader;
@@ -137,28 +138,28 @@ fn uniform_error(response: Response, path: &str) -> Response {
     }
 }
 
-fn live_document(context: &Context) -> serde_json::Value {
-    openapi::document(&context.live.peek().config.routes)
+fn rendered(context: &Context) -> Arc<Rendered> {
+    context.rendered.get(&context.live.peek())
 }
 
 #[handler]
 fn spec_json(context: Data<&Arc<Context>>) -> Response {
-    let body = serde_json::to_string_pretty(&live_document(&context)).expect("JSON serializes");
     Response::builder()
         .content_type("application/json")
-        .body(body)
+        .body(rendered(&context).json.clone())
 }
 
 #[handler]
 fn spec_yaml(context: Data<&Arc<Context>>) -> Response {
-    let body = openapi::to_yaml(&live_document(&context));
     Response::builder()
         .content_type("application/yaml")
-        .body(body)
+        .body(rendered(&context).yaml.clone())
 }
 
-/// The docs UI, rendered per request from the live spec so it never goes stale.
+/// The docs UI of the live spec, rendered once per config generation.
 #[handler]
-fn docs(context: Data<&Arc<Context>>) -> Html<String> {
-    Html(openapi::docs_html(&live_document(&context)))
+fn docs(context: Data<&Arc<Context>>) -> Response {
+    Response::builder()
+        .content_type("text/html; charset=utf-8")
+        .body(rendered(&context).docs.clone())
 }

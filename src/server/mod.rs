@@ -10,6 +10,7 @@ mod error;
 mod gateway;
 mod listener;
 pub mod openapi;
+mod rendered;
 mod status;
 mod webhook;
 mod workers;

@@ -64,14 +64,13 @@ pub fn to_yaml(document: &Value) -> String {
     serde_yaml::to_string(document).expect("JSON values serialize as YAML")
 }
 
-/// The embedded Swagger UI (no CDN) showing `document`, rendered on demand so
-/// it always shows the live routes.
-pub fn docs_html(document: &Value) -> String {
+/// The embedded Swagger UI (no CDN) showing `document_json`, the live
+/// document (the UI embeds a copy of the spec it is built with).
+pub fn docs_html(document_json: &str) -> String {
     let service = own_service();
-    let live = serde_json::to_string_pretty(document).expect("JSON values serialize");
     service
         .swagger_ui_html()
-        .replacen(&service.spec(), &live, 1)
+        .replacen(&service.spec(), document_json, 1)
 }
 
 fn operation(route: &Route) -> Value {
