@@ -67,3 +67,44 @@ fn server_problem(field: &str, message: String) -> Problem {
         message,
     }
 }
+
+/// Defaults: 64 bodies of the default 1 MiB limit, and a client may upload
+/// 32 bodies at once (a source behind a proxy shares one address).
+const DEFAULT_MAX_UNVERIFIED_BYTES: u64 = 64 * 1024 * 1024;
+const DEFAULT_MAX_UNVERIFIED_PER_CLIENT: u64 = 32;
+
+/// The validated budget of bodies not yet verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnverifiedSettings {
+    /// `max_unverified_bytes`.
+    pub max_bytes: usize,
+    /// `max_unverified_per_client`.
+    pub max_per_client: u32,
+}
+
+/// Validates the unverified-body keys of `[server]`; `max_body_bytes` is the
+/// server's default body limit, which one body must be able to reach.
+pub fn unverified_settings(
+    raw: &RawServer,
+    max_body_bytes: usize,
+    problems: &mut Vec<Problem>,
+) -> UnverifiedSettings {
+    let max_bytes = raw
+        .max_unverified_bytes
+        .unwrap_or(DEFAULT_MAX_UNVERIFIED_BYTES);
+    if max_bytes < max_body_bytes as u64 {
+        let message = format!("{max_bytes} is below max_body_bytes ({max_body_bytes})");
+        problems.push(server_problem("max_unverified_bytes", message));
+    }
+    let per_client = raw
+        .max_unverified_per_client
+        .unwrap_or(DEFAULT_MAX_UNVERIFIED_PER_CLIENT);
+    if per_client == 0 || per_client > u32::MAX as u64 {
+        let message = format!("{per_client} must be between 1 and {}", u32::MAX);
+        problems.push(server_problem("max_unverified_per_client", message));
+    }
+    UnverifiedSettings {
+        max_bytes: max_bytes as usize,
+        max_per_client: per_client.clamp(1, u32::MAX as u64) as u32,
+    }
+}

@@ -28,7 +28,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::value::Value;
 use sha2::{Digest, Sha256};
 
-pub use limits::ConnectionSettings;
+pub use limits::{ConnectionSettings, UnverifiedSettings};
 pub use schema::Environment;
 pub use store::{StoreBackend, StoreSettings};
 pub use validate::{AdminSettings, ServerSettings};

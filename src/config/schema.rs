@@ -90,6 +90,10 @@ pub struct RawServer {
     pub idle_timeout: Option<String>,
     /// How long a write to a client may make no progress.
     pub write_timeout: Option<String>,
+    /// Bytes of bodies not yet verified, all clients together.
+    pub max_unverified_bytes: Option<u64>,
+    /// Bodies one client address may be uploading at once.
+    pub max_unverified_per_client: Option<u64>,
 }
 
 /// Whether signatures are enforced.

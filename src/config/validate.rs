@@ -10,7 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::Problem;
-use super::limits::{ConnectionSettings, connection_settings};
+use super::limits::{
+    ConnectionSettings, UnverifiedSettings, connection_settings, unverified_settings,
+};
 use super::queue::{dedupe_settings, queue_settings};
 use super::schema::{RawAdmin, RawConfig, RawRoute, RawServer};
 use super::signature;
@@ -32,6 +34,8 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Connection cap and deadlines.
     pub connections: ConnectionSettings,
+    /// The budget of bodies not yet verified.
+    pub unverified: UnverifiedSettings,
     /// The admin API, when a token is set.
     pub admin: Option<AdminSettings>,
     /// `[admin] listen`: the admin API's own listener, bound at start
@@ -151,6 +155,7 @@ fn server_settings(raw: &RawConfig, problems: &mut Vec<Problem>) -> ServerSettin
         listen,
         workers,
         connections: connection_settings(server, problems),
+        unverified: unverified_settings(server, max_body_bytes, problems),
         environment: server.environment.unwrap_or_default(),
         max_body_bytes,
         shutdown_timeout,

@@ -199,6 +199,8 @@ pub struct Metrics {
     pub dead_lettered: Family<RouteLabel, Counter>,
     /// The listeners' connections.
     pub connections: ConnectionSeries,
+    /// `hookgate_unverified_bodies`: bodies being read before their signature is checked.
+    pub unverified_bodies: Gauge,
 }
 
 /// Registers `metric` under `name` and hands it back.
@@ -318,6 +320,12 @@ impl Metrics {
                     Family::default(),
                 ),
             },
+            unverified_bodies: add(
+                r,
+                "unverified_bodies",
+                "Request bodies being read before their signature is checked",
+                Gauge::default(),
+            ),
             registry,
         }
     }

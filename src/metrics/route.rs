@@ -29,6 +29,7 @@ const OUTCOMES: &[&str] = &[
     "body_timeout",
     "disabled",
     "shed",
+    "shed_unverified",
     "duplicate_in_flight",
     "unauthorized",
     "downstream_error",

@@ -6,6 +6,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::rendered::RenderedCache;
+use super::unverified::Budget;
 use crate::config::StoreBackend;
 use crate::dedupe;
 use crate::live::Live;
@@ -21,6 +22,8 @@ pub struct Context {
     pub queue: Arc<QueueSlot>,
     /// The spec and docs page of the live generation.
     pub rendered: RenderedCache,
+    /// Bodies being read before their signature is checked (`[server]` at start).
+    pub unverified: Budget,
     /// The in-process dedupe keys, shared by every worker (with
     /// `backend = "embedded"`).
     memory: Arc<dedupe::MemoryStore>,
@@ -29,7 +32,10 @@ pub struct Context {
 impl Context {
     /// Handles for `live`'s config, with `queue` opened as that config needs.
     pub fn new(live: Arc<Live>, queue: Arc<QueueSlot>) -> Self {
+        let settings = live.peek().config.server.unverified;
+        let unverified = Budget::new(settings, live.metrics().unverified_bodies.clone());
         Self {
+            unverified,
             live,
             queue,
             rendered: RenderedCache::default(),

@@ -4,6 +4,7 @@ use poem::http::{StatusCode, header};
 use poem::{IntoResponse, Response};
 use serde_json::json;
 
+use super::unverified::Exhausted;
 use crate::forward::ForwardError;
 use crate::queue::QueueError;
 use crate::signature::VerifyError;
@@ -39,6 +40,9 @@ pub enum WebhookError {
     /// The route is at `max_in_flight`: shed rather than pile up on a slow downstream.
     #[error("route is overloaded")]
     Shed,
+    /// Past the budget of unverified bodies: shed before the signature is checked.
+    #[error("{0}")]
+    Unverified(#[from] Exhausted),
     /// A delivery with the same dedupe key is being delivered right now.
     #[error("a delivery with the same key is in flight; retry shortly")]
     DuplicateInFlight,
@@ -78,7 +82,9 @@ impl WebhookError {
             WebhookError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebhookError::BodyRead(_) => StatusCode::BAD_REQUEST,
             WebhookError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            WebhookError::Disabled | WebhookError::Shed => StatusCode::SERVICE_UNAVAILABLE,
+            WebhookError::Disabled | WebhookError::Shed | WebhookError::Unverified(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             // 429, which Chatwoot's agent bots do retry, unlike 409.
             WebhookError::DuplicateInFlight => StatusCode::TOO_MANY_REQUESTS,
             WebhookError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -98,6 +104,7 @@ impl WebhookError {
             WebhookError::BodyTimeout => "body_timeout",
             WebhookError::Disabled => "disabled",
             WebhookError::Shed => "shed",
+            WebhookError::Unverified(_) => "shed_unverified",
             WebhookError::DuplicateInFlight => "duplicate_in_flight",
             WebhookError::Unauthorized(_) => "unauthorized",
             WebhookError::Downstream(_) => "downstream_error",
@@ -130,6 +137,7 @@ impl WebhookError {
         match self {
             WebhookError::Disabled => Some(DISABLED_RETRY_AFTER_SECS),
             WebhookError::Shed
+            | WebhookError::Unverified(_)
             | WebhookError::DuplicateInFlight
             | WebhookError::Queue(QueueError::Redis(_)) => Some(SHED_RETRY_AFTER_SECS),
             WebhookError::Queue(QueueError::Full { .. }) => Some(QUEUE_FULL_RETRY_AFTER_SECS),

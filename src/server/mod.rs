@@ -12,6 +12,7 @@ mod listener;
 pub mod openapi;
 mod rendered;
 mod status;
+mod unverified;
 mod webhook;
 mod workers;
 

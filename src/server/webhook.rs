@@ -4,6 +4,10 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
+
 use poem::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use poem::{Body, IntoResponse, Request, Response};
 use serde_json::json;
@@ -12,6 +16,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use super::context::Context;
 use super::dedupe_step::{self, Checked};
 use super::error::{WebhookError, json_response, static_json};
+use super::unverified::Reading;
 use crate::config::Environment;
 use crate::dedupe;
 use crate::forward::{self, Delivered, ForwardError, Forwarder, Peer, REQUEST_ID};
@@ -106,15 +111,19 @@ async fn process(
     if !route.enabled && route.delivery == Delivery::Sync {
         return Err(WebhookError::Disabled);
     }
-    let _admitted = InFlight::admit(metrics, route.max_in_flight)?;
-    let reading = read_body(request.take_body(), request.headers(), route.max_body_bytes);
-    // A client trickling its body must not hold a max_in_flight place forever.
-    let body = tokio::time::timeout(BODY_READ_TIMEOUT, reading)
+    let peer = peer(&request);
+    let mut reading = worker.context.unverified.start(peer.ip)?;
+    let body = request.take_body();
+    let reading_body = read_body(body, request.headers(), route.max_body_bytes, &mut reading);
+    // A client trickling its body must not hold its share of the budget forever.
+    let body = tokio::time::timeout(BODY_READ_TIMEOUT, reading_body)
         .await
         .map_err(|_| WebhookError::BodyTimeout)??;
     let environment = snapshot.config.server.environment;
     let verified = verify(route, environment, request.headers(), body)?;
-    let peer = peer(&request);
+    drop(reading);
+    // Only verified requests take a place: unauthenticated uploads cannot shed signed ones.
+    let _admitted = InFlight::admit(metrics, route.max_in_flight)?;
     let headers = request.headers();
     let claimed = match dedupe_step::check(&worker.dedupe, live, headers, &verified).await? {
         Checked::Deliver(claimed) => claimed,
@@ -175,11 +184,13 @@ async fn enqueue(
     Ok(json_response(StatusCode::ACCEPTED, &body))
 }
 
-/// Reads the body up to `limit`, chunked or not; refuses early on a large Content-Length.
+/// Reads the body up to `limit`, chunked or not, each chunk taken from the
+/// unverified budget; refuses early on a large Content-Length.
 async fn read_body(
     body: Body,
     headers: &HeaderMap,
     limit: usize,
+    reading: &mut Reading<'_>,
 ) -> Result<UnverifiedBody, WebhookError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -188,10 +199,47 @@ async fn read_body(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(WebhookError::TooLarge(limit));
     }
-    match body.into_bytes_limit(limit).await {
-        Ok(bytes) => Ok(UnverifiedBody::new(bytes)),
-        Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(WebhookError::TooLarge(limit)),
-        Err(other) => Err(WebhookError::BodyRead(std::io::Error::other(other))),
+    let mut body: BoxBody<Bytes, std::io::Error> = body.into();
+    let mut chunks = Chunks::default();
+    while let Some(frame) = body.frame().await {
+        let Ok(chunk) = frame.map_err(WebhookError::BodyRead)?.into_data() else {
+            continue; // trailers
+        };
+        if chunks.len() + chunk.len() > limit {
+            return Err(WebhookError::TooLarge(limit));
+        }
+        reading.take(chunk.len())?;
+        chunks.push(chunk);
+    }
+    Ok(UnverifiedBody::new(chunks.into_bytes()))
+}
+
+/// A body's chunks: one is kept as it came, more are copied together.
+#[derive(Default)]
+struct Chunks {
+    first: Bytes,
+    joined: Option<BytesMut>,
+}
+
+impl Chunks {
+    fn len(&self) -> usize {
+        self.joined.as_ref().map_or(self.first.len(), BytesMut::len)
+    }
+
+    fn push(&mut self, chunk: Bytes) {
+        match &mut self.joined {
+            Some(joined) => joined.extend_from_slice(&chunk),
+            None if self.first.is_empty() => self.first = chunk,
+            None => {
+                let mut joined = BytesMut::from(std::mem::take(&mut self.first));
+                joined.extend_from_slice(&chunk);
+                self.joined = Some(joined);
+            }
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        self.joined.map_or(self.first, BytesMut::freeze)
     }
 }
 

@@ -9,9 +9,8 @@ use tokio::net::TcpStream;
 use support::*;
 
 /// A config whose `[server]` also has `keys`.
-fn with_server_keys(keys: &str) -> String {
-    chatwoot_config("http://127.0.0.1:9/unused", "")
-        .replace("workers = 1\n", &format!("workers = 1\n{keys}\n"))
+fn server_with(keys: &str) -> String {
+    with_server_keys(&chatwoot_config("http://127.0.0.1:9/unused", ""), keys)
 }
 
 /// Whether the server has closed `stream` (EOF or reset) within `wait`.
@@ -37,7 +36,7 @@ async fn metric(app: &TestApp, series: &str) -> f64 {
 
 #[tokio::test]
 async fn a_client_trickling_its_request_head_is_cut_off_at_the_header_timeout() {
-    let app = spawn_app(&with_server_keys(r#"header_timeout = "1s""#)).await;
+    let app = spawn_app(&server_with(r#"header_timeout = "1s""#)).await;
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
     stream
         .write_all(b"POST /api/webhooks/chatwoot HTTP/1.1\r\n")
@@ -61,7 +60,7 @@ async fn a_client_trickling_its_request_head_is_cut_off_at_the_header_timeout() 
 #[tokio::test]
 async fn a_keep_alive_connection_outlives_the_header_timeout_and_closes_at_the_idle_timeout() {
     let keys = "header_timeout = \"1s\"\nidle_timeout = \"3s\"";
-    let app = spawn_app(&with_server_keys(keys)).await;
+    let app = spawn_app(&server_with(keys)).await;
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
     let request = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n";
     stream.write_all(request).await.unwrap();
@@ -84,7 +83,7 @@ async fn a_keep_alive_connection_outlives_the_header_timeout_and_closes_at_the_i
 
 #[tokio::test]
 async fn a_client_that_pipelines_and_never_reads_is_disconnected_at_the_write_timeout() {
-    let app = spawn_app(&with_server_keys(r#"write_timeout = "1s""#)).await;
+    let app = spawn_app(&server_with(r#"write_timeout = "1s""#)).await;
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     // A small window so the server's writes block soon.
     socket.set_recv_buffer_size(4096).unwrap();
@@ -117,7 +116,7 @@ async fn a_client_that_pipelines_and_never_reads_is_disconnected_at_the_write_ti
 
 #[tokio::test]
 async fn cleartext_http2_is_not_spoken() {
-    let app = spawn_app(&with_server_keys("")).await;
+    let app = spawn_app(&server_with("")).await;
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
     // The HTTP/2 connection preface with prior knowledge, then an empty SETTINGS frame.
     stream

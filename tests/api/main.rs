@@ -12,3 +12,4 @@ mod operations;
 mod queue;
 mod reload;
 mod schemes;
+mod unverified;

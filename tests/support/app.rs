@@ -113,6 +113,11 @@ secrets = ["{SECRET}", "old-secret"]
     )
 }
 
+/// `config` (a [`chatwoot_config`]) with `keys` added to its `[server]`.
+pub fn with_server_keys(config: &str, keys: &str) -> String {
+    config.replacen("workers = 1\n", &format!("workers = 1\n{keys}\n"), 1)
+}
+
 /// Writes `config` to a file of its own and runs the gateway on it.
 pub async fn spawn_app(config: &str) -> TestApp {
     init_logs();

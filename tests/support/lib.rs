@@ -9,7 +9,7 @@ mod downstream;
 mod eventually;
 mod signing;
 
-pub use app::{TestApp, chatwoot_config, redis_url, spawn_app};
+pub use app::{TestApp, chatwoot_config, redis_url, spawn_app, with_server_keys};
 pub use downstream::{Downstream, Recorded};
 pub use eventually::{PATIENCE, eventually};
 pub use signing::{CHATWOOT_PATH, EVENT, SECRET, chatwoot_headers, now_secs};
