@@ -201,6 +201,8 @@ pub struct Metrics {
     pub connections: ConnectionSeries,
     /// `hookgate_unverified_bodies`: bodies being read before their signature is checked.
     pub unverified_bodies: Gauge,
+    /// `hookgate_admin_auth_failures_total`: wrong admin tokens.
+    pub admin_auth_failures: Counter,
 }
 
 /// Registers `metric` under `name` and hands it back.
@@ -325,6 +327,12 @@ impl Metrics {
                 "unverified_bodies",
                 "Request bodies being read before their signature is checked",
                 Gauge::default(),
+            ),
+            admin_auth_failures: add(
+                r,
+                "admin_auth_failures",
+                "Admin calls with a wrong token",
+                Counter::default(),
             ),
             registry,
         }

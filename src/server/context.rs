@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::api::AdminGuard;
 use super::rendered::RenderedCache;
 use super::unverified::Budget;
 use crate::config::StoreBackend;
@@ -24,6 +25,8 @@ pub struct Context {
     pub rendered: RenderedCache,
     /// Bodies being read before their signature is checked (`[server]` at start).
     pub unverified: Budget,
+    /// Wrong admin tokens by client address.
+    pub admin_guard: AdminGuard,
     /// The in-process dedupe keys, shared by every worker (with
     /// `backend = "embedded"`).
     memory: Arc<dedupe::MemoryStore>,
@@ -34,8 +37,10 @@ impl Context {
     pub fn new(live: Arc<Live>, queue: Arc<QueueSlot>) -> Self {
         let settings = live.peek().config.server.unverified;
         let unverified = Budget::new(settings, live.metrics().unverified_bodies.clone());
+        let admin_guard = AdminGuard::new(live.metrics().admin_auth_failures.clone());
         Self {
             unverified,
+            admin_guard,
             live,
             queue,
             rendered: RenderedCache::default(),

@@ -210,3 +210,33 @@ async fn admin_listen_serves_the_admin_api_on_its_own_address_only() {
         (200, 404)
     );
 }
+
+#[tokio::test]
+async fn wrong_admin_tokens_are_counted_and_lock_their_address_out_after_five() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&with_admin(chatwoot_config(&downstream.url("/hook"), ""))).await;
+    let status_with = |client: reqwest::Client, token: &'static str| {
+        let url = app.url("/admin/status");
+        async move { client.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+
+    for _ in 0..5 {
+        let guess = status_with(app.client.clone(), "guess-0123456789").await;
+        assert_eq!(guess.status(), 401);
+    }
+    let locked = status_with(app.client.clone(), TOKEN).await;
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let other_address = status_with(elsewhere, TOKEN).await;
+
+    assert_eq!(locked.status(), 429);
+    assert_eq!(locked.headers()["retry-after"], "60");
+    assert_eq!(other_address.status(), 200);
+    assert!(
+        metrics(&app)
+            .await
+            .contains("hookgate_admin_auth_failures_total 5\n")
+    );
+}

@@ -4,6 +4,7 @@ use poem::http::StatusCode;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
 
+use super::guard::LOCKOUT;
 use crate::config::ConfigError;
 use crate::queue::QueueError;
 use crate::server::error::queue_status;
@@ -17,6 +18,9 @@ pub enum AdminError {
     /// Not the token.
     #[error("wrong admin token")]
     WrongToken,
+    /// Too many wrong tokens from this address lately.
+    #[error("too many wrong admin tokens from this address; retry later")]
+    LockedOut,
     /// No route has this name.
     #[error("no route named `{0}`")]
     NoRoute(String),
@@ -47,6 +51,10 @@ pub enum AdminFailure {
     /// Missing or wrong token.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// Too many wrong tokens from this address: wait `Retry-After` seconds
+    /// without calling.
+    #[oai(status = 429)]
+    LockedOut(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     /// The admin API is off (no `[admin] token`), or no route, event or dead
     /// letter has this name or id.
     #[oai(status = 404)]
@@ -68,6 +76,7 @@ impl AdminError {
         match self {
             AdminError::Off | AdminError::NoRoute(_) => StatusCode::NOT_FOUND,
             AdminError::WrongToken => StatusCode::UNAUTHORIZED,
+            AdminError::LockedOut => StatusCode::TOO_MANY_REQUESTS,
             AdminError::Queue(error) => queue_status(error),
             AdminError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AdminError::ReloadLost => StatusCode::INTERNAL_SERVER_ERROR,
@@ -84,6 +93,7 @@ impl From<AdminError> for AdminFailure {
         });
         match status {
             StatusCode::UNAUTHORIZED => AdminFailure::Unauthorized(body),
+            StatusCode::TOO_MANY_REQUESTS => AdminFailure::LockedOut(body, LOCKOUT.as_secs()),
             StatusCode::NOT_FOUND => AdminFailure::NotFound(body),
             StatusCode::UNPROCESSABLE_ENTITY => AdminFailure::Refused(body),
             StatusCode::SERVICE_UNAVAILABLE => AdminFailure::Unavailable(body),

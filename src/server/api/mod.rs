@@ -5,11 +5,12 @@
 //! All feed the generated spec.
 
 mod failure;
+mod guard;
 mod queue;
 
 use std::sync::Arc;
 
-use poem::web::Data;
+use poem::web::{Data, RemoteAddr};
 use poem_openapi::auth::Bearer;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, Tags};
@@ -23,6 +24,7 @@ use super::status;
 use crate::reload::{Outcome, Reloader};
 
 pub use failure::{AdminError, AdminFailure, AdminResult, ErrorBody};
+pub use guard::AdminGuard;
 pub use queue::QueueApi;
 
 #[derive(Tags)]
@@ -122,9 +124,10 @@ impl AdminApi {
     async fn status(
         &self,
         token: AdminToken,
+        caller: &RemoteAddr,
         context: Data<&Arc<Context>>,
     ) -> AdminResult<serde_json::Value> {
-        check_token(&context, &token)?;
+        check_token(&context, &token, caller)?;
         Ok(Json(status::of(&context.live.load())))
     }
 
@@ -133,10 +136,11 @@ impl AdminApi {
     async fn reload(
         &self,
         token: AdminToken,
+        caller: &RemoteAddr,
         context: Data<&Arc<Context>>,
         reloader: Data<&Arc<Reloader>>,
     ) -> AdminResult<serde_json::Value> {
-        check_token(&context, &token)?;
+        check_token(&context, &token, caller)?;
         let reloader = reloader.clone();
         let reloaded = tokio::task::spawn_blocking(move || reloader.reload_logged(true))
             .await
@@ -150,12 +154,21 @@ impl AdminApi {
     }
 }
 
-/// The live token, compared in constant time; hashing first hides its length.
-pub(super) fn check_token(context: &Context, presented: &AdminToken) -> Result<(), AdminError> {
+/// The live token, compared in constant time (hashing first hides its
+/// length); wrong ones are counted against the caller's address.
+pub(super) fn check_token(
+    context: &Context,
+    presented: &AdminToken,
+    caller: &RemoteAddr,
+) -> Result<(), AdminError> {
     let snapshot = context.live.peek();
     let Some(admin) = &snapshot.config.server.admin else {
         return Err(AdminError::Off);
     };
+    let client = caller.as_socket_addr().map(|addr| addr.ip());
+    if context.admin_guard.is_locked_out(client) {
+        return Err(AdminError::LockedOut);
+    }
     let (a, b) = (
         Sha256::digest(&presented.0.token),
         Sha256::digest(admin.token.expose_secret()),
@@ -163,6 +176,7 @@ pub(super) fn check_token(context: &Context, presented: &AdminToken) -> Result<(
     if bool::from(a.ct_eq(&b)) {
         Ok(())
     } else {
+        context.admin_guard.failed(client);
         Err(AdminError::WrongToken)
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use poem::web::Data;
+use poem::web::{Data, RemoteAddr};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
@@ -68,11 +68,12 @@ impl QueueApi {
     async fn queue(
         &self,
         token: AdminToken,
+        caller: &RemoteAddr,
         context: Data<&Arc<Context>>,
         /// The route's name.
         name: Path<String>,
     ) -> AdminResult<QueueView> {
-        check_token(&context, &token)?;
+        check_token(&context, &token, caller)?;
         // One snapshot: a reload removing the route cannot slip in between.
         let snapshot = context.live.load();
         let route = (snapshot.config.routes.by_name(&name))
@@ -102,13 +103,14 @@ impl QueueApi {
     async fn replay(
         &self,
         token: AdminToken,
+        caller: &RemoteAddr,
         context: Data<&Arc<Context>>,
         /// The route's name.
         name: Path<String>,
         /// One dead letter's event id; all of the route's when absent.
         id: Query<Option<String>>,
     ) -> AdminResult<Replayed> {
-        let queue = admit(&context, &token, &name)?;
+        let queue = admit(&context, &token, caller, &name)?;
         let replayed = match (queue, id.0.as_deref()) {
             (Some(queue), id) => queue.replay(&name, id).await?,
             (None, Some(id)) => return Err(QueueError::NotFound(id.to_string()).into()),
@@ -125,9 +127,10 @@ impl QueueApi {
 fn admit<'a>(
     context: &'a Context,
     token: &AdminToken,
+    caller: &RemoteAddr,
     name: &str,
 ) -> Result<Option<&'a Arc<Queue>>, AdminError> {
-    check_token(context, token)?;
+    check_token(context, token, caller)?;
     if context.live.peek().config.routes.by_name(name).is_none() {
         return Err(AdminError::NoRoute(name.to_string()));
     }
