@@ -353,6 +353,31 @@ fn a_refused_downstream_is_quoted_without_credentials_or_query() {
 }
 
 #[test]
+fn a_downstream_with_credentials_is_refused_without_quoting_them() {
+    let url = "https://agent:pa55word@agent.internal/hook";
+    let err = load_str(&route("").replace("http://127.0.0.1:9/x", url)).unwrap_err();
+    assert!(
+        err.contains("`https://***@agent.internal/hook` carries credentials"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("pa55word") && !err.contains("agent:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_downstream_without_a_scheme_is_refused_without_quoting_its_credentials() {
+    let url = "agent:pa55word@agent.internal/hook?token=t0k";
+    let err = load_str(&route("").replace("http://127.0.0.1:9/x", url)).unwrap_err();
+    assert!(
+        err.contains("`***@agent.internal/hook` is not an http(s) URL"),
+        "{err}"
+    );
+    assert!(!err.contains("pa55word") && !err.contains("t0k"), "{err}");
+}
+
+#[test]
 fn a_secret_of_the_wrong_type_is_refused_without_quoting_it() {
     let text = route("").replace("secret = \"${SECRET}\"", "secrets = \"${SECRET}\"");
     let err = load_str(&text).unwrap_err();
