@@ -9,5 +9,6 @@ mod forwarding;
 mod limits;
 mod operations;
 mod queue;
+mod redis_outage;
 mod reload;
 mod schemes;
