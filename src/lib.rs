@@ -18,7 +18,8 @@
 //!   Streams) and the delivery workers.
 //! - [`reload`]: watching the config file and publishing a new snapshot.
 //! - [`dedupe`]: dedupe keys of deliveries, in process or on Redis.
-//! - [`redis_link`]: the lazily made Redis connection both share.
+//! - [`redis_link`]: the Redis connection each of them holds, made on first
+//!   use; every call bounded, failing fast for a second after a failure.
 //! - [`metrics`], [`streak`]: Prometheus metrics and per-route failure streaks.
 //! - [`telemetry`]: tracing subscriber set-up.
 //! - [`cli`]: the `hookgate` command line and its subcommands.

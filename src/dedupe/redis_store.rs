@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use super::{Claim, Mark};
-use crate::redis_link::{Link, Unavailable};
+use crate::redis_link::{Connection, Link, Unavailable};
 
 /// The shared link and the key prefix.
 #[derive(Debug)]
@@ -29,7 +28,7 @@ impl RedisStore {
         }
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, Unavailable> {
+    async fn connection(&self) -> Result<Connection, Unavailable> {
         self.link.connection().await
     }
 

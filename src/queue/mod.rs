@@ -54,9 +54,10 @@ use crate::redis_link::Link;
 use crate::routes::Route;
 use crate::signature::VerifiedBody;
 
-/// How long a Redis command of the queue may wait for its answer: a batch
-/// of event bodies read for delivery can take longer than a dedupe check.
-const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long storing an event on Redis may wait for its answer, on the
+/// request path; work off it (delivery, housekeeping, the admin API) waits
+/// longer (see `streams`).
+const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The event's id on every delivery attempt, for the downstream to dedupe on.
 pub static EVENT_ID: HeaderName = HeaderName::from_static("x-hookgate-event-id");

@@ -10,6 +10,7 @@ mod forwarding;
 mod limits;
 mod operations;
 mod queue;
+mod redis_outage;
 mod reload;
 mod schemes;
 mod unverified;

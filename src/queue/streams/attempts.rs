@@ -6,13 +6,13 @@ use std::collections::HashSet;
 use std::time::SystemTime;
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
 
 use super::{GROUP, Keys, PROMOTE_AT_ONCE, Streams};
 use crate::queue::event::{Due, Finish, Stored, StoredEvent};
 use crate::queue::store::Ticket;
 use crate::queue::{QueueError, from_unix_ms, unix_ms};
+use crate::redis_link::Connection;
 
 impl Streams {
     /// Up to `limit` events of `route` for this instance to attempt: retries
@@ -60,7 +60,7 @@ impl Streams {
     /// the visibility timeout: their instance died mid-attempt.
     async fn reclaim(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut Connection,
         keys: &Keys,
         limit: usize,
     ) -> Result<Vec<StreamId>, QueueError> {
@@ -93,7 +93,7 @@ impl Streams {
     /// acknowledged and dropped.
     async fn load(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut Connection,
         route: &str,
         keys: &Keys,
         entries: Vec<StreamId>,
@@ -144,7 +144,7 @@ impl Streams {
     /// while the entry waited.
     async fn drop_orphan(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut Connection,
         keys: &Keys,
         entry: &str,
         id: &str,
@@ -205,7 +205,7 @@ impl Streams {
 
 /// When the soonest retry of the route is due.
 async fn soonest_retry(
-    connection: &mut ConnectionManager,
+    connection: &mut Connection,
     keys: &Keys,
 ) -> Result<Option<SystemTime>, QueueError> {
     let soonest: Vec<(String, f64)> = connection.zrange_withscores(&keys.retry, 0, 0).await?;

@@ -4,12 +4,12 @@
 use std::time::SystemTime;
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use super::{Keys, PAGE, Streams};
 use crate::queue::inspect::{EventSummary, Purge, QueueStats};
 use crate::queue::state::EventState;
 use crate::queue::{QueueError, from_unix_ms, unix_ms};
+use crate::redis_link::Connection;
 
 impl Streams {
     /// The counts and the oldest pending event of `route`.
@@ -71,7 +71,7 @@ impl Streams {
 
     async fn summaries(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut Connection,
         keys: &Keys,
         ids: Vec<String>,
     ) -> Result<Vec<EventSummary>, QueueError> {
@@ -118,7 +118,7 @@ impl Streams {
     /// Up to `count` `(entry, event id)` of the dead-letter stream from `start` on.
     async fn dead_letters(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut Connection,
         keys: &Keys,
         start: &str,
         count: usize,
@@ -139,7 +139,7 @@ impl Streams {
     /// Every dead letter of `route` (only `id` when given), page by page.
     async fn each_dead_letter(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut Connection,
         keys: &Keys,
         id: Option<&str>,
     ) -> Result<Vec<(String, String)>, QueueError> {
@@ -217,7 +217,7 @@ impl Streams {
     /// records nothing; a stream entry left is dropped when read.
     async fn take_off_indexes(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut Connection,
         keys: &Keys,
         id: Option<&str>,
     ) -> Result<Vec<String>, QueueError> {

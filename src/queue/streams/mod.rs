@@ -27,7 +27,6 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 use super::event::{Due, Finish, StoredEvent};
@@ -35,7 +34,7 @@ use super::inspect::{EventSummary, Purge, QueueStats};
 use super::state::EventState;
 use super::store::{NewEvent, Store, Ticket};
 use super::{QueueError, unix_ms};
-use crate::redis_link::Link;
+use crate::redis_link::{Connection, Link};
 
 /// The consumer group of every route's stream.
 const GROUP: &str = "hookgate";
@@ -46,6 +45,10 @@ const PROMOTE_AT_ONCE: usize = 100;
 const PAGE: usize = 500;
 /// Most pages of delivered events swept per round (every minute).
 const SWEEP_PAGES: usize = 200;
+/// How long a command off the request path may wait for its answer: a batch
+/// of event bodies read for delivery, or a script walking a route's keys
+/// (a purge), takes longer than storing one event.
+const BULK_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The Lua scripts, loaded once (then run by their SHA).
 struct Scripts {
@@ -128,14 +131,18 @@ impl Streams {
         }
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, QueueError> {
-        Ok(self.link.connection().await?)
+    /// A connection for work off the request path (delivery, housekeeping,
+    /// the admin API), with [`BULK_RESPONSE_TIMEOUT`].
+    async fn connection(&self) -> Result<Connection, QueueError> {
+        Ok(self.link.connection().await?.patient(BULK_RESPONSE_TIMEOUT))
     }
 
     /// Stores `event` unless its route is full; answers once Redis has it.
     pub(super) async fn add_event(&self, event: NewEvent) -> Result<(), QueueError> {
         let keys = self.keys(&event.route);
-        let mut connection = self.connection().await?;
+        // On the request path: the link's short bound, so that a Redis that
+        // does not answer costs the source a quick 503.
+        let mut connection = self.link.connection().await?;
         let stored: u32 = self
             .scripts
             .ingest
@@ -190,7 +197,7 @@ impl Streams {
     /// Deletes the hashes of the events `ids`; returns how many existed.
     async fn delete(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut Connection,
         keys: &Keys,
         ids: &[String],
     ) -> Result<u64, QueueError> {
