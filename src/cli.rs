@@ -164,11 +164,8 @@ fn print_routes(path: &Path, config: &Config) {
 
 /// One line about a route, secrets redacted.
 fn describe(route: &Route) -> String {
-    // Userinfo and query string may each hold a token: neither is printed.
+    // The query string may hold a token (credentials before `@` are refused at load).
     let mut downstream = route.downstream.clone();
-    if downstream.password().is_some() {
-        let _ = downstream.set_password(Some("redacted"));
-    }
     if downstream.query().is_some() {
         downstream.set_query(Some("redacted"));
     }
