@@ -50,6 +50,13 @@ pub struct DedupeLabels {
     pub result: &'static str,
 }
 
+/// `{operation}` of a store operation that failed.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreErrorLabel {
+    /// What delivery asked of the store: `record`, `read`, `stats` or `sweep`.
+    pub operation: &'static str,
+}
+
 /// `{result}` of a config reload.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabel {
@@ -173,6 +180,8 @@ pub struct Metrics {
     pub attempts: Family<AttemptLabels, Counter>,
     /// `hookgate_dead_letters_total{route}`.
     pub dead_lettered: Family<RouteLabel, Counter>,
+    /// `hookgate_store_errors_total{operation}`.
+    pub store_errors: Family<StoreErrorLabel, Counter>,
 }
 
 /// Registers `metric` under `name` and hands it back.
@@ -270,6 +279,12 @@ impl Metrics {
                 r,
                 "dead_letters",
                 "Events that became dead letters",
+                Family::default(),
+            ),
+            store_errors: add(
+                r,
+                "store_errors",
+                "Store operations of queued delivery that failed",
                 Family::default(),
             ),
             registry,

@@ -5,6 +5,7 @@
 
 mod cli;
 mod docs_browser;
+mod full_disk;
 mod openapi_files;
 mod process;
 mod queue;
