@@ -82,6 +82,8 @@ pub struct RawServer {
     pub shutdown_timeout: Option<String>,
     /// Worker threads, each with its own runtime and listener; default: one per core.
     pub workers: Option<u64>,
+    /// Lets a reload remove every route; default `false`.
+    pub allow_no_routes: Option<bool>,
 }
 
 /// Whether signatures are enforced.

@@ -9,3 +9,4 @@ mod full_disk;
 mod openapi_files;
 mod process;
 mod queue;
+mod reload;
