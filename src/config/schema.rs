@@ -94,6 +94,8 @@ pub struct RawServer {
     pub max_unverified_bytes: Option<u64>,
     /// Bodies one client address may be uploading at once.
     pub max_unverified_per_client: Option<u64>,
+    /// Lets a reload remove every route; default `false`.
+    pub allow_no_routes: Option<bool>,
 }
 
 /// Whether signatures are enforced.

@@ -43,6 +43,9 @@ pub struct ServerSettings {
     pub admin_listen: Option<SocketAddr>,
     /// Where queued events are kept.
     pub store: StoreSettings,
+    /// Whether a reload may remove every route (otherwise a file without a
+    /// route is taken for one caught mid-write, and refused).
+    pub allow_no_routes: bool,
 }
 
 /// The validated `[admin]` token: the admin API is on while it is set.
@@ -162,6 +165,7 @@ fn server_settings(raw: &RawConfig, problems: &mut Vec<Problem>) -> ServerSettin
         admin: admin_token(&raw.admin, problems),
         admin_listen: admin_listen(&raw.admin, problems),
         store: store_settings(&raw.store, problems),
+        allow_no_routes: server.allow_no_routes.unwrap_or(false),
     }
 }
 

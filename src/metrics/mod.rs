@@ -50,6 +50,13 @@ pub struct DedupeLabels {
     pub result: &'static str,
 }
 
+/// `{operation}` of a store operation that failed.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreErrorLabel {
+    /// What delivery asked of the store: `record`, `read`, `stats` or `sweep`.
+    pub operation: &'static str,
+}
+
 /// `{result}` of a config reload.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabel {
@@ -203,6 +210,8 @@ pub struct Metrics {
     pub unverified_bodies: Gauge,
     /// `hookgate_admin_auth_failures_total`: wrong admin tokens.
     pub admin_auth_failures: Counter,
+    /// `hookgate_store_errors_total{operation}`.
+    pub store_errors: Family<StoreErrorLabel, Counter>,
 }
 
 /// Registers `metric` under `name` and hands it back.
@@ -333,6 +342,12 @@ impl Metrics {
                 "admin_auth_failures",
                 "Admin calls with a wrong token",
                 Counter::default(),
+            ),
+            store_errors: add(
+                r,
+                "store_errors",
+                "Store operations of queued delivery that failed",
+                Family::default(),
             ),
             registry,
         }

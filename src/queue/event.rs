@@ -22,8 +22,9 @@ pub struct StoredEvent {
     pub attempts: u32,
 }
 
-/// What an attempt came to.
-#[derive(Debug)]
+/// What an attempt came to. Cloned by delivery to record it again when the
+/// store refused it.
+#[derive(Debug, Clone)]
 pub enum Finish {
     /// The downstream answered 2xx; `keep` for the route's `retention`.
     Delivered {

@@ -16,6 +16,7 @@
 //! - `state`: [`EventState`], as stored and shown.
 //! - `inspect`: counts, listings, replays and purges (admin API, `hookgate queue`).
 //! - [`backoff`]: the retry schedule and a downstream's `Retry-After`.
+//! - `quiet`: a lasting store fault logged once per interval, not per try.
 //! - [`delivery`]: the per-route workers, on the control-plane runtime.
 //! - this file: [`Queue`], what the request path, the admin API and the
 //!   `hookgate queue` command call.
@@ -24,6 +25,7 @@ pub mod backoff;
 pub mod delivery;
 mod event;
 mod inspect;
+mod quiet;
 mod slot;
 mod sqlite;
 mod state;

@@ -283,3 +283,138 @@ async fn a_busy_file_beside_the_config_does_not_reload_it() {
     wait_for_reload(&app, "unchanged", before).await;
     assert!(reloads(&app, "unchanged").await > before);
 }
+
+/// The chatwoot route and an unsigned route `other` at `/other`.
+fn two_routes(downstream: &Downstream, extra_chatwoot_keys: &str) -> String {
+    format!(
+        "{}\n[routes.other]\npath = \"/other\"\ndownstream = \"{}\"\n\n\
+         [routes.other.signature]\nscheme = \"none\"\n",
+        chatwoot_config(&downstream.url("/hook"), extra_chatwoot_keys),
+        downstream.url("/other")
+    )
+}
+
+/// Rewrites `path` in place in two steps, `text` up to `split` then the
+/// rest after `pause`, as a generator that flushes as it goes. On a thread
+/// of its own, so that the pause is what it says.
+async fn write_in_two_steps(path: &Path, text: &str, split: usize, pause: Duration) {
+    let path = path.to_path_buf();
+    let (head, rest) = text.split_at(split);
+    let (head, rest) = (head.to_string(), rest.to_string());
+    let writing = tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::create(&path).unwrap();
+        std::io::Write::write_all(&mut file, head.as_bytes()).unwrap();
+        std::thread::sleep(pause);
+        std::io::Write::write_all(&mut file, rest.as_bytes()).unwrap();
+    });
+    writing.await.unwrap();
+}
+
+/// Posts to `path` of `app` until `stop`; every status answered.
+fn poll_route(
+    app: Arc<TestApp>,
+    path: &'static str,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<u16>> {
+    tokio::spawn(async move {
+        let mut statuses = Vec::new();
+        while !stop.load(Ordering::SeqCst) {
+            let status = match path {
+                CHATWOOT_PATH => app.post_event().await.status(),
+                _ => app.post(path, &[], b"{}").await.status(),
+            };
+            statuses.push(status.as_u16());
+        }
+        statuses
+    })
+}
+
+/// Waits until the gateway serves exactly `text`.
+async fn wait_until_served(app: &TestApp, text: &str) {
+    let hash = hookgate::config::content_hash(text);
+    eventually("the new version is served", || async {
+        app.get_json("/healthz").await["config_hash"] == hash.as_str()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_writer_pausing_after_the_server_table_never_makes_a_route_404() {
+    let downstream = Downstream::start().await;
+    let config = chatwoot_config(&downstream.url("/hook"), "");
+    let app = Arc::new(spawn_app(&config).await);
+    let refused = reloads(&app, "refused").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let poller = poll_route(app.clone(), CHATWOOT_PATH, stop.clone());
+    let edited = config.replace("timeout = \"2s\"", "timeout = \"3s\"");
+
+    // `[server]` first, then the routes: the pause, the subject of the test,
+    // outlasts the watcher's wait for a file to settle (200 ms), so the half
+    // is read: a valid file without a route.
+    let split = edited.find("[routes.").unwrap();
+    write_in_two_steps(&app.config_path, &edited, split, Duration::from_millis(500)).await;
+    wait_until_served(&app, &edited).await;
+    stop.store(true, Ordering::SeqCst);
+
+    let statuses = poller.await.unwrap();
+    let not_found = statuses.iter().filter(|s| **s == 404).count();
+    assert_eq!(
+        not_found,
+        0,
+        "{not_found} of {} answers were 404",
+        statuses.len()
+    );
+    assert!(
+        reloads(&app, "refused").await > refused,
+        "the half without a route was read, and refused"
+    );
+}
+
+#[tokio::test]
+async fn a_file_is_read_only_once_its_writer_has_stopped_writing() {
+    let downstream = Downstream::start().await;
+    let app = Arc::new(spawn_app(&two_routes(&downstream, "")).await);
+    let stop = Arc::new(AtomicBool::new(false));
+    let poller = poll_route(app.clone(), "/other", stop.clone());
+    let edited = two_routes(&downstream, "max_in_flight = 100");
+
+    // The first route, then the second after a pause (the subject of the
+    // test) longer than the watcher's debounce (100 ms) and shorter than
+    // its wait for a file to settle (200 ms).
+    let split = edited.find("[routes.other]").unwrap();
+    write_in_two_steps(&app.config_path, &edited, split, Duration::from_millis(120)).await;
+    wait_until_served(&app, &edited).await;
+    stop.store(true, Ordering::SeqCst);
+
+    let statuses = poller.await.unwrap();
+    let not_found = statuses.iter().filter(|s| **s == 404).count();
+    assert_eq!(
+        not_found,
+        0,
+        "{not_found} of {} answers were 404",
+        statuses.len()
+    );
+    assert_eq!(generation(&app).await, 2, "only the whole file was applied");
+}
+
+#[tokio::test]
+async fn after_a_write_the_watcher_does_not_keep_reading_the_file() {
+    let downstream = Downstream::start().await;
+    let config = chatwoot_config(&downstream.url("/hook"), "");
+    let app = spawn_app(&config).await;
+    let edited = format!("{config}# edited\n");
+    write_in_place(&app.config_path, &edited);
+    wait_for_generation(&app, 2).await;
+    let unchanged = reloads(&app, "unchanged").await;
+
+    // Five of the watcher's debounce periods, the subject of the test: the
+    // old watcher took its own read of the file for a change and read it
+    // again, about 10 times a second, forever.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The same content written again: once it is counted, the watcher has
+    // handled every event before it.
+    write_in_place(&app.config_path, &edited);
+    wait_for_reload(&app, "unchanged", unchanged).await;
+
+    assert_eq!(reloads(&app, "unchanged").await, unchanged + 1);
+}

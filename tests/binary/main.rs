@@ -6,6 +6,8 @@
 mod cli;
 mod connections;
 mod docs_browser;
+mod full_disk;
 mod openapi_files;
 mod process;
 mod queue;
+mod reload;

@@ -16,7 +16,12 @@
 //! Order: a worker takes due events oldest stored first, at most
 //! `concurrency` at once. A failed event waits for its backoff while later
 //! events go ahead.
+//!
+//! A store that refuses (full disk, locked, I/O errors) backs the worker
+//! off, and an outcome it could not record stays in memory until it can:
+//! see `faults`.
 
+mod faults;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
@@ -25,12 +30,12 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
 use super::{Queue, QueueSlot};
 use crate::forward::Forwarder;
 use crate::live::{Live, LiveRoute};
 use crate::routes::{Delivery, RouteTable};
+use faults::{Faults, Operation};
 use worker::Worker;
 
 /// How often the queue gauges are refreshed, and the routes holding events
@@ -55,6 +60,10 @@ pub async fn run(
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
     let mut rounds = 0u32;
     let mut holding = HashSet::new();
+    let mut faults = HouseFaults {
+        stats: Faults::new(live.metrics()),
+        sweep: Faults::new(live.metrics()),
+    };
     loop {
         if let Some(queue) = slot.get() {
             for name in to_serve(&live.peek().config.routes, &holding) {
@@ -75,7 +84,8 @@ pub async fn run(
             _ = housekeeping.tick() => {
                 rounds = rounds.wrapping_add(1);
                 if let Some(queue) = slot.get() {
-                    holding = keep_house(&live, queue, rounds % SWEEP_EVERY == 0).await;
+                    let sweep = rounds % SWEEP_EVERY == 0;
+                    holding = keep_house(&live, queue, sweep, &mut faults).await;
                 }
             }
         }
@@ -96,29 +106,43 @@ fn to_serve(routes: &RouteTable, holding: &HashSet<String>) -> Vec<String> {
         .collect()
 }
 
+/// Housekeeping's store faults, apart: a full disk refuses its deletes but
+/// not its reads, which would otherwise end the fault every second.
+struct HouseFaults {
+    stats: Faults,
+    sweep: Faults,
+}
+
 /// Refreshes every route's queue gauges; with `sweep`, drops delivered
 /// events past their retention. Returns the routes holding pending events
 /// (or whose store could not be read: a worker finding nothing stops).
-async fn keep_house(live: &Live, queue: &Queue, sweep: bool) -> HashSet<String> {
+async fn keep_house(
+    live: &Live,
+    queue: &Queue,
+    sweep: bool,
+    faults: &mut HouseFaults,
+) -> HashSet<String> {
     let snapshot = live.load();
     let mut holding = HashSet::new();
     for LiveRoute { route, metrics } in snapshot.routes() {
         match queue.stats(&route.name).await {
             Ok(stats) => {
+                faults.stats.answered(&route.name);
                 let series = &metrics.series.queue;
                 series.show(stats.pending, stats.dead, stats.oldest_pending);
                 if stats.pending > 0 {
                     holding.insert(route.name.clone());
                 }
             }
-            Err(e) => {
-                warn!(route = %route.name, error = %e, "cannot read the queue's size");
+            Err(error) => {
+                faults.stats.failed(&route.name, Operation::Stats, &error);
                 holding.insert(route.name.clone());
             }
         }
         if sweep {
-            if let Err(e) = queue.sweep(&route.name, route.queue.retention).await {
-                warn!(route = %route.name, error = %e, "cannot delete expired delivered events");
+            match queue.sweep(&route.name, route.queue.retention).await {
+                Ok(_) => faults.sweep.answered(&route.name),
+                Err(error) => faults.sweep.failed(&route.name, Operation::Sweep, &error),
             }
         }
     }

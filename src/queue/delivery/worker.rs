@@ -1,18 +1,21 @@
 //! One route's worker: attempts at its due events, at most `concurrency` at
-//! once, and what each attempt's result means for its event.
+//! once, and what each attempt's result means for its event. An outcome the
+//! store refuses is kept in memory and recorded again with backoff; no new
+//! attempt starts meanwhile (see [`super::faults`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::task::{Id, JoinSet};
+use tokio::task::{Id, JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
+use super::faults::{Faults, Operation};
 use crate::forward::{self, Delivered, ForwardError, Forwarder};
 use crate::live::{Live, LiveRoute};
 use crate::metrics::RouteMetrics;
-use crate::queue::{Finish, Queue, StoredEvent, Ticket, backoff};
+use crate::queue::{Finish, Queue, QueueError, StoredEvent, Ticket, backoff};
 use crate::routes::{Delivery, Route};
 
 /// The longest a worker sleeps without looking at the store: picks up
@@ -32,9 +35,7 @@ impl Worker {
     /// or, on a route no longer queued, until nothing is left to deliver.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut changes = self.live.subscribe();
-        let mut attempts = JoinSet::new();
-        let mut claimed: HashMap<Id, Ticket> = HashMap::new();
-        let mut ready = VecDeque::new();
+        let mut state = State::new(Faults::new(self.live.metrics()));
         loop {
             let Some(LiveRoute { route, metrics }) = self.live.load().by_name(&self.name).cloned()
             else {
@@ -43,42 +44,62 @@ impl Worker {
             // Disabled: paused; ingest keeps storing. Events read ahead are
             // let go, to be read again (and not if purged meanwhile).
             if !route.enabled {
-                ready.clear();
+                state.ready.clear();
             }
-            let next = if route.enabled {
-                let slots = Slots {
-                    attempts: &mut attempts,
-                    claimed: &mut claimed,
-                    ready: &mut ready,
-                };
-                self.dispatch(&route, &metrics, slots).await
-            } else {
-                None
+            if !state.held.is_empty() && state.faults.backoff().is_none() {
+                self.record_held(&mut state).await;
+            }
+            // While the store refuses, no attempt starts: it would deliver an
+            // event whose outcome the store could not record either.
+            let open = route.enabled && state.held.is_empty() && state.faults.backoff().is_none();
+            let next = match open {
+                true => self.dispatch(&route, &metrics, &mut state).await,
+                false => None,
             };
             // A sync route's worker only delivers what the route stored
             // while it was queued; the supervisor starts another if more
             // turns up (a replay).
-            let idle = attempts.is_empty() && ready.is_empty() && next.is_none();
+            let idle = state.idle() && next.is_none();
             if idle && route.enabled && route.delivery == Delivery::Sync {
                 break;
             }
-            let wait = next.map_or(POLL, |at| {
-                at.duration_since(SystemTime::now()).unwrap_or_default()
+            let wait = state.faults.backoff().unwrap_or_else(|| {
+                next.map_or(POLL, |at| {
+                    at.duration_since(SystemTime::now()).unwrap_or_default()
+                })
             });
             // A new event is news only to a worker with a free slot: a paused
             // or busy one is not woken (from another thread) on every ingest.
-            let listening = route.enabled && attempts.len() < route.queue.concurrency;
+            let listening = open && state.attempts.len() < route.queue.concurrency;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                Some(done) = attempts.join_next_with_id() => {
-                    claimed.remove(&done.map_or_else(|e| e.id(), |(id, ())| id));
-                }
+                Some(done) = state.attempts.join_next_with_id() => state.ended(&self.name, done),
                 _ = self.queue.kicked(&self.name), if listening => {}
                 Ok(()) = changes.changed() => {}
                 _ = tokio::time::sleep(wait.min(POLL)) => {}
             }
         }
-        while attempts.join_next().await.is_some() {}
+        while state.attempts.join_next().await.is_some() {}
+    }
+
+    /// Records the outcomes the store refused, oldest first, until it
+    /// refuses one again. An outcome kept in memory keeps its event out of
+    /// the due set: the downstream is not sent it again meanwhile (after a
+    /// restart it is, as after any attempt cut short).
+    async fn record_held(&self, state: &mut State) {
+        while let Some(first) = state.held.front() {
+            let outcome = first.outcome.clone();
+            match self.queue.finish(&self.name, &first.event, outcome).await {
+                Ok(()) => {
+                    state.faults.answered(&self.name);
+                    state.held.pop_front();
+                }
+                Err(error) => {
+                    state.faults.failed(&self.name, Operation::Record, &error);
+                    return;
+                }
+            }
+        }
     }
 
     /// Starts attempts for due events up to the route's concurrency; returns
@@ -88,28 +109,24 @@ impl Worker {
     /// the free slots, it reads up to a round (`concurrency`) more, so a busy
     /// route reads the store once per round of attempts rather than once per
     /// attempt. Events read ahead wait in memory for a slot (at most one
-    /// attempt's `timeout`); a purge meanwhile does not stop their attempt,
-    /// whose outcome is then not recorded, as for an attempt already running.
+    /// attempt's `timeout`, unless the store refuses meanwhile); a purge
+    /// meanwhile does not stop their attempt, whose outcome is then not
+    /// recorded, as for an attempt already running.
     async fn dispatch(
         &self,
         route: &Arc<Route>,
         metrics: &Arc<RouteMetrics>,
-        slots: Slots<'_>,
+        state: &mut State,
     ) -> Option<SystemTime> {
-        let Slots {
-            attempts,
-            claimed,
-            ready,
-        } = slots;
         let concurrency = route.queue.concurrency;
-        let free = concurrency.saturating_sub(attempts.len());
+        let free = concurrency.saturating_sub(state.attempts.len());
         if free == 0 {
             return None;
         }
         let mut next = None;
-        if ready.len() < free {
-            let busy: HashSet<Ticket> = (claimed.values())
-                .chain(ready.iter().map(|event| &event.ticket))
+        if state.ready.len() < free {
+            let busy: HashSet<Ticket> = (state.claimed.values())
+                .chain(state.ready.iter().map(|event| &event.ticket))
                 .cloned()
                 .collect();
             let ahead = if self.queue.reads_ahead() {
@@ -117,15 +134,21 @@ impl Worker {
             } else {
                 0
             };
-            let wanted = free + ahead - ready.len();
+            let wanted = free + ahead - state.ready.len();
             match self.queue.due(&self.name, wanted, &busy).await {
                 Ok(due) => {
-                    ready.extend(due.events);
+                    state.ready.extend(due.events);
                     next = due.next;
                 }
-                Err(e) => warn!(route = %self.name, error = %e, "cannot read due events"),
+                Err(error) => state.faults.failed(&self.name, Operation::Read, &error),
             }
         }
+        let State {
+            attempts,
+            claimed,
+            ready,
+            ..
+        } = state;
         for event in ready.drain(..free.min(ready.len())) {
             let ticket = event.ticket.clone();
             let attempt = Attempt {
@@ -140,12 +163,51 @@ impl Worker {
     }
 }
 
-/// A worker's attempts in flight (by task, with their events' tickets) and
-/// the events read ahead, waiting for a slot.
-struct Slots<'a> {
-    attempts: &'a mut JoinSet<()>,
-    claimed: &'a mut HashMap<Id, Ticket>,
-    ready: &'a mut VecDeque<StoredEvent>,
+/// What a worker keeps between rounds: its attempts in flight (by task,
+/// with their events' tickets), the events read ahead waiting for a slot,
+/// the outcomes the store refused, and how the store has been answering.
+struct State {
+    attempts: JoinSet<Result<(), Unrecorded>>,
+    claimed: HashMap<Id, Ticket>,
+    ready: VecDeque<StoredEvent>,
+    held: VecDeque<Unrecorded>,
+    faults: Faults,
+}
+
+impl State {
+    fn new(faults: Faults) -> Self {
+        Self {
+            attempts: JoinSet::new(),
+            claimed: HashMap::new(),
+            ready: VecDeque::new(),
+            held: VecDeque::new(),
+            faults,
+        }
+    }
+
+    /// An attempt of `route` ended: its event is no longer claimed, and an
+    /// outcome the store refused is held.
+    fn ended(&mut self, route: &str, done: Result<(Id, Result<(), Unrecorded>), JoinError>) {
+        let (id, recorded) = match done {
+            Ok((id, recorded)) => (id, Some(recorded)),
+            Err(e) => (e.id(), None),
+        };
+        self.claimed.remove(&id);
+        match recorded {
+            Some(Ok(())) => self.faults.answered(route),
+            Some(Err(unrecorded)) => {
+                self.faults
+                    .failed(route, Operation::Record, &unrecorded.error);
+                self.held.push_back(unrecorded);
+            }
+            None => {}
+        }
+    }
+
+    /// Nothing in flight, read ahead or waiting to be recorded.
+    fn idle(&self) -> bool {
+        self.attempts.is_empty() && self.ready.is_empty() && self.held.is_empty()
+    }
 }
 
 /// One attempt at one event, on the route as it was configured when it started.
@@ -156,8 +218,18 @@ struct Attempt {
     forwarder: Arc<Forwarder>,
 }
 
+/// An attempt's outcome the store refused to record, with its event: the
+/// worker records it again once the store answers.
+struct Unrecorded {
+    event: StoredEvent,
+    outcome: Finish,
+    error: QueueError,
+}
+
 impl Attempt {
-    async fn run(self, event: StoredEvent) {
+    /// Sends `event` and records the outcome; hands both back when the store
+    /// refuses the outcome.
+    async fn run(self, event: StoredEvent) -> Result<(), Unrecorded> {
         let span = info_span!(
             "delivery",
             route = %self.route.name,
@@ -170,9 +242,12 @@ impl Attempt {
             forward::record(&self.metrics, &self.route, &forwarded);
             let outcome = outcome(&self.route, event.attempts + 1, &forwarded);
             self.report(&outcome, &forwarded);
-            if let Err(e) = self.queue.finish(&self.route.name, &event, outcome).await {
-                error!(error = %e, "cannot record the attempt; the event will be attempted again");
-            }
+            let recorded = self.queue.finish(&self.route.name, &event, outcome.clone());
+            recorded.await.map_err(|error| Unrecorded {
+                event,
+                outcome,
+                error,
+            })
         }
         .instrument(span)
         .await

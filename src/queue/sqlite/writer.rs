@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 
 use super::QueueError;
 use super::syncer::{CommitResult, Committed, Done, Syncer};
+use crate::queue::quiet::Quiet;
 
 /// The most jobs in one transaction; keeps a batch's latency bounded.
 const MAX_BATCH: usize = 1024;
@@ -121,6 +122,7 @@ impl Writer {
 }
 
 fn serve(mut conn: Connection, jobs: Receiver<Job>, syncer: Syncer) {
+    let mut failures = Quiet::default();
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -130,6 +132,7 @@ fn serve(mut conn: Connection, jobs: Receiver<Job>, syncer: Syncer) {
             }
         }
         let (result, done) = commit(&mut conn, batch, syncer.failure());
+        log_commit(&mut failures, &result, done.len());
         let (synced, committed): (Vec<_>, Vec<_>) = done
             .into_iter()
             .partition(|(wait, _)| *wait == Wait::Synced);
@@ -173,10 +176,25 @@ fn commit(
         tx.commit()
     })()
     .map_err(Arc::new);
-    if let Err(error) = &committed {
-        tracing::error!(error = %error, jobs = done.len(), "store commit failed");
-    }
     (committed, done)
+}
+
+/// Logs a failed commit of `jobs` jobs, at most once per [`EVERY`](crate::queue::quiet::EVERY)
+/// while commits keep failing (each caller hears of its own failure), and
+/// the first commit after them.
+fn log_commit(failures: &mut Quiet, result: &CommitResult, jobs: usize) {
+    match result {
+        Err(error) => {
+            if let Some(held_back) = failures.occurred() {
+                tracing::error!(error = %error, jobs, held_back, "store commit failed");
+            }
+        }
+        Ok(()) => {
+            if let Some(failed) = failures.ended() {
+                tracing::info!(failed, "the store commits again");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

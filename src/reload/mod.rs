@@ -3,25 +3,29 @@
 //! Editors save by rename, `git checkout` unlinks and recreates, Kubernetes
 //! swaps a `..data` symlink: all of these are events in the *directory*, so
 //! that is what is watched. An event naming the file (any event, when the
-//! file is a symlink) re-reads it and reloads only when its content hash
-//! changed. SIGHUP reloads unconditionally.
+//! file is a symlink) re-reads it once it has stopped changing, unless it is
+//! as it was last read, and reloads only when its content hash changed.
+//! SIGHUP reloads unconditionally.
+//!
+//! # Layout
+//!
+//! - `watch`: the watcher (debounced file events and SIGHUP) and when a file
+//!   event is worth reading the file.
+//! - this file: [`Reloader`], one reload: read, refuse what must not go
+//!   live, swap.
 
-use std::path::{Path, PathBuf};
+mod watch;
+
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use notify_debouncer_mini::notify::RecursiveMode;
-use notify_debouncer_mini::{DebouncedEvent, new_debouncer};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::{self, Config, ConfigError, Problem, Vars};
 use crate::live::Live;
 use crate::metrics::ReloadLabel;
-
-/// Quiet time that ends a burst of file events (an editor's save is several).
-const DEBOUNCE: Duration = Duration::from_millis(100);
+use watch::{Fingerprint, settle};
+pub use watch::{Watch, watch};
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +51,19 @@ pub struct Reloader {
     vars: Vars,
     live: Arc<Live>,
     prepare: Prepare,
-    /// Hash of the last content tried, valid or not, so a refused version is
-    /// reported once rather than on every unrelated event in the directory.
-    last_seen: Mutex<String>,
+    last_read: Mutex<LastRead>,
+}
+
+/// The version of the file read last, valid or not: a refused version is
+/// reported once rather than on every unrelated event in the directory, and
+/// an event that finds the file as it was read (the gateway's own read is
+/// an event too) reads nothing.
+#[derive(Debug)]
+struct LastRead {
+    /// Its content hash.
+    hash: String,
+    /// The file as it was when read; `None` before the first reload.
+    file: Option<Fingerprint>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -70,37 +84,37 @@ impl Reloader {
             vars,
             live,
             prepare,
-            last_seen: Mutex::new(hash),
+            last_read: Mutex::new(LastRead { hash, file: None }),
         }
     }
 
     /// Re-reads the file; `force` reloads even when its content is unchanged
     /// (a `secret_file` it names may have been rotated).
     pub fn reload(&self, force: bool) -> Result<Outcome, ConfigError> {
-        let mut last_seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
-        let text = config::read(&self.path)?;
+        let mut last_read = self.last_read.lock().unwrap_or_else(|e| e.into_inner());
+        // Taken before reading: a write in between is a change seen next time.
+        let file = Fingerprint::of(&self.path).ok();
+        let bytes = std::fs::read(&self.path).map_err(|source| self.unreadable(source))?;
+        last_read.file = file;
+        let hash = hash(&bytes);
+        if !force && last_read.hash == hash {
+            return Ok(Outcome::Unchanged);
+        }
+        last_read.hash = hash;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            self.unreadable(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })?;
         // A file caught mid-write (`cat new > routes.toml` truncates it
         // first) is empty, which would be a valid config without a route:
         // every webhook would get 404, which no source retries.
         if text.trim().is_empty() {
-            return Err(ConfigError::Invalid {
-                file: self.path.clone(),
-                problems: vec![Problem {
-                    route: None,
-                    field: String::new(),
-                    message: "the file is empty (caught mid-write?): refused".into(),
-                }],
-            });
+            return Err(self.refused("", "the file is empty (caught mid-write?): refused"));
         }
-        let hash = config::content_hash(&text);
-        if !force && *last_seen == hash {
-            return Ok(Outcome::Unchanged);
-        }
-        *last_seen = hash;
         let mut config = config::from_text(&text, &self.path, &self.vars)?;
         for warning in &config.warnings {
             warn!("{}: {warning}", self.path.display());
         }
+        self.keeps_a_route(&config)?;
         keep_what_needs_a_restart(&mut config, &self.live.peek().config);
         (self.prepare)(&config).map_err(|problem| ConfigError::Invalid {
             file: self.path.clone(),
@@ -111,6 +125,59 @@ impl Reloader {
             generation: snapshot.generation,
             hash: snapshot.config.content_hash.clone(),
         })
+    }
+
+    /// Refuses `config` when it has no route while routes are served, unless
+    /// it says so on purpose: a writer that writes `[server]` before the
+    /// routes leaves a valid file without a route for a moment, under which
+    /// every webhook would get 404.
+    fn keeps_a_route(&self, config: &Config) -> Result<(), ConfigError> {
+        let serving = !self.live.peek().config.routes.is_empty();
+        if !serving || !config.routes.is_empty() || config.server.allow_no_routes {
+            return Ok(());
+        }
+        Err(self.refused(
+            "routes",
+            "no route: this reload would remove every route served (a file caught \
+             mid-write?); refused. Set `[server] allow_no_routes = true` to mean it",
+        ))
+    }
+
+    fn refused(&self, field: &str, message: &str) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.path.clone(),
+            problems: vec![Problem {
+                route: None,
+                field: field.into(),
+                message: message.into(),
+            }],
+        }
+    }
+
+    fn unreadable(&self, source: std::io::Error) -> ConfigError {
+        ConfigError::Read {
+            file: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Reloads after file events: once the file has stopped changing, and
+    /// not at all when it is as it was last read. The watcher reports any
+    /// event, the gateway's own opening of the file to read it included, so
+    /// reading on each would read the file again and again.
+    pub(crate) fn follow(&self) {
+        if self.as_last_read() {
+            return;
+        }
+        settle(&self.path);
+        self.reload_and_log(false);
+    }
+
+    /// Whether the file is, by its metadata, the one read last.
+    fn as_last_read(&self) -> bool {
+        let now = Fingerprint::of(&self.path).ok();
+        let last_read = self.last_read.lock().unwrap_or_else(|e| e.into_inner());
+        now.is_some() && now == last_read.file
     }
 
     /// Reloads, logs and counts the outcome.
@@ -147,6 +214,15 @@ impl Reloader {
     }
 }
 
+/// The content hash of `bytes`: the config's own for text, and one no text
+/// has for bytes that are not UTF-8, so they too are reported once.
+fn hash(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => config::content_hash(text),
+        Err(_) => format!("not-utf8-{}", config::content_hash(&hex::encode(bytes))),
+    }
+}
+
 /// Settings bound at start stay as they are, with a warning that a restart is needed.
 fn keep_what_needs_a_restart(new: &mut Config, running: &Config) {
     let (new, running) = (&mut new.server, &running.server);
@@ -176,84 +252,5 @@ fn keep_what_needs_a_restart(new: &mut Config, running: &Config) {
     }
 }
 
-/// A started watch: file events and SIGHUP are already being captured, so
-/// nothing written after [`watch`] returns is missed.
-pub struct Watch {
-    reloader: Arc<Reloader>,
-    watcher: Option<Watcher>,
-    changed: mpsc::UnboundedReceiver<()>,
-    hangup: tokio::signal::unix::Signal,
-}
-
-/// Starts watching the directory of `reloader`'s file, and SIGHUP.
-pub fn watch(reloader: Reloader) -> std::io::Result<Watch> {
-    let reloader = Arc::new(reloader);
-    let (events, changed) = mpsc::unbounded_channel();
-    let watcher = watch_directory(&reloader.path, events);
-    // Registered now, so a SIGHUP right after start reloads instead of killing us.
-    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    Ok(Watch {
-        reloader,
-        watcher,
-        changed,
-        hangup,
-    })
-}
-
-impl Watch {
-    /// The reloader, for an explicit reload (admin API).
-    pub fn reloader(&self) -> Arc<Reloader> {
-        self.reloader.clone()
-    }
-
-    /// Applies reloads until `shutdown`.
-    pub async fn run(mut self, shutdown: CancellationToken) {
-        let _watcher = self.watcher;
-        loop {
-            let force = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                Some(()) = self.changed.recv() => false,
-                _ = self.hangup.recv() => true,
-            };
-            let reloader = self.reloader.clone();
-            let _ = tokio::task::spawn_blocking(move || reloader.reload_and_log(force)).await;
-        }
-    }
-}
-
-type Watcher = notify_debouncer_mini::Debouncer<notify_debouncer_mini::notify::RecommendedWatcher>;
-
-/// Watches the file's directory; `None` (logged) when watching is impossible,
-/// in which case SIGHUP still reloads.
-fn watch_directory(path: &Path, events: mpsc::UnboundedSender<()>) -> Option<Watcher> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    // The directory may hold busy files (a log, a database): only a change
-    // to the config file itself is worth a reload. A config reached through a
-    // symlink (a Kubernetes ConfigMap swaps `..data`) changes with whatever
-    // the link leads to, so then every change in the directory counts.
-    let config = path.to_path_buf();
-    let on_event = move |result: notify_debouncer_mini::DebounceEventResult| {
-        let touched = |event: &DebouncedEvent| {
-            event.path.file_name() == config.file_name() || config.is_symlink()
-        };
-        if result.is_ok_and(|batch| batch.iter().any(touched)) {
-            let _ = events.send(());
-        }
-    };
-    let started = new_debouncer(DEBOUNCE, on_event).and_then(|mut debouncer| {
-        debouncer
-            .watcher()
-            .watch(&dir, RecursiveMode::NonRecursive)
-            .map(|()| debouncer)
-    });
-    match started {
-        Ok(debouncer) => Some(debouncer),
-        Err(e) => {
-            warn!(dir = %dir.display(), error = %e, "cannot watch the config directory; reload with SIGHUP");
-            None
-        }
-    }
-}
+#[cfg(test)]
+mod tests;
