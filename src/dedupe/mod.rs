@@ -71,7 +71,7 @@ impl Store {
             Store::Memory(store) => store.complete(key, ttl),
             Store::Redis(store) => {
                 if store.complete(key, ttl).await.is_err() {
-                    tracing::warn!("dedupe store unavailable: key not recorded");
+                    tracing::debug!("dedupe store unavailable: key not recorded");
                 }
             }
         }
@@ -83,7 +83,7 @@ impl Store {
             Store::Memory(store) => store.release(key, token),
             Store::Redis(store) => {
                 if store.release(key, token).await.is_err() {
-                    tracing::warn!("dedupe store unavailable: claim left to expire");
+                    tracing::debug!("dedupe store unavailable: claim left to expire");
                 }
             }
         }

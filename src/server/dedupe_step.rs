@@ -103,7 +103,8 @@ pub async fn check(
         }
         Claim::Unavailable => {
             metrics.count_dedupe("unavailable");
-            tracing::warn!("dedupe store unavailable: forwarding without dedupe");
+            // Debug: the Redis link logs the outage once; the metric counts each request.
+            tracing::debug!("dedupe store unavailable: forwarding without dedupe");
             Ok(Checked::Deliver(None))
         }
     }

@@ -304,6 +304,10 @@ fn log_failure(error: &WebhookError) {
         }
         WebhookError::Downstream(cause) => error!(error = %cause, "downstream error"),
         WebhookError::Unauthorized(reason) => warn!(reason = %reason, "signature rejected"),
+        // The Redis link logs an outage once; a line per refused request would flood.
+        WebhookError::Queue(cause @ QueueError::Redis(_)) => {
+            debug!(error = %cause, "cannot store the event")
+        }
         WebhookError::Queue(cause) if !matches!(cause, QueueError::Full { .. }) => {
             error!(error = %cause, "cannot store the event")
         }
