@@ -5,6 +5,7 @@
 
 pub mod interpolate;
 mod limits;
+mod networks;
 mod queue;
 #[cfg(test)]
 mod reference_tests;

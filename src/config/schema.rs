@@ -96,6 +96,8 @@ pub struct RawServer {
     pub max_unverified_per_client: Option<u64>,
     /// Lets a reload remove every route; default `false`.
     pub allow_no_routes: Option<bool>,
+    /// Proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// Whether signatures are enforced.
@@ -126,6 +128,8 @@ pub struct RawRoute {
     pub max_body_bytes: Option<u64>,
     /// Requests processed at once; beyond it the route answers 503 at once.
     pub max_in_flight: Option<u64>,
+    /// The client addresses and networks allowed to post; default: any.
+    pub allow_ips: Option<Vec<String>>,
     /// How long a failure streak lasts before the escalation is logged.
     pub alert_after: Option<String>,
     /// `sync` (default) or `queued`.

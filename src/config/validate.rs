@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use poem::http::HeaderValue;
 use poem::http::Uri;
 use secrecy::{ExposeSecret, SecretString};
@@ -13,6 +14,7 @@ use super::Problem;
 use super::limits::{
     ConnectionSettings, UnverifiedSettings, connection_settings, unverified_settings,
 };
+use super::networks::networks;
 use super::queue::{dedupe_settings, queue_settings};
 use super::schema::{RawAdmin, RawConfig, RawRoute, RawServer};
 use super::signature;
@@ -36,6 +38,8 @@ pub struct ServerSettings {
     pub connections: ConnectionSettings,
     /// The budget of bodies not yet verified.
     pub unverified: UnverifiedSettings,
+    /// Proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: Vec<IpNet>,
     /// The admin API, when a token is set.
     pub admin: Option<AdminSettings>,
     /// `[admin] listen`: the admin API's own listener, bound at start
@@ -159,6 +163,7 @@ fn server_settings(raw: &RawConfig, problems: &mut Vec<Problem>) -> ServerSettin
         workers,
         connections: connection_settings(server, problems),
         unverified: unverified_settings(server, max_body_bytes, problems),
+        trusted_proxies: trusted_proxies(server, problems),
         environment: server.environment.unwrap_or_default(),
         max_body_bytes,
         shutdown_timeout,
@@ -167,6 +172,20 @@ fn server_settings(raw: &RawConfig, problems: &mut Vec<Problem>) -> ServerSettin
         store: store_settings(&raw.store, problems),
         allow_no_routes: server.allow_no_routes.unwrap_or(false),
     }
+}
+
+fn trusted_proxies(raw: &RawServer, problems: &mut Vec<Problem>) -> Vec<IpNet> {
+    let Some(list) = &raw.trusted_proxies else {
+        return Vec::new();
+    };
+    networks(list).unwrap_or_else(|message| {
+        problems.push(Problem {
+            route: None,
+            field: "server.trusted_proxies".into(),
+            message,
+        });
+        Vec::new()
+    })
 }
 
 fn workers(raw: &RawServer) -> Result<usize, String> {
@@ -243,6 +262,13 @@ fn route(
         }
         other => Some(other.unwrap_or(DEFAULT_MAX_IN_FLIGHT)),
     };
+    let allow_ips = match &raw.allow_ips {
+        None => Some(None),
+        Some(list) => networks(list)
+            .map(Some)
+            .map_err(|m| problems.push(("allow_ips", m)))
+            .ok(),
+    };
     let alert_after = duration(&raw.alert_after, DEFAULT_ALERT_AFTER, MAX_ALERT_AFTER)
         .map_err(|m| problems.push(("alert_after", m)))
         .ok();
@@ -269,6 +295,7 @@ fn route(
         timeout: timeout?,
         max_body_bytes: max_body_bytes?,
         max_in_flight: max_in_flight?,
+        allow_ips: allow_ips?,
         alert_after: alert_after?,
         verifier: verifier?,
         route_header: route_header?,

@@ -28,6 +28,7 @@ const OUTCOMES: &[&str] = &[
     "bad_request",
     "body_timeout",
     "disabled",
+    "forbidden",
     "shed",
     "shed_unverified",
     "duplicate_in_flight",

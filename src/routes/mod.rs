@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use poem::http::HeaderValue;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -63,6 +64,8 @@ pub struct Route {
     pub max_body_bytes: usize,
     /// Requests processed at once before shedding.
     pub max_in_flight: u64,
+    /// The client networks allowed to post; `None` allows any.
+    pub allow_ips: Option<Vec<IpNet>>,
     /// Failure streak length that triggers the escalation log.
     pub alert_after: Duration,
     /// The signature check.

@@ -34,6 +34,9 @@ pub enum WebhookError {
     /// The body could not be read (the client went away, bad chunking).
     #[error("could not read the body")]
     BodyRead(#[source] std::io::Error),
+    /// The client's address is not in the route's `allow_ips`.
+    #[error("this address may not post to this route")]
+    Forbidden,
     /// The route is switched off (`enabled = false`).
     #[error("route is disabled")]
     Disabled,
@@ -82,6 +85,7 @@ impl WebhookError {
             WebhookError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebhookError::BodyRead(_) => StatusCode::BAD_REQUEST,
             WebhookError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            WebhookError::Forbidden => StatusCode::FORBIDDEN,
             WebhookError::Disabled | WebhookError::Shed | WebhookError::Unverified(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -103,6 +107,7 @@ impl WebhookError {
             WebhookError::BodyRead(_) => "bad_request",
             WebhookError::BodyTimeout => "body_timeout",
             WebhookError::Disabled => "disabled",
+            WebhookError::Forbidden => "forbidden",
             WebhookError::Shed => "shed",
             WebhookError::Unverified(_) => "shed_unverified",
             WebhookError::DuplicateInFlight => "duplicate_in_flight",

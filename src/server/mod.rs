@@ -4,6 +4,7 @@
 //! are no route are either the gateway's own endpoints or a JSON 404.
 
 pub mod api;
+mod client;
 mod context;
 mod dedupe_step;
 mod error;

@@ -133,6 +133,12 @@ fn responses(route: &Route) -> Value {
         "500": error("The downstream failed, timed out or was unreachable; retry", &request_id),
         "503": error("The route is disabled or overloaded; retry after Retry-After", &retry),
     });
+    if route.allow_ips.is_some() {
+        answers["403"] = error(
+            "The client's address is not in the route's `allow_ips`",
+            &request_id,
+        );
+    }
     if route.dedupe.is_some() {
         answers["200"] = json!({
             "description": "A duplicate: the delivery's dedupe key was already handled; nothing was forwarded",

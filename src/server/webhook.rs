@@ -1,6 +1,7 @@
 //! One webhook request: method, enabled, body, signature, then forward and
 //! answer (sync routes) or store and answer 202 (queued routes).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -13,6 +14,7 @@ use poem::{Body, IntoResponse, Request, Response};
 use serde_json::json;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
+use super::client;
 use super::context::Context;
 use super::dedupe_step::{self, Checked};
 use super::error::{WebhookError, json_response, static_json};
@@ -111,8 +113,16 @@ async fn process(
     if !route.enabled && route.delivery == Delivery::Sync {
         return Err(WebhookError::Disabled);
     }
-    let peer = peer(&request);
-    let mut reading = worker.context.unverified.start(peer.ip)?;
+    let server = &snapshot.config.server;
+    let client = client::of(&request, &server.trusted_proxies);
+    if !allowed(route, client.ip) {
+        return Err(WebhookError::Forbidden);
+    }
+    let peer = Peer {
+        ip: client.peer,
+        tls: client.https,
+    };
+    let mut reading = worker.context.unverified.start(client.ip)?;
     let body = request.take_body();
     let reading_body = read_body(body, request.headers(), route.max_body_bytes, &mut reading);
     // A client trickling its body must not hold its share of the budget forever.
@@ -256,10 +266,13 @@ fn verify(
     Ok(route.verifier.verify(headers, body, SystemTime::now())?)
 }
 
-fn peer(request: &Request) -> Peer {
-    Peer {
-        ip: request.remote_addr().as_socket_addr().map(|a| a.ip()),
-        tls: request.scheme() == &poem::http::uri::Scheme::HTTPS,
+/// Whether `route`'s `allow_ips` lets `client` post; an unknown client is
+/// allowed only where every address is.
+fn allowed(route: &Route, client: Option<IpAddr>) -> bool {
+    match (&route.allow_ips, client) {
+        (None, _) => true,
+        (Some(networks), Some(ip)) => networks.iter().any(|net| net.contains(&ip)),
+        (Some(_), None) => false,
     }
 }
 

@@ -2,6 +2,7 @@
 //! recording downstream. The helpers are the `support` dev crate (tests/support).
 
 mod chatwoot;
+mod client_address;
 mod connections;
 mod contract;
 mod dedupe;
