@@ -16,21 +16,26 @@
 //!   mapping and the OpenAPI document generated from the live routes.
 //! - [`queue`]: queued delivery: the durable store (SQLite with group commit, or Redis
 //!   Streams) and the delivery workers.
+//! - [`events`]: the event log: a record of every request and delivery
+//!   attempt, written off the request path, read by the admin API and CLI.
 //! - [`reload`]: watching the config file and publishing a new snapshot.
 //! - [`dedupe`]: dedupe keys of deliveries, in process or on Redis.
 //! - [`redis_link`]: the Redis connection each of them holds, made on first
 //!   use; every call bounded, failing fast for a second after a failure.
 //! - [`metrics`], [`streak`]: Prometheus metrics and per-route failure streaks.
+//! - [`quiet`]: a lasting fault logged once per interval, not once per try.
 //! - [`telemetry`]: tracing subscriber set-up.
 //! - [`cli`]: the `hookgate` command line and its subcommands.
 
 pub mod cli;
 pub mod config;
 pub mod dedupe;
+pub mod events;
 pub mod forward;
 pub mod live;
 pub mod metrics;
 pub mod queue;
+pub mod quiet;
 pub mod redis_link;
 pub mod reload;
 pub mod routes;

@@ -5,6 +5,7 @@
 
 pub mod interpolate;
 mod limits;
+mod log;
 mod networks;
 mod queue;
 #[cfg(test)]

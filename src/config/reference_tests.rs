@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_aux::serde_introspection::serde_introspect;
 
 use super::schema::{
-    Generic, GenericSha256, Keyed, NoSecret, RawAdmin, RawConfig, RawDedupe, RawRetry, RawRoute,
-    RawServer, RawStore, Timed,
+    Generic, GenericSha256, Keyed, NoSecret, RawAdmin, RawConfig, RawDedupe, RawLog, RawRetry,
+    RawRoute, RawServer, RawStore, Timed,
 };
 
 /// The keys of each table, by the heading that documents it.
@@ -33,6 +33,7 @@ fn schema_keys() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
             "[routes.NAME.dedupe]",
             keys(&[serde_introspect::<RawDedupe>()]),
         ),
+        ("[routes.NAME.log]", keys(&[serde_introspect::<RawLog>()])),
         ("[admin]", keys(&[serde_introspect::<RawAdmin>()])),
         ("[store]", keys(&[serde_introspect::<RawStore>()])),
     ])

@@ -144,8 +144,24 @@ pub struct RawRoute {
     pub retry: Option<RawRetry>,
     /// `[routes.NAME.dedupe]`.
     pub dedupe: Option<RawDedupe>,
+    /// `[routes.NAME.log]`.
+    pub log: Option<RawLog>,
     /// `[routes.NAME.signature]`.
     pub signature: RawSignature,
+}
+
+/// `[routes.NAME.log]`: what the event log keeps of the route's requests.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    /// Whether headers and verified bodies are kept (metadata always is).
+    pub bodies: Option<bool>,
+    /// How long records are kept, e.g. `"7d"`.
+    pub retention: Option<String>,
+    /// The most records kept for the route.
+    pub max_events: Option<u64>,
+    /// More headers stored redacted, besides signatures, `Authorization` and cookies.
+    pub redact_headers: Option<Vec<String>>,
 }
 
 /// `[routes.NAME.dedupe]`: what identifies a delivery, and for how long.

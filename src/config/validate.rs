@@ -14,6 +14,7 @@ use super::Problem;
 use super::limits::{
     ConnectionSettings, UnverifiedSettings, connection_settings, unverified_settings,
 };
+use super::log::log_settings;
 use super::networks::networks;
 use super::queue::{dedupe_settings, queue_settings};
 use super::schema::{RawAdmin, RawConfig, RawRoute, RawServer};
@@ -274,6 +275,7 @@ fn route(
         .ok();
     let queue = queue_settings(raw, problems);
     let dedupe = dedupe_settings(raw, problems);
+    let log = log_settings(raw, problems);
     let max_body_bytes = match raw.max_body_bytes {
         Some(limit) => body_limit(limit)
             .map_err(|m| problems.push(("max_body_bytes", m)))
@@ -296,6 +298,7 @@ fn route(
         max_body_bytes: max_body_bytes?,
         max_in_flight: max_in_flight?,
         allow_ips: allow_ips?,
+        log: log?,
         alert_after: alert_after?,
         verifier: verifier?,
         route_header: route_header?,

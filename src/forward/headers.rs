@@ -23,6 +23,9 @@ static HOP_BY_HOP: [HeaderName; 12] = [
     HeaderName::from_static("proxy-connection"),
 ];
 
+/// `X-Hookgate-Event-Id`: the event's id (a UUIDv7), the same on every
+/// attempt and replay, so the downstream can drop what it has seen.
+pub static EVENT_ID: HeaderName = HeaderName::from_static("x-hookgate-event-id");
 /// The `X-Request-Id` header.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");

@@ -23,7 +23,7 @@ use hyper_util::rt::TokioExecutor;
 use poem::http::header::RETRY_AFTER;
 use poem::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 
-pub use headers::{Peer, REQUEST_ID, outgoing_headers};
+pub use headers::{EVENT_ID, Peer, REQUEST_ID, outgoing_headers};
 pub use outbound::Outbound;
 
 use crate::metrics::RouteMetrics;
@@ -92,6 +92,8 @@ pub struct Delivered {
     pub status: StatusCode,
     /// How long the call took.
     pub duration: Duration,
+    /// The first KiB of its answer.
+    pub answer: Bytes,
 }
 
 type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -139,16 +141,19 @@ impl Forwarder {
         Ok(Self { client })
     }
 
-    /// POSTs `body` to the route's downstream with the forwarded headers.
+    /// POSTs `body`, the event `event_id`, to the route's downstream with
+    /// the forwarded headers.
     pub async fn forward(
         &self,
         route: &Route,
         incoming: &HeaderMap,
         peer: Peer,
         request_id: &HeaderValue,
+        event_id: &HeaderValue,
         body: &VerifiedBody,
     ) -> Result<Delivered, ForwardError> {
-        let headers = outgoing_headers(incoming, peer, request_id, &route.route_header);
+        let mut headers = outgoing_headers(incoming, peer, request_id, &route.route_header);
+        headers.insert(EVENT_ID.clone(), event_id.clone());
         self.post(route, headers, body.bytes().clone()).await
     }
 
@@ -209,6 +214,7 @@ impl Forwarder {
         Ok(Delivered {
             status,
             duration: started.elapsed(),
+            answer: answer.slice(..answer.len().min(ERROR_BODY_EXCERPT)),
         })
     }
 }

@@ -210,6 +210,8 @@ pub struct Metrics {
     pub unverified_bodies: Gauge,
     /// `hookgate_admin_auth_failures_total`: wrong admin tokens.
     pub admin_auth_failures: Counter,
+    /// `hookgate_event_log_dropped_total`: records the log's writer could not take in time.
+    pub event_log_dropped: Counter,
     /// `hookgate_store_errors_total{operation}`.
     pub store_errors: Family<StoreErrorLabel, Counter>,
 }
@@ -348,6 +350,12 @@ impl Metrics {
                 "store_errors",
                 "Store operations of queued delivery that failed",
                 Family::default(),
+            ),
+            event_log_dropped: add(
+                r,
+                "event_log_dropped",
+                "Event log records dropped because the writer fell behind",
+                Counter::default(),
             ),
             registry,
         }

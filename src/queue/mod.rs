@@ -25,7 +25,6 @@ pub mod backoff;
 pub mod delivery;
 mod event;
 mod inspect;
-mod quiet;
 mod slot;
 mod sqlite;
 mod state;
@@ -39,7 +38,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use poem::http::{HeaderMap, HeaderName, HeaderValue};
+use poem::http::{HeaderMap, HeaderValue};
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
@@ -61,8 +60,7 @@ use crate::signature::VerifiedBody;
 /// longer (see `streams`).
 const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// The event's id on every delivery attempt, for the downstream to dedupe on.
-pub static EVENT_ID: HeaderName = HeaderName::from_static("x-hookgate-event-id");
+pub use crate::forward::EVENT_ID;
 
 /// Why a queue operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -169,6 +167,16 @@ impl Queue {
     ) -> Result<String, QueueError> {
         let outbound = Outbound::new(route, headers, peer, request_id, body);
         self.store_outbound(&outbound, route.queue.max_queued).await
+    }
+
+    /// Stores `outbound` again under its own `id`, e.g. an event from the
+    /// event log, for delivery (with retries) to its route's downstream.
+    pub async fn resend(&self, outbound: &Outbound, id: &str) -> Result<(), QueueError> {
+        let mut event = NewEvent::new(outbound, u64::MAX);
+        event.id = id.to_string();
+        self.store.ingest(event).await?;
+        self.kick(outbound.route());
+        Ok(())
     }
 
     /// Stores `outbound` as it is (delivery sends it without a second pass

@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use super::{Queue, QueueError};
-use crate::config::Config;
+use crate::config::{Config, StoreSettings};
 use crate::routes::Delivery;
 
 /// Holds the store once it is open.
@@ -24,6 +24,17 @@ impl QueueSlot {
             let _ = self.queue.set(Arc::new(queue));
         }
         Ok(())
+    }
+
+    /// The store, opened now if it is not yet (a replay into it on a
+    /// gateway whose routes are all sync).
+    pub fn open(&self, settings: &StoreSettings) -> Result<&Arc<Queue>, QueueError> {
+        if self.queue.get().is_none() {
+            let queue = Queue::open(settings)?;
+            tracing::info!(store = %queue.describe(), "store opened");
+            let _ = self.queue.set(Arc::new(queue));
+        }
+        Ok(self.queue.get().expect("set just now"))
     }
 
     /// The store, if open.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use poem::http::HeaderValue;
+use poem::http::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -66,6 +66,8 @@ pub struct Route {
     pub max_in_flight: u64,
     /// The client networks allowed to post; `None` allows any.
     pub allow_ips: Option<Vec<IpNet>>,
+    /// What the event log keeps of the route's requests.
+    pub log: LogSettings,
     /// Failure streak length that triggers the escalation log.
     pub alert_after: Duration,
     /// The signature check.
@@ -78,6 +80,19 @@ pub struct Route {
     pub queue: QueueSettings,
     /// `[routes.NAME.dedupe]`, if set.
     pub dedupe: Option<DedupeSettings>,
+}
+
+/// `[routes.NAME.log]`: what the event log keeps of a route's requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// Whether headers (redacted) and verified bodies are kept.
+    pub bodies: bool,
+    /// How long records are kept.
+    pub retention: Duration,
+    /// The most records kept.
+    pub max_events: u64,
+    /// Headers stored redacted besides the scheme's, `Authorization` and cookies.
+    pub redact_headers: Vec<HeaderName>,
 }
 
 /// How a route's stored events are delivered and bounded.

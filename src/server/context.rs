@@ -1,5 +1,6 @@
 //! What the server's handlers share: narrow handles to the layers below.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use super::rendered::RenderedCache;
 use super::unverified::Budget;
 use crate::config::StoreBackend;
 use crate::dedupe;
+use crate::events::{self, EventLog};
 use crate::live::Live;
 use crate::queue::QueueSlot;
 use crate::redis_link::Link;
@@ -27,6 +29,10 @@ pub struct Context {
     pub unverified: Budget,
     /// Wrong admin tokens by client address.
     pub admin_guard: AdminGuard,
+    /// The event log; `None` when it could not be opened.
+    pub events: Option<EventLog>,
+    /// Where the event log is, for reading.
+    pub events_path: PathBuf,
     /// The in-process dedupe keys, shared by every worker (with
     /// `backend = "embedded"`).
     memory: Arc<dedupe::MemoryStore>,
@@ -35,12 +41,19 @@ pub struct Context {
 impl Context {
     /// Handles for `live`'s config, with `queue` opened as that config needs.
     pub fn new(live: Arc<Live>, queue: Arc<QueueSlot>) -> Self {
+        let events_path = events::path_beside(&live.peek().config.server.store.path);
+        let dropped = live.metrics().event_log_dropped.clone();
+        let events = EventLog::open(&events_path, dropped)
+            .inspect_err(|error| tracing::error!(%error, "running without an event log"))
+            .ok();
         let settings = live.peek().config.server.unverified;
         let unverified = Budget::new(settings, live.metrics().unverified_bodies.clone());
         let admin_guard = AdminGuard::new(live.metrics().admin_auth_failures.clone());
         Self {
             unverified,
             admin_guard,
+            events,
+            events_path,
             live,
             queue,
             rendered: RenderedCache::default(),

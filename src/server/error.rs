@@ -153,6 +153,13 @@ impl WebhookError {
 
 impl IntoResponse for WebhookError {
     fn into_response(self) -> Response {
+        self.to_response()
+    }
+}
+
+impl WebhookError {
+    /// The answer, JSON, with `Retry-After` or `Allow` where they belong.
+    pub fn to_response(&self) -> Response {
         let body = json!({ "success": false, "error": self.public_message() });
         let mut response = json_response(self.status(), &body);
         let headers = response.headers_mut();

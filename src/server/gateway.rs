@@ -9,7 +9,7 @@ use poem_openapi::OpenApiService;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::api::{AdminApi, PublicApi, QueueApi};
+use super::api::{AdminApi, EventsApi, PublicApi, QueueApi};
 use super::context::Context;
 use super::error::{WebhookError, json_response};
 use super::rendered::Rendered;
@@ -36,7 +36,12 @@ impl Gateway {
     ) -> Self {
         let version = env!("CARGO_PKG_VERSION");
         let api = if with_admin {
-            OpenApiService::new((PublicApi, AdminApi, QueueApi), "hookgate", version).boxed()
+            OpenApiService::new(
+                (PublicApi, AdminApi, QueueApi, EventsApi),
+                "hookgate",
+                version,
+            )
+            .boxed()
         } else {
             OpenApiService::new(PublicApi, "hookgate", version).boxed()
         };
@@ -63,7 +68,7 @@ impl Gateway {
 /// The admin API alone, for `[admin] listen`.
 pub fn admin_only(context: Arc<Context>, reloader: Arc<Reloader>) -> impl Endpoint {
     let version = env!("CARGO_PKG_VERSION");
-    OpenApiService::new((AdminApi, QueueApi), "hookgate admin", version)
+    OpenApiService::new((AdminApi, QueueApi, EventsApi), "hookgate admin", version)
         .data(context)
         .data(reloader)
         .around(|endpoint, request| async move {

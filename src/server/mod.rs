@@ -13,6 +13,7 @@ mod listener;
 pub mod openapi;
 mod rendered;
 mod status;
+mod trace;
 mod unverified;
 mod webhook;
 mod workers;
@@ -142,6 +143,7 @@ impl Application {
             self.context.live.clone(),
             self.context.queue.clone(),
             Forwarder::new().map_err(std::io::Error::other)?,
+            self.context.events.clone(),
             shutdown.clone(),
         ));
         let drain = snapshot.config.server.shutdown_timeout;

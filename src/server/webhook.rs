@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 
 use poem::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use poem::{Body, IntoResponse, Request, Response};
+use poem::{Body, Request, Response};
 use serde_json::json;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -18,6 +18,7 @@ use super::client;
 use super::context::Context;
 use super::dedupe_step::{self, Checked};
 use super::error::{WebhookError, json_response, static_json};
+use super::trace::Trace;
 use super::unverified::Reading;
 use crate::config::Environment;
 use crate::dedupe;
@@ -63,31 +64,42 @@ pub async fn handle(
         request_id = request_id.to_str().unwrap_or_default()
     );
     let started = Instant::now();
-    let outcome = process(worker, snapshot, live, request, &request_id)
+    let mut trace = Trace::start(route, request.headers());
+    let outcome = process(worker, snapshot, live, request, &request_id, &mut trace)
         .instrument(span.clone())
         .await;
     metrics
         .series
         .request_duration
         .observe(started.elapsed().as_secs_f64());
-    let mut response = match outcome {
+    let (mut response, outcome, error) = match outcome {
         Ok(Answered::Delivered(response)) => {
-            match route.delivery {
-                Delivery::Sync => metrics.series.forwarded.inc(),
-                Delivery::Queued => metrics.series.queued.inc(),
+            let outcome = match route.delivery {
+                Delivery::Sync => {
+                    metrics.series.forwarded.inc();
+                    "forwarded"
+                }
+                Delivery::Queued => {
+                    metrics.series.queued.inc();
+                    "queued"
+                }
             };
-            response
+            (response, outcome, None)
         }
         Ok(Answered::Duplicate(response)) => {
             metrics.count("duplicate");
-            response
+            (response, "duplicate", None)
         }
         Err(error) => {
             metrics.count(error.outcome());
             span.in_scope(|| log_failure(&error));
-            error.into_response()
+            (error.to_response(), error.outcome(), Some(error))
         }
     };
+    if let Some(log) = &worker.context.events {
+        let status = response.status();
+        log.record(trace.finish(route, &request_id, status, outcome, error.as_ref()));
+    }
     response
         .headers_mut()
         .insert(REQUEST_ID.clone(), request_id);
@@ -100,6 +112,7 @@ async fn process(
     live: &LiveRoute,
     mut request: Request,
     request_id: &HeaderValue,
+    trace: &mut Trace,
 ) -> Result<Answered, WebhookError> {
     let LiveRoute { route, metrics } = live;
     // Debug, not info: every request already ends in one info (or warn/error)
@@ -130,8 +143,11 @@ async fn process(
         .await
         .map_err(|_| WebhookError::BodyTimeout)??;
     let environment = snapshot.config.server.environment;
+    trace.read(body.len());
+    let body = UnverifiedBody::new(body);
     let verified = verify(route, environment, request.headers(), body)?;
     drop(reading);
+    trace.verified(route, &verified);
     // Only verified requests take a place: unauthenticated uploads cannot shed signed ones.
     let _admitted = InFlight::admit(metrics, route.max_in_flight)?;
     let headers = request.headers();
@@ -144,13 +160,20 @@ async fn process(
     let answer = match route.delivery {
         Delivery::Queued => {
             let context = &worker.context;
-            enqueue(context, route, headers, peer, request_id, &verified).await
+            let stored = enqueue(context, route, headers, peer, request_id, &verified).await;
+            stored.map(|(response, id)| {
+                trace.stored_as(&id);
+                response
+            })
         }
         Delivery::Sync => {
+            let event_id = trace.new_event_id();
+            let at = SystemTime::now();
             let forwarded = (worker.forwarder)
-                .forward(route, headers, peer, request_id, &verified)
+                .forward(route, headers, peer, request_id, &event_id, &verified)
                 .await;
             forward::record(metrics, route, &forwarded);
+            trace.forwarded(at, &forwarded);
             forwarded.map(processed).map_err(WebhookError::from)
         }
     };
@@ -178,7 +201,7 @@ fn processed(delivered: Delivered) -> Response {
     static_json(StatusCode::OK, PROCESSED)
 }
 
-/// Stores the verified event; answers 202 once it is on disk.
+/// Stores the verified event; answers 202 once it is on disk, with its id.
 async fn enqueue(
     context: &Context,
     route: &Route,
@@ -186,12 +209,12 @@ async fn enqueue(
     peer: Peer,
     request_id: &HeaderValue,
     body: &VerifiedBody,
-) -> Result<Response, WebhookError> {
+) -> Result<(Response, String), WebhookError> {
     let queue = context.queue.get().ok_or(QueueError::Unavailable)?;
     let id = queue.ingest(route, headers, peer, request_id, body).await?;
     info!(event_id = %id, "event queued");
     let body = json!({ "success": true, "queued": true, "id": id });
-    Ok(json_response(StatusCode::ACCEPTED, &body))
+    Ok((json_response(StatusCode::ACCEPTED, &body), id))
 }
 
 /// Reads the body up to `limit`, chunked or not, each chunk taken from the
@@ -201,7 +224,7 @@ async fn read_body(
     headers: &HeaderMap,
     limit: usize,
     reading: &mut Reading<'_>,
-) -> Result<UnverifiedBody, WebhookError> {
+) -> Result<Bytes, WebhookError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -221,7 +244,7 @@ async fn read_body(
         reading.take(chunk.len())?;
         chunks.push(chunk);
     }
-    Ok(UnverifiedBody::new(chunks.into_bytes()))
+    Ok(chunks.into_bytes())
 }
 
 /// A body's chunks: one is kept as it came, more are copied together.

@@ -7,6 +7,7 @@ mod connections;
 mod contract;
 mod dedupe;
 mod docs;
+mod events;
 mod forwarding;
 mod limits;
 mod operations;

@@ -123,6 +123,7 @@ pub async fn spawn_app(config: &str) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("routes.toml");
+    let config = with_own_store(config, &dir.path().join("hookgate.db"));
     std::fs::write(&config_path, config).unwrap();
     let app = Application::build(config_path.clone(), hookgate::config::Vars::default())
         .await
@@ -137,6 +138,25 @@ pub async fn spawn_app(config: &str) -> TestApp {
         shutdown,
         server: Some(server),
         _dir: dir,
+    }
+}
+
+/// `config` with its store (and so its event log) at `path`, unless it
+/// names one: tests running at once must not share the default
+/// `data/hookgate.db` of the working directory.
+fn with_own_store(config: &str, path: &std::path::Path) -> String {
+    let line = format!("path = {:?}\n", path.display().to_string());
+    match config.find("[store]\n") {
+        None => format!("{config}\n[store]\n{line}"),
+        Some(at) => {
+            let table = &config[at..];
+            let table = &table[..table[1..].find("\n[").map_or(table.len(), |end| end + 1)];
+            if table.contains("\npath =") {
+                config.to_string()
+            } else {
+                config.replacen("[store]\n", &format!("[store]\n{line}"), 1)
+            }
+        }
     }
 }
 

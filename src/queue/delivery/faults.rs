@@ -1,6 +1,6 @@
 //! Store errors as delivery meets them: each counted in
 //! `hookgate_store_errors_total{operation}`, logged when the fault starts
-//! and then at most once per [`EVERY`](crate::queue::quiet::EVERY), and backed off: a worker
+//! and then at most once per [`EVERY`](crate::quiet::EVERY), and backed off: a worker
 //! whose store refused waits before asking it again, so a store that keeps
 //! refusing (a full disk, a lock held elsewhere) is tried a few times a
 //! minute rather than in a loop.
@@ -13,7 +13,7 @@ use tracing::{error, info, warn};
 
 use crate::metrics::{Metrics, StoreErrorLabel};
 use crate::queue::QueueError;
-use crate::queue::quiet::Quiet;
+use crate::quiet::Quiet;
 
 /// The first wait after a store error; it doubles with each error in a row.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);

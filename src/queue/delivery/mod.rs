@@ -32,6 +32,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{Queue, QueueSlot};
+use crate::events::EventLog;
 use crate::forward::Forwarder;
 use crate::live::{Live, LiveRoute};
 use crate::routes::{Delivery, RouteTable};
@@ -50,6 +51,7 @@ pub async fn run(
     live: Arc<Live>,
     slot: Arc<QueueSlot>,
     forwarder: Forwarder,
+    events: Option<EventLog>,
     shutdown: CancellationToken,
 ) {
     let forwarder = Arc::new(forwarder);
@@ -73,6 +75,7 @@ pub async fn run(
                         live: live.clone(),
                         queue: queue.clone(),
                         forwarder: forwarder.clone(),
+                        events: events.clone(),
                     };
                     workers.insert(name, tokio::spawn(worker.run(shutdown.clone())));
                 }

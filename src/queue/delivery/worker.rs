@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::faults::{Faults, Operation};
+use crate::events::{AttemptRecord, EventLog};
 use crate::forward::{self, Delivered, ForwardError, Forwarder};
 use crate::live::{Live, LiveRoute};
 use crate::metrics::RouteMetrics;
@@ -28,6 +29,8 @@ pub(super) struct Worker {
     pub live: Arc<Live>,
     pub queue: Arc<Queue>,
     pub forwarder: Arc<Forwarder>,
+    /// Where each attempt is recorded, if there is an event log.
+    pub events: Option<EventLog>,
 }
 
 impl Worker {
@@ -156,6 +159,7 @@ impl Worker {
                 metrics: metrics.clone(),
                 queue: self.queue.clone(),
                 forwarder: self.forwarder.clone(),
+                events: self.events.clone(),
             };
             claimed.insert(attempts.spawn(attempt.run(event)).id(), ticket);
         }
@@ -216,6 +220,7 @@ struct Attempt {
     metrics: Arc<RouteMetrics>,
     queue: Arc<Queue>,
     forwarder: Arc<Forwarder>,
+    events: Option<EventLog>,
 }
 
 /// An attempt's outcome the store refused to record, with its event: the
@@ -238,8 +243,13 @@ impl Attempt {
             attempt = event.attempts + 1,
         );
         async move {
+            let at = SystemTime::now();
             let forwarded = self.forwarder.send(&self.route, &event.outbound).await;
             forward::record(&self.metrics, &self.route, &forwarded);
+            if let Some(events) = &self.events {
+                let attempt = AttemptRecord::of(at, &forwarded);
+                events.attempt(&event.id, &self.route.name, attempt);
+            }
             let outcome = outcome(&self.route, event.attempts + 1, &forwarded);
             self.report(&outcome, &forwarded);
             let recorded = self.queue.finish(&self.route.name, &event, outcome.clone());

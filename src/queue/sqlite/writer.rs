@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 
 use super::QueueError;
 use super::syncer::{CommitResult, Committed, Done, Syncer};
-use crate::queue::quiet::Quiet;
+use crate::quiet::Quiet;
 
 /// The most jobs in one transaction; keeps a batch's latency bounded.
 const MAX_BATCH: usize = 1024;
@@ -179,7 +179,7 @@ fn commit(
     (committed, done)
 }
 
-/// Logs a failed commit of `jobs` jobs, at most once per [`EVERY`](crate::queue::quiet::EVERY)
+/// Logs a failed commit of `jobs` jobs, at most once per [`EVERY`](crate::quiet::EVERY)
 /// while commits keep failing (each caller hears of its own failure), and
 /// the first commit after them.
 fn log_commit(failures: &mut Quiet, result: &CommitResult, jobs: usize) {

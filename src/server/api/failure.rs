@@ -24,6 +24,18 @@ pub enum AdminError {
     /// No route has this name.
     #[error("no route named `{0}`")]
     NoRoute(String),
+    /// The event log holds no record with this id.
+    #[error("no event `{0}` in the event log")]
+    NoEvent(String),
+    /// The record keeps no verified body (refused, or the route keeps no bodies).
+    #[error("event `{0}` has no kept, verified body to replay")]
+    NotReplayable(String),
+    /// A filter of the event log is malformed.
+    #[error("{0}")]
+    BadFilter(String),
+    /// The event log could not be read.
+    #[error("cannot read the event log: {0}")]
+    EventLog(#[from] rusqlite::Error),
     /// The store refused or failed.
     #[error("{0}")]
     Queue(#[from] QueueError),
@@ -55,6 +67,12 @@ pub enum AdminFailure {
     /// without calling.
     #[oai(status = 429)]
     LockedOut(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// A filter is malformed.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// The event cannot be replayed: no kept, verified body.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
     /// The admin API is off (no `[admin] token`), or no route, event or dead
     /// letter has this name or id.
     #[oai(status = 404)]
@@ -74,7 +92,12 @@ impl AdminError {
     /// The status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            AdminError::Off | AdminError::NoRoute(_) => StatusCode::NOT_FOUND,
+            AdminError::Off | AdminError::NoRoute(_) | AdminError::NoEvent(_) => {
+                StatusCode::NOT_FOUND
+            }
+            AdminError::NotReplayable(_) => StatusCode::CONFLICT,
+            AdminError::BadFilter(_) => StatusCode::BAD_REQUEST,
+            AdminError::EventLog(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AdminError::WrongToken => StatusCode::UNAUTHORIZED,
             AdminError::LockedOut => StatusCode::TOO_MANY_REQUESTS,
             AdminError::Queue(error) => queue_status(error),
@@ -95,6 +118,8 @@ impl From<AdminError> for AdminFailure {
             StatusCode::UNAUTHORIZED => AdminFailure::Unauthorized(body),
             StatusCode::TOO_MANY_REQUESTS => AdminFailure::LockedOut(body, LOCKOUT.as_secs()),
             StatusCode::NOT_FOUND => AdminFailure::NotFound(body),
+            StatusCode::BAD_REQUEST => AdminFailure::BadRequest(body),
+            StatusCode::CONFLICT => AdminFailure::Conflict(body),
             StatusCode::UNPROCESSABLE_ENTITY => AdminFailure::Refused(body),
             StatusCode::SERVICE_UNAVAILABLE => AdminFailure::Unavailable(body),
             _ => AdminFailure::Failed(body),

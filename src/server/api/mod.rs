@@ -1,9 +1,10 @@
 //! The gateway's own endpoints, described with poem-openapi.
 //!
-//! `PublicApi` is served on the public listener; `AdminApi` and `QueueApi`
+//! `PublicApi` is served on the public listener; `AdminApi`, `QueueApi` and `EventsApi`
 //! (a route's queue, in `queue.rs`) on the public one or on `[admin] listen`.
 //! All feed the generated spec.
 
+mod events;
 mod failure;
 mod guard;
 mod queue;
@@ -23,6 +24,7 @@ use super::context::Context;
 use super::status;
 use crate::reload::{Outcome, Reloader};
 
+pub use events::EventsApi;
 pub use failure::{AdminError, AdminFailure, AdminResult, ErrorBody};
 pub use guard::AdminGuard;
 pub use queue::QueueApi;

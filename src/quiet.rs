@@ -5,11 +5,11 @@
 use std::time::{Duration, Instant};
 
 /// The longest a lasting fault goes without a log line.
-pub(crate) const EVERY: Duration = Duration::from_secs(30);
+pub const EVERY: Duration = Duration::from_secs(30);
 
 /// The log lines of one kind of fault.
 #[derive(Debug, Default)]
-pub(crate) struct Quiet {
+pub struct Quiet {
     /// When the last line was logged.
     logged_at: Option<Instant>,
     /// Occurrences since the fault began.

@@ -1,0 +1,190 @@
+//! Reading the log: a filtered, paged list, and one record with its attempts.
+//! Used by the admin API and `hookgate events`, each on a connection of its own.
+
+use std::path::Path;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
+
+/// Which records to list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only this route's.
+    pub route: Option<String>,
+    /// Only this outcome (`downstream_error`, `unauthorized`, ...).
+    pub outcome: Option<String>,
+    /// Only answers of this status class (`5` for 5xx).
+    pub status_class: Option<u16>,
+    /// Received at or after (Unix ms).
+    pub since_ms: Option<i64>,
+    /// Received before (Unix ms).
+    pub until_ms: Option<i64>,
+    /// The source's delivery id.
+    pub delivery_id: Option<String>,
+    /// Text in the kept body.
+    pub text: Option<String>,
+    /// The page after this id (the previous page's `next`).
+    pub before: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// One record without its headers and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The event id.
+    pub id: String,
+    /// Unix ms.
+    pub received_at: i64,
+    /// The route.
+    pub route: String,
+    /// The request's id.
+    pub request_id: String,
+    /// The source's delivery id.
+    pub delivery_id: Option<String>,
+    /// The answer's status.
+    pub status: u16,
+    /// The outcome.
+    pub outcome: String,
+    /// Why it was refused or failed.
+    pub reason: Option<String>,
+    /// The body's size.
+    pub body_size: u64,
+    /// The answer's time.
+    pub duration_ms: u64,
+    /// Whether the verified body was kept (it can be replayed).
+    pub body_kept: bool,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// Unix ms.
+    pub at: i64,
+    /// The downstream's status, if it answered.
+    pub status: Option<u16>,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// The first KiB of the answer, or the error.
+    pub answer: String,
+}
+
+/// One record in full.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// What a list shows.
+    pub summary: Summary,
+    /// The headers as received, secrets redacted.
+    pub headers: Option<Vec<(String, String)>>,
+    /// The verified body, when kept.
+    pub body: Option<Vec<u8>>,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<Attempt>,
+}
+
+/// The log at `path`, for reading; `None` when there is none yet.
+pub fn open(path: &Path) -> rusqlite::Result<Option<Connection>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    Connection::open_with_flags(path, flags).map(Some)
+}
+
+const SUMMARY: &str = "SELECT id, received_at, route, request_id, delivery_id, status, outcome, \
+     reason, body_size, duration_ms, body IS NOT NULL, headers, body FROM events";
+
+/// The records `filter` selects, newest first.
+pub fn list(connection: &Connection, filter: &Filter) -> rusqlite::Result<Vec<Summary>> {
+    let mut conditions = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    let mut add = |condition: &str, value: Value| {
+        values.push(value);
+        conditions.push(condition.replace('?', &format!("?{}", values.len())));
+    };
+    if let Some(route) = &filter.route {
+        add("route = ?", route.clone().into());
+    }
+    if let Some(outcome) = &filter.outcome {
+        add("outcome = ?", outcome.clone().into());
+    }
+    if let Some(class) = filter.status_class {
+        add("status / 100 = ?", i64::from(class).into());
+    }
+    if let Some(since) = filter.since_ms {
+        add("received_at >= ?", since.into());
+    }
+    if let Some(until) = filter.until_ms {
+        add("received_at < ?", until.into());
+    }
+    if let Some(id) = &filter.delivery_id {
+        add("delivery_id = ?", id.clone().into());
+    }
+    if let Some(text) = &filter.text {
+        add("instr(CAST(body AS TEXT), ?) > 0", text.clone().into());
+    }
+    if let Some(before) = &filter.before {
+        add("id < ?", before.clone().into());
+    }
+    let mut sql = SUMMARY.to_string();
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", filter.limit));
+    let mut statement = connection.prepare(&sql)?;
+    let rows = statement.query_map(params_from_iter(values), summary)?;
+    rows.collect()
+}
+
+/// The record `id`, with its headers, body and attempts.
+pub fn get(connection: &Connection, id: &str) -> rusqlite::Result<Option<Record>> {
+    let sql = format!("{SUMMARY} WHERE id = ?1");
+    let found = connection.query_row(&sql, [id], |row| {
+        let headers: Option<String> = row.get(11)?;
+        Ok((summary(row)?, headers, row.get::<_, Option<Vec<u8>>>(12)?))
+    });
+    let (summary, headers, body) = match found {
+        Ok(found) => found,
+        Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let headers = headers.and_then(|text| serde_json::from_str(&text).ok());
+    Ok(Some(Record {
+        summary,
+        headers,
+        body,
+        attempts: attempts(connection, id)?,
+    }))
+}
+
+fn attempts(connection: &Connection, id: &str) -> rusqlite::Result<Vec<Attempt>> {
+    let mut statement = connection.prepare(
+        "SELECT at, status, duration_ms, answer FROM attempts WHERE event_id = ?1 ORDER BY at",
+    )?;
+    let rows = statement.query_map([id], |row| {
+        Ok(Attempt {
+            at: row.get(0)?,
+            status: row.get(1)?,
+            duration_ms: row.get::<_, i64>(2)? as u64,
+            answer: row.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+fn summary(row: &Row<'_>) -> rusqlite::Result<Summary> {
+    Ok(Summary {
+        id: row.get(0)?,
+        received_at: row.get(1)?,
+        route: row.get(2)?,
+        request_id: row.get(3)?,
+        delivery_id: row.get(4)?,
+        status: row.get(5)?,
+        outcome: row.get(6)?,
+        reason: row.get(7)?,
+        body_size: row.get::<_, i64>(8)? as u64,
+        duration_ms: row.get::<_, i64>(9)? as u64,
+        body_kept: row.get(10)?,
+    })
+}

@@ -1,0 +1,213 @@
+//! The log's one writer thread: batches inserts, prunes each route.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime};
+
+use rusqlite::{Connection, params};
+
+use super::record::unix_ms;
+use super::{AttemptRecord, Entry, RequestRecord};
+use crate::quiet::Quiet;
+
+/// The most records in one transaction.
+const MAX_BATCH: usize = 1024;
+/// How often every route is pruned to its retention and `max_events`.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
+
+/// Opens the log at `path`, creating its directory and tables.
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let connection = Connection::open(path)?;
+    // WAL: readers (the admin API, the CLI) never block the writer. NORMAL:
+    // a power cut may lose the last records, never corrupt the file; the
+    // log is a record, not the queue's promise.
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.execute_batch(include_str!("schema.sql"))?;
+    Ok(connection)
+}
+
+/// Starts the writer; it ends when every [`super::EventLog`] is dropped.
+pub fn spawn(connection: Connection, entries: Receiver<Entry>) {
+    let spawned = std::thread::Builder::new()
+        .name("hookgate-event-log".into())
+        .spawn(move || Writer::new(connection).run(entries));
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the event log's writer: nothing is logged");
+    }
+}
+
+/// A route's bounds, as its latest record gave them.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    retention_ms: u64,
+    max_events: u64,
+}
+
+struct Writer {
+    connection: Connection,
+    bounds: HashMap<String, Bounds>,
+    pruned_at: Instant,
+    failing: Quiet,
+}
+
+impl Writer {
+    fn new(connection: Connection) -> Self {
+        Self {
+            connection,
+            bounds: HashMap::new(),
+            pruned_at: Instant::now(),
+            failing: Quiet::default(),
+        }
+    }
+
+    fn run(mut self, entries: Receiver<Entry>) {
+        loop {
+            match entries.recv_timeout(PRUNE_EVERY) {
+                Ok(first) => {
+                    let mut batch = vec![first];
+                    batch.extend(entries.try_iter().take(MAX_BATCH - 1));
+                    let written = self.write(&batch);
+                    self.report(written);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if self.pruned_at.elapsed() >= PRUNE_EVERY {
+                let pruned = self.prune();
+                self.report(pruned);
+                self.pruned_at = Instant::now();
+            }
+        }
+    }
+
+    fn write(&mut self, batch: &[Entry]) -> rusqlite::Result<()> {
+        let transaction = self.connection.transaction()?;
+        for entry in batch {
+            match entry {
+                Entry::Request(record) => {
+                    insert_request(&transaction, record)?;
+                    let bounds = Bounds {
+                        retention_ms: record.retention_ms,
+                        max_events: record.max_events,
+                    };
+                    self.bounds.insert(record.route.clone(), bounds);
+                }
+                Entry::Attempt {
+                    event_id,
+                    route,
+                    attempt,
+                } => insert_attempt(&transaction, event_id, route, attempt)?,
+            }
+        }
+        transaction.commit()
+    }
+
+    fn prune(&mut self) -> rusqlite::Result<()> {
+        let now = unix_ms(SystemTime::now());
+        for (route, bounds) in &self.bounds {
+            let cutoff = now - bounds.retention_ms as i64;
+            prune_route(&self.connection, route, cutoff, bounds.max_events)?;
+        }
+        Ok(())
+    }
+
+    /// Logs a failing write or prune once per interval (a full disk would
+    /// otherwise log per batch).
+    fn report(&mut self, result: rusqlite::Result<()>) {
+        match result {
+            Ok(()) => {
+                if let Some(failures) = self.failing.ended() {
+                    tracing::info!(failures, "the event log is written again");
+                }
+            }
+            Err(error) => {
+                if let Some(held_back) = self.failing.occurred() {
+                    tracing::error!(%error, held_back, "cannot write the event log; records are lost");
+                }
+            }
+        }
+    }
+}
+
+fn insert_request(connection: &Connection, record: &RequestRecord) -> rusqlite::Result<()> {
+    let headers = record
+        .headers
+        .as_ref()
+        .map(|h| serde_json::to_string(h).expect("pairs of strings serialize"));
+    connection.execute(
+        "INSERT OR REPLACE INTO events (id, received_at, route, request_id, delivery_id, status, \
+         outcome, reason, body_size, duration_ms, headers, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            record.id,
+            unix_ms(record.received_at),
+            record.route,
+            record.request_id,
+            record.delivery_id,
+            record.status,
+            record.outcome,
+            record.reason,
+            record.body_size as i64,
+            record.duration_ms as i64,
+            headers,
+            record.body.as_deref(),
+        ],
+    )?;
+    if let Some(attempt) = &record.attempt {
+        insert_attempt(connection, &record.id, &record.route, attempt)?;
+    }
+    Ok(())
+}
+
+fn insert_attempt(
+    connection: &Connection,
+    event_id: &str,
+    route: &str,
+    attempt: &AttemptRecord,
+) -> rusqlite::Result<()> {
+    connection.execute(
+        "INSERT INTO attempts (event_id, route, at, status, duration_ms, answer) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            event_id,
+            route,
+            unix_ms(attempt.at),
+            attempt.status,
+            attempt.duration_ms as i64,
+            attempt.answer,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Deletes `route`'s records older than `cutoff` (Unix ms) and all but its
+/// newest `max_events`, with their attempts.
+fn prune_route(
+    connection: &Connection,
+    route: &str,
+    cutoff: i64,
+    max_events: u64,
+) -> rusqlite::Result<()> {
+    // Ids are UUIDv7: ordered by time, so "older" is "smaller".
+    let oldest_kept: Option<String> = connection
+        .query_row(
+            "SELECT id FROM events WHERE route = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
+            params![route, max_events as i64 - 1],
+            |row| row.get(0),
+        )
+        .ok();
+    connection.execute(
+        "DELETE FROM events WHERE route = ?1 AND (received_at < ?2 OR id < ?3)",
+        params![route, cutoff, oldest_kept.as_deref().unwrap_or("")],
+    )?;
+    connection.execute(
+        "DELETE FROM attempts WHERE route = ?1 AND (at < ?2 OR event_id < ?3)",
+        params![route, cutoff, oldest_kept.as_deref().unwrap_or("")],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,302 @@
+//! The admin API of the event log: find records, read one, replay one.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use poem::http::{HeaderMap, HeaderName, HeaderValue};
+use poem::web::{Data, RemoteAddr};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use super::{AdminError, AdminResult, AdminToken, Tag, check_token};
+use crate::events::{REDACTED, query};
+use crate::forward::{Outbound, Peer};
+use crate::server::context::Context;
+use crate::signature::VerifiedBody;
+
+/// Records listed per page by default, and at most.
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 500;
+
+/// One record, without headers and body.
+#[derive(Object)]
+pub struct EventSummary {
+    /// The event id (`X-Hookgate-Event-Id`), a time-ordered UUIDv7.
+    id: String,
+    /// When it was received (RFC 3339).
+    received_at: String,
+    /// The route.
+    route: String,
+    /// The request's `X-Request-Id`.
+    request_id: String,
+    /// The source's own delivery id (`X-Chatwoot-Delivery`, `X-GitHub-Delivery`, ...).
+    delivery_id: Option<String>,
+    /// The status the gateway answered.
+    status: u16,
+    /// As in `hookgate_requests_total`: `forwarded`, `queued`, `downstream_error`, `unauthorized`, ...
+    outcome: String,
+    /// Why it was refused or failed.
+    reason: Option<String>,
+    /// The body's size in bytes.
+    body_size: u64,
+    /// How long the answer took.
+    duration_ms: u64,
+    /// Whether the verified body is kept, so the event can be replayed.
+    replayable: bool,
+}
+
+/// A page of records, newest first.
+#[derive(Object)]
+pub struct EventPage {
+    /// The records.
+    events: Vec<EventSummary>,
+    /// Pass as `before` for the next page; absent on the last.
+    next: Option<String>,
+}
+
+/// One downstream call.
+#[derive(Object)]
+pub struct AttemptView {
+    /// When it started (RFC 3339).
+    at: String,
+    /// The downstream's status; absent when it did not answer.
+    status: Option<u16>,
+    /// How long it took.
+    duration_ms: u64,
+    /// The first KiB of the downstream's answer, or the error.
+    answer: String,
+}
+
+/// One record in full.
+#[derive(Object)]
+pub struct EventDetail {
+    /// What a list shows.
+    #[oai(flatten)]
+    summary: EventSummary,
+    /// The headers as received (`name`, `value`), secrets as `<redacted>`;
+    /// absent when the route keeps no bodies.
+    headers: Option<Vec<Vec<String>>>,
+    /// The kept body: UTF-8 text, or base64 (see `body_encoding`).
+    body: Option<String>,
+    /// `utf-8` or `base64`.
+    body_encoding: Option<String>,
+    /// Every downstream call, oldest first.
+    attempts: Vec<AttemptView>,
+}
+
+/// The outcome of a replay.
+#[derive(Object)]
+pub struct EventReplayed {
+    /// Always true.
+    success: bool,
+    /// The event id, the same as the original's.
+    id: String,
+}
+
+/// The token-guarded event log endpoints.
+pub struct EventsApi;
+
+#[OpenApi]
+impl EventsApi {
+    /// Find records in the event log, newest first.
+    #[oai(path = "/admin/events", method = "get", tag = "Tag::Admin")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        token: AdminToken,
+        caller: &RemoteAddr,
+        context: Data<&Arc<Context>>,
+        /// Only this route's.
+        route: Query<Option<String>>,
+        /// Only this outcome (`downstream_error`, `unauthorized`, `forwarded`, ...).
+        outcome: Query<Option<String>>,
+        /// Only this status class: `2xx`, `4xx`, `5xx`.
+        status: Query<Option<String>>,
+        /// Received at or after (RFC 3339).
+        since: Query<Option<String>>,
+        /// Received before (RFC 3339).
+        until: Query<Option<String>>,
+        /// The source's delivery id.
+        delivery_id: Query<Option<String>>,
+        /// Text the kept body contains.
+        q: Query<Option<String>>,
+        /// The `next` of the previous page.
+        before: Query<Option<String>>,
+        /// Records per page (default 50, at most 500).
+        limit: Query<Option<usize>>,
+    ) -> AdminResult<EventPage> {
+        check_token(&context, &token, caller)?;
+        let limit = limit.0.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let filter = query::Filter {
+            route: route.0,
+            outcome: outcome.0,
+            status_class: status_class(status.0.as_deref())?,
+            since_ms: time(since.0.as_deref(), "since")?,
+            until_ms: time(until.0.as_deref(), "until")?,
+            delivery_id: delivery_id.0,
+            text: q.0,
+            before: before.0,
+            limit,
+        };
+        let found =
+            read(&context, |connection| query::list(connection, &filter))?.unwrap_or_default();
+        let next = (found.len() == limit).then(|| found[limit - 1].id.clone());
+        Ok(Json(EventPage {
+            events: found.into_iter().map(summary).collect(),
+            next,
+        }))
+    }
+
+    /// One record: headers (secrets redacted), body, attempts.
+    #[oai(path = "/admin/events/:id", method = "get", tag = "Tag::Admin")]
+    async fn get(
+        &self,
+        token: AdminToken,
+        caller: &RemoteAddr,
+        context: Data<&Arc<Context>>,
+        /// The event id.
+        id: Path<String>,
+    ) -> AdminResult<EventDetail> {
+        check_token(&context, &token, caller)?;
+        let record = find(&context, &id)?;
+        Ok(Json(detail(record)))
+    }
+
+    /// Deliver a kept, verified body again to its route's current
+    /// downstream, through the durable queue (so it is retried), with the
+    /// original bytes and the same `X-Hookgate-Event-Id`.
+    #[oai(path = "/admin/events/:id/replay", method = "post", tag = "Tag::Admin")]
+    async fn replay(
+        &self,
+        token: AdminToken,
+        caller: &RemoteAddr,
+        context: Data<&Arc<Context>>,
+        /// The event id.
+        id: Path<String>,
+    ) -> AdminResult<EventReplayed> {
+        check_token(&context, &token, caller)?;
+        let record = find(&context, &id)?;
+        let Some(body) = record.body else {
+            return Err(AdminError::NotReplayable(id.0).into());
+        };
+        let snapshot = context.live.load();
+        let route = snapshot.config.routes.by_name(&record.summary.route);
+        let route = route.ok_or_else(|| AdminError::NoRoute(record.summary.route.clone()))?;
+        let queue = context.queue.open(&snapshot.config.server.store)?;
+        let request_id = HeaderValue::try_from(record.summary.request_id.as_str())
+            .unwrap_or_else(|_| HeaderValue::from_static("replay"));
+        let headers = kept_headers(record.headers.unwrap_or_default());
+        // The log keeps only bodies that passed their signature check.
+        let body = VerifiedBody::from_store(body.into());
+        let peer = Peer {
+            ip: None,
+            tls: false,
+        };
+        let outbound = Outbound::new(route, &headers, peer, &request_id, &body);
+        queue.resend(&outbound, &id).await?;
+        tracing::info!(event_id = %id.0, route = %route.name, "event replayed");
+        Ok(Json(EventReplayed {
+            success: true,
+            id: id.0,
+        }))
+    }
+}
+
+/// Runs `read` on the log; `None` when there is no log file yet.
+fn read<T>(
+    context: &Context,
+    read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+) -> Result<Option<T>, AdminError> {
+    let connection = query::open(&context.events_path).map_err(AdminError::from)?;
+    connection
+        .map(|connection| read(&connection).map_err(AdminError::from))
+        .transpose()
+}
+
+fn find(context: &Context, id: &str) -> Result<query::Record, AdminError> {
+    read(context, |connection| query::get(connection, id))?
+        .flatten()
+        .ok_or_else(|| AdminError::NoEvent(id.to_string()))
+}
+
+/// The logged headers to send again: redacted ones (signatures, credentials) left out.
+fn kept_headers(pairs: Vec<(String, String)>) -> HeaderMap {
+    pairs
+        .into_iter()
+        .filter(|(_, value)| value != REDACTED)
+        .filter_map(|(name, value)| {
+            let name = HeaderName::try_from(name).ok()?;
+            Some((name, HeaderValue::try_from(value).ok()?))
+        })
+        .collect()
+}
+
+fn status_class(text: Option<&str>) -> Result<Option<u16>, AdminError> {
+    let Some(text) = text else { return Ok(None) };
+    match text.as_bytes() {
+        [class @ b'1'..=b'5', b'x', b'x'] => Ok(Some(u16::from(class - b'0'))),
+        _ => Err(AdminError::BadFilter(format!(
+            "status `{text}` is not 2xx, 4xx or 5xx"
+        ))),
+    }
+}
+
+fn time(text: Option<&str>, name: &str) -> Result<Option<i64>, AdminError> {
+    let Some(text) = text else { return Ok(None) };
+    let at = humantime::parse_rfc3339_weak(text)
+        .map_err(|_| AdminError::BadFilter(format!("{name} `{text}` is not an RFC 3339 time")))?;
+    Ok(Some(crate::events::unix_ms(at)))
+}
+
+fn rfc3339(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+fn summary(found: query::Summary) -> EventSummary {
+    EventSummary {
+        received_at: rfc3339(found.received_at),
+        id: found.id,
+        route: found.route,
+        request_id: found.request_id,
+        delivery_id: found.delivery_id,
+        status: found.status,
+        outcome: found.outcome,
+        reason: found.reason,
+        body_size: found.body_size,
+        duration_ms: found.duration_ms,
+        replayable: found.body_kept,
+    }
+}
+
+fn detail(record: query::Record) -> EventDetail {
+    let (body, body_encoding) = match record.body {
+        None => (None, None),
+        Some(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => (Some(text), Some("utf-8".into())),
+            Err(error) => {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(error.as_bytes());
+                (Some(encoded), Some("base64".into()))
+            }
+        },
+    };
+    EventDetail {
+        summary: summary(record.summary),
+        headers: record
+            .headers
+            .map(|pairs| pairs.into_iter().map(|(n, v)| vec![n, v]).collect()),
+        body,
+        body_encoding,
+        attempts: record
+            .attempts
+            .into_iter()
+            .map(|attempt| AttemptView {
+                at: rfc3339(attempt.at),
+                status: attempt.status,
+                duration_ms: attempt.duration_ms,
+                answer: attempt.answer,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,105 @@
+//! What one webhook request leaves in the event log, gathered as it runs.
+
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use poem::http::{HeaderMap, HeaderValue, StatusCode};
+
+use super::error::WebhookError;
+use crate::events::{self, AttemptRecord, RequestRecord};
+use crate::forward::{Delivered, ForwardError};
+use crate::routes::Route;
+use crate::signature::VerifiedBody;
+
+/// Facts about a request, filled in by the handler as they become known.
+#[derive(Debug)]
+pub struct Trace {
+    received_at: SystemTime,
+    started: Instant,
+    headers: Option<Vec<(String, String)>>,
+    delivery_id: Option<String>,
+    event_id: Option<String>,
+    body_size: usize,
+    body: Option<Bytes>,
+    attempt: Option<AttemptRecord>,
+}
+
+impl Trace {
+    /// A request to `route` arriving now with `headers`.
+    pub fn start(route: &Route, headers: &HeaderMap) -> Self {
+        Self {
+            received_at: SystemTime::now(),
+            started: Instant::now(),
+            headers: route
+                .log
+                .bodies
+                .then(|| events::redacted_headers(route, headers)),
+            delivery_id: events::delivery_id(route, headers),
+            event_id: None,
+            body_size: 0,
+            body: None,
+            attempt: None,
+        }
+    }
+
+    /// The body arrived: `size` bytes.
+    pub fn read(&mut self, size: usize) {
+        self.body_size = size;
+    }
+
+    /// The body passed its signature check: kept if the route keeps bodies.
+    pub fn verified(&mut self, route: &Route, body: &VerifiedBody) {
+        if route.log.bodies {
+            self.body = Some(body.bytes().clone());
+        }
+    }
+
+    /// A new event id for a sync forward, as its header value.
+    pub fn new_event_id(&mut self) -> HeaderValue {
+        let id = uuid::Uuid::now_v7().to_string();
+        let value = HeaderValue::try_from(id.as_str()).expect("a UUID is a header value");
+        self.event_id = Some(id);
+        value
+    }
+
+    /// The queue stored the event as `id`.
+    pub fn stored_as(&mut self, id: &str) {
+        self.event_id = Some(id.to_string());
+    }
+
+    /// The sync forward, started at `at`, ended with `forwarded`.
+    pub fn forwarded(&mut self, at: SystemTime, forwarded: &Result<Delivered, ForwardError>) {
+        self.attempt = Some(AttemptRecord::of(at, forwarded));
+    }
+
+    /// The record of the request, answered `status` with `outcome`.
+    pub fn finish(
+        self,
+        route: &Route,
+        request_id: &HeaderValue,
+        status: StatusCode,
+        outcome: &'static str,
+        error: Option<&WebhookError>,
+    ) -> RequestRecord {
+        RequestRecord {
+            id: self
+                .event_id
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+            received_at: self.received_at,
+            route: route.name.clone(),
+            request_id: request_id.to_str().unwrap_or_default().to_string(),
+            delivery_id: self.delivery_id,
+            status: status.as_u16(),
+            outcome,
+            reason: error.map(ToString::to_string),
+            body_size: self.body_size,
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            headers: self.headers,
+            // Only a verified body is ever kept: refused bytes are not replayable.
+            body: self.body,
+            attempt: self.attempt,
+            retention_ms: route.log.retention.as_millis() as u64,
+            max_events: route.log.max_events,
+        }
+    }
+}
