@@ -1,6 +1,7 @@
 //! The `hookgate` command line: `serve` (the default), `check`, `openapi`,
-//! `sign`, `queue`.
+//! `sign`, `queue`, `events`.
 
+mod events;
 mod queue;
 
 use std::io::Read;
@@ -56,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         action: queue::Action,
     },
+    /// Read the event log: every request and delivery attempt, from its file.
+    Events {
+        #[command(subcommand)]
+        action: events::Action,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -94,6 +100,7 @@ pub fn run(cli: Cli) -> ExitCode {
             file,
         }) => sign(&config.config, &route, file.as_deref()),
         Some(Command::Queue { action }) => queue::run(action),
+        Some(Command::Events { action }) => events::run(action),
     }
 }
 

@@ -6,6 +6,7 @@
 mod cli;
 mod connections;
 mod docs_browser;
+mod events;
 mod full_disk;
 mod openapi_files;
 mod process;

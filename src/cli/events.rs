@@ -1,0 +1,189 @@
+//! `hookgate events ls|show|tail`: the event log, read from its file
+//! directly (SQLite's WAL lets this run beside a running gateway).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::ConfigArg;
+use crate::config;
+use crate::events::{self, query};
+
+/// How often `tail` looks for new records.
+const TAIL_EVERY: Duration = Duration::from_millis(500);
+
+/// What to read from the event log.
+#[derive(Debug, Subcommand)]
+pub enum Action {
+    /// Print records, newest first.
+    Ls {
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print at most this many records.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Print one record: headers, body and attempts.
+    Show {
+        /// The event id.
+        id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Print new records as they arrive, until interrupted.
+    Tail {
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// Which records.
+#[derive(Debug, Clone, Args)]
+pub struct FilterArgs {
+    /// Only this route's.
+    #[arg(long)]
+    route: Option<String>,
+    /// Only this outcome (`downstream_error`, `unauthorized`, `forwarded`, ...).
+    #[arg(long)]
+    outcome: Option<String>,
+    /// Only the source's delivery id.
+    #[arg(long)]
+    delivery_id: Option<String>,
+}
+
+impl FilterArgs {
+    fn filter(self, limit: usize) -> query::Filter {
+        query::Filter {
+            route: self.route,
+            outcome: self.outcome,
+            delivery_id: self.delivery_id,
+            limit,
+            ..Default::default()
+        }
+    }
+}
+
+/// Runs `action`, printing what it finds; exit 1 with the reason on failure.
+pub fn run(action: Action) -> ExitCode {
+    match execute(action) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(action: Action) -> Result<(), String> {
+    match action {
+        Action::Ls {
+            filter,
+            config,
+            limit,
+        } => {
+            let connection = open(&config)?;
+            let found =
+                query::list(&connection, &filter.filter(limit)).map_err(|e| e.to_string())?;
+            print_header();
+            found
+                .iter()
+                .for_each(|summary| println!("{}", line(summary)));
+            Ok(())
+        }
+        Action::Show { id, config } => show(&open(&config)?, &id),
+        Action::Tail { filter, config } => tail(&open(&config)?, filter),
+    }
+}
+
+/// The log of the store the config names; an absent file is an error.
+fn open(config: &ConfigArg) -> Result<rusqlite::Connection, String> {
+    let store = config::store_settings(&config.config, &config::Vars::process())
+        .map_err(|e| e.to_string())?;
+    let path: PathBuf = events::path_beside(&store.path);
+    let missing = || {
+        format!(
+            "{}: no event log there (the gateway has not run with this config)",
+            path.display()
+        )
+    };
+    query::open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .ok_or_else(missing)
+}
+
+fn show(connection: &rusqlite::Connection, id: &str) -> Result<(), String> {
+    let record = query::get(connection, id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no event `{id}` in the event log"))?;
+    print_header();
+    println!("{}", line(&record.summary));
+    if let Some(reason) = &record.summary.reason {
+        println!("\nreason: {reason}");
+    }
+    for (name, value) in record.headers.iter().flatten() {
+        println!("{name}: {value}");
+    }
+    if let Some(body) = &record.body {
+        println!("\n{}", String::from_utf8_lossy(body));
+    }
+    for attempt in &record.attempts {
+        let status = attempt.status.map_or("-".into(), |s| s.to_string());
+        let at = time(attempt.at);
+        println!(
+            "\nattempt at {at}: {status} in {} ms: {}",
+            attempt.duration_ms, attempt.answer
+        );
+    }
+    Ok(())
+}
+
+fn tail(connection: &rusqlite::Connection, filter: FilterArgs) -> Result<(), String> {
+    let mut newest: Option<String> = None;
+    print_header();
+    loop {
+        let found =
+            query::list(connection, &filter.clone().filter(100)).map_err(|e| e.to_string())?;
+        let fresh: Vec<_> = found
+            .iter()
+            .rev()
+            .filter(|s| newest.as_ref().is_none_or(|n| &s.id > n))
+            .collect();
+        for summary in &fresh {
+            println!("{}", line(summary));
+        }
+        if let Some(last) = fresh.last() {
+            newest = Some(last.id.clone());
+        }
+        std::thread::sleep(TAIL_EVERY);
+    }
+}
+
+fn print_header() {
+    println!(
+        "{:<36}  {:<24}  {:<16}  {:>6}  {:<18}  REASON",
+        "ID", "RECEIVED", "ROUTE", "STATUS", "OUTCOME"
+    );
+}
+
+fn line(summary: &query::Summary) -> String {
+    format!(
+        "{:<36}  {:<24}  {:<16}  {:>6}  {:<18}  {}",
+        summary.id,
+        time(summary.received_at),
+        summary.route,
+        summary.status,
+        summary.outcome,
+        summary.reason.as_deref().unwrap_or("-")
+    )
+}
+
+fn time(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(at).to_string()
+}

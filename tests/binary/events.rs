@@ -1,0 +1,79 @@
+//! `hookgate events`: the event log read from its file beside a running gateway.
+
+use support::*;
+
+use crate::process::{hookgate, serve, write_config};
+
+fn events(config: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let output = hookgate()
+        .arg("events")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    (output.status.success(), format!("{stdout}{stderr}"))
+}
+
+#[tokio::test]
+async fn events_ls_and_show_read_what_the_gateway_logged() {
+    let downstream = Downstream::start().await;
+    downstream.answer_with(502);
+    downstream.answer_body("agent down");
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("hookgate.db");
+    let text = format!(
+        "{}\n[store]\npath = {:?}\n",
+        chatwoot_config(&downstream.url("/hook"), ""),
+        store.display().to_string()
+    );
+    let config = write_config(&dir, &text);
+    let (_gateway, addr) = serve(&config);
+    let client = reqwest::Client::new();
+    let mut request = client
+        .post(format!("http://{addr}{CHATWOOT_PATH}"))
+        .body(EVENT);
+    for (name, value) in chatwoot_headers(SECRET, now_secs(), EVENT) {
+        request = request.header(name, value);
+    }
+    assert_eq!(request.send().await.unwrap().status(), 500);
+
+    let mut listed = String::new();
+    eventually("the record is on disk", || {
+        let (ok, out) = events(&config, &["ls", "--route", "chatwoot"]);
+        listed = out;
+        let found = ok && listed.contains("downstream_error");
+        async move { found }
+    })
+    .await;
+    let id = listed
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let (ok, shown) = events(&config, &["show", id]);
+
+    assert!(ok, "{shown}");
+    assert!(shown.contains("downstream answered 502"), "{shown}");
+    assert!(
+        shown.contains(std::str::from_utf8(EVENT).unwrap()),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("502 in") && shown.contains("agent down"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("x-chatwoot-signature: <redacted>"),
+        "{shown}"
+    );
+    let (ok, missing) = events(&config, &["show", "no-such-id"]);
+    assert!(
+        !ok && missing.contains("no event `no-such-id`"),
+        "{missing}"
+    );
+}
