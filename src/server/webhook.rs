@@ -24,7 +24,7 @@ use crate::live::{LiveRoute, Snapshot};
 use crate::metrics::RouteMetrics;
 use crate::queue::QueueError;
 use crate::routes::{Delivery, Route};
-use crate::signature::{UnverifiedBody, VerifiedBody, Verifier};
+use crate::signature::{Presented, UnverifiedBody, VerifiedBody, Verifier};
 
 /// How long a client may take to send its body.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -120,7 +120,9 @@ async fn process(
         .await
         .map_err(|_| WebhookError::BodyTimeout)??;
     let environment = snapshot.config.server.environment;
-    let verified = verify(route, environment, request.headers(), body)?;
+    let verified = verify(route, environment, &request, body)?;
+    // A token is the secret itself: no further than its check (a query is never forwarded).
+    route.verifier.remove_secret_headers(request.headers_mut());
     drop(reading);
     // Only verified requests take a place: unauthenticated uploads cannot shed signed ones.
     let _admitted = InFlight::admit(metrics, route.max_in_flight)?;
@@ -246,14 +248,15 @@ impl Chunks {
 fn verify(
     route: &Route,
     environment: Environment,
-    headers: &HeaderMap,
+    request: &Request,
     body: UnverifiedBody,
 ) -> Result<VerifiedBody, WebhookError> {
     if environment == Environment::Development {
         warn!("signature NOT verified: environment is development");
         return Ok(Verifier::bypass_in_development(body));
     }
-    Ok(route.verifier.verify(headers, body, SystemTime::now())?)
+    let presented = Presented::new(request.headers(), request.uri().query());
+    Ok(route.verifier.verify(presented, body, SystemTime::now())?)
 }
 
 fn peer(request: &Request) -> Peer {
