@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{self, Config, Vars};
 use crate::routes::Route;
 use crate::server::Application;
+use crate::signature::Verifier;
 use crate::telemetry::{self, LogFormat};
 
 /// An inbound webhook gateway.
@@ -42,7 +43,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "json")]
         format: SpecFormat,
     },
-    /// Print the headers a route's source would send for a body.
+    /// Print the headers a route's source would send for a body (for a
+    /// token in the query, the `?name=value` to add to the route's URL).
     Sign {
         /// The route's name, as in `[routes.NAME]`.
         #[arg(long)]
@@ -222,9 +224,20 @@ fn sign(path: &Path, name: &str, file: Option<&Path>) -> ExitCode {
         if !route.verifier.has_secret() {
             return Err(format!("route `{name}` has no secret to sign with"));
         }
-        let body = read_body(file).map_err(|e| format!("cannot read the body: {e}"))?;
+        // A token covers no body: none is waited for on stdin.
+        let body = match route.verifier {
+            Verifier::Token(_) => Vec::new(),
+            _ => read_body(file).map_err(|e| format!("cannot read the body: {e}"))?,
+        };
         for (header, value) in route.verifier.sign(&body, SystemTime::now()) {
             println!("{header}: {value}");
+        }
+        if let Some(query) = route.verifier.sign_query() {
+            println!("?{query}");
+            eprintln!(
+                "route `{name}` takes its token in the query: append the line above to {}",
+                route.path
+            );
         }
         Ok(())
     })();

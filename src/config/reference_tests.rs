@@ -7,7 +7,7 @@ use serde_aux::serde_introspection::serde_introspect;
 
 use super::schema::{
     Generic, GenericSha256, Keyed, NoSecret, RawAdmin, RawConfig, RawDedupe, RawLog, RawRetry,
-    RawRoute, RawServer, RawStore, Timed,
+    RawRoute, RawServer, RawStore, SharedToken, Timed,
 };
 
 /// The keys of each table, by the heading that documents it.
@@ -20,6 +20,7 @@ fn schema_keys() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         serde_introspect::<Timed>(),
         serde_introspect::<Generic>(),
         serde_introspect::<GenericSha256>(),
+        serde_introspect::<SharedToken>(),
     ];
     BTreeMap::from([
         ("[server]", keys(&[serde_introspect::<RawServer>()])),

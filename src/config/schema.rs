@@ -236,6 +236,9 @@ pub enum RawSignature {
     /// over `"<webhook-id>.<webhook-timestamp>.<body>"`; a `whsec_` prefix
     /// means base64 key bytes follow.
     StandardWebhooks(Timed),
+    /// The shared secret itself, in a header or a query parameter, for a
+    /// source that cannot sign: better than `none`, weaker than a signature.
+    Token(SharedToken),
 }
 
 /// `scheme = "none"`: no keys at all.
@@ -307,6 +310,20 @@ pub struct GenericSha256 {
     pub prefix: Option<String>,
 }
 
+/// `scheme = "token"`: the secret in one header or one query parameter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedToken {
+    secret: Option<SecretString>,
+    secrets: Option<Vec<SecretString>>,
+    secret_file: Option<String>,
+    /// The header carrying the token, e.g. `X-Webhook-Token`; with
+    /// `Authorization`, after `Bearer `.
+    pub header: Option<String>,
+    /// The query parameter carrying the token, e.g. `token`.
+    pub query: Option<String>,
+}
+
 /// The shapes that carry secrets.
 macro_rules! secret_source {
     ($($shape:ty),*) => {$(
@@ -322,7 +339,7 @@ macro_rules! secret_source {
         }
     )*};
 }
-secret_source!(Keyed, Timed, Generic, GenericSha256);
+secret_source!(Keyed, Timed, Generic, GenericSha256, SharedToken);
 
 impl RawSignature {
     /// Where the scheme's secrets come from; `None` for the scheme without any.
@@ -336,6 +353,7 @@ impl RawSignature {
             | RawSignature::StandardWebhooks(timed) => Some(timed.source()),
             RawSignature::Hmac(generic) => Some(generic.source()),
             RawSignature::HmacSha256(generic) => Some(generic.source()),
+            RawSignature::Token(token) => Some(token.source()),
         }
     }
 }

@@ -1,17 +1,18 @@
 //! `[routes.NAME.signature]` → [`Verifier`]: secrets resolved (a
 //! `secret_file` read now, so each load sees its current content), the
-//! replay window bounded, every problem collected with its field.
+//! replay window bounded, a token's place checked, every problem collected
+//! with its field.
 
 use std::time::Duration;
 
 use poem::http::HeaderName;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::schema::{Generic, GenericSha256, RawSignature, SecretSource, Timed};
+use super::schema::{Generic, GenericSha256, RawSignature, SecretSource, SharedToken, Timed};
 use super::{Environment, secrets};
 use crate::signature::{
-    Algorithm, Chatwoot, DEFAULT_TOLERANCE, Encoding, GenericHmac, HmacKeys, Slack,
-    StandardWebhooks, Stripe, Verifier, decode_standard_webhooks_secret,
+    Algorithm, Carrier, Chatwoot, DEFAULT_TOLERANCE, Encoding, GenericHmac, HmacKeys, Slack,
+    StandardWebhooks, Stripe, Token, Verifier, decode_standard_webhooks_secret,
 };
 
 /// A problem found in the table: the field (relative to `signature`) and what is wrong.
@@ -46,6 +47,7 @@ pub fn build(raw: &RawSignature, environment: Environment) -> Result<Verifier, V
             generic("hmac", keys, Shape::from(g))
         }
         RawSignature::HmacSha256(g) => generic("hmac-sha256", keys(g.source()), Shape::from(g)),
+        RawSignature::Token(t) => token(t, environment).map(Verifier::Token),
     }
 }
 
@@ -69,13 +71,7 @@ fn keys(
     environment: Environment,
     decode: impl Fn(&SecretString) -> Result<Vec<u8>, String>,
 ) -> Result<HmacKeys, FieldProblem> {
-    let (field, list) = secrets::resolve(source)?;
-    if list.is_empty() && environment == Environment::Production {
-        return Err((
-            field,
-            "a secret is required in production (set `secret`, `secrets` or `secret_file`)".into(),
-        ));
-    }
+    let (field, list) = required_secrets(source, environment)?;
     let bytes = list
         .iter()
         .map(decode)
@@ -83,6 +79,54 @@ fn keys(
         .map_err(|message| (field, message))?;
     HmacKeys::with_algorithm(algorithm, &bytes)
         .ok_or_else(|| (field, "a secret must not be empty".into()))
+}
+
+/// The table's secrets and the field they came from; none is allowed only
+/// in development.
+fn required_secrets(
+    source: SecretSource<'_>,
+    environment: Environment,
+) -> Result<(&'static str, Vec<SecretString>), FieldProblem> {
+    let (field, list) = secrets::resolve(source)?;
+    if list.is_empty() && environment == Environment::Production {
+        return Err((
+            field,
+            "a secret is required in production (set `secret`, `secrets` or `secret_file`)".into(),
+        ));
+    }
+    Ok((field, list))
+}
+
+/// The `token` scheme: where the token travels, and the tokens, or the
+/// problems with both.
+fn token(table: &SharedToken, environment: Environment) -> Result<Token, Vec<FieldProblem>> {
+    match (
+        carrier(table),
+        required_secrets(table.source(), environment),
+    ) {
+        (Ok(carrier), Ok((field, list))) => {
+            let tokens: Vec<&str> = list.iter().map(|s| s.expose_secret()).collect();
+            Token::new(carrier, &tokens).map_err(|message| vec![(field, message.into())])
+        }
+        (carrier, secrets) => Err(carrier.err().into_iter().chain(secrets.err()).collect()),
+    }
+}
+
+/// Exactly one of `header` and `query`, and a usable one.
+fn carrier(table: &SharedToken) -> Result<Carrier, FieldProblem> {
+    match (&table.header, &table.query) {
+        (Some(header), None) => Carrier::header(header).map_err(|m| ("header", m)),
+        (None, Some(query)) => Carrier::query(query).map_err(|m| ("query", m)),
+        (Some(_), Some(_)) => Err((
+            "query",
+            "set either `header` or `query`, not both: the token travels in one place".into(),
+        )),
+        (None, None) => Err((
+            "header",
+            "set `header` (e.g. \"X-Webhook-Token\") or `query` (e.g. \"token\"): where the token travels"
+                .into(),
+        )),
+    }
 }
 
 /// The header, encoding and prefix of the generic scheme under either name.

@@ -1,4 +1,4 @@
-//! Config tables for signature keys: the generic `hmac` scheme and `secret_file`.
+//! Config tables for signature keys: the generic `hmac` scheme, `token` and `secret_file`.
 
 use std::io::Write;
 use std::path::Path;
@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use poem::http::{HeaderMap, HeaderName};
 
 use super::*;
-use crate::signature::{UnverifiedBody, Verifier};
+use crate::signature::{Presented, UnverifiedBody, Verifier};
 
 const FILE: &str = "config/routes.toml";
 const BODY: &[u8] = br#"{"action":"opened"}"#;
@@ -193,4 +193,131 @@ fn the_sha1_algorithm_is_a_warning_naming_the_route_and_field() {
     assert!(warning.message.contains("sha1 is weak"), "{warning}");
     let sha256 = "scheme = \"hmac\"\nheader = \"X-Sig\"\nsecret = \"s\"";
     assert!(valid(&route_with(sha256)).warnings.is_empty());
+}
+
+/// Whether `verifier` accepts BODY with `headers` and `query`.
+fn presented_accepted(verifier: &Verifier, headers: &[(&str, &str)], query: Option<&str>) -> bool {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.append(HeaderName::try_from(*name).unwrap(), value.parse().unwrap());
+    }
+    let body = UnverifiedBody::new(BODY.to_vec().into());
+    let presented = Presented::new(&map, query);
+    verifier.verify(presented, body, SystemTime::now()).is_ok()
+}
+
+#[test]
+fn a_token_table_reads_its_token_from_the_header_or_the_query_it_names() {
+    let file = secret_file("from-the-file\n");
+    let path = file.path().display();
+    let header = valid(&route_with(
+        "scheme = \"token\"\nheader = \"X-Webhook-Token\"\nsecrets = [\"new-token\", \"old-token\"]",
+    ));
+    let query = valid(&route_with(&format!(
+        "scheme = \"token\"\nquery = \"token\"\nsecret_file = \"{path}\""
+    )));
+    let (header, query) = (hook(&header), hook(&query));
+    assert_eq!(
+        (header.scheme(), header.headers()),
+        ("token", vec!["x-webhook-token"])
+    );
+    assert_eq!((query.query(), query.headers()), (Some("token"), vec![]));
+    for token in ["new-token", "old-token"] {
+        assert!(presented_accepted(
+            header,
+            &[("X-Webhook-Token", token)],
+            None
+        ));
+    }
+    assert!(!presented_accepted(
+        header,
+        &[("X-Webhook-Token", "guess")],
+        None
+    ));
+    assert!(presented_accepted(query, &[], Some("token=from-the-file")));
+    assert!(!presented_accepted(
+        query,
+        &[("token", "from-the-file")],
+        None
+    ));
+}
+
+#[test]
+fn a_token_table_with_both_header_and_query_or_neither_is_refused_naming_route_and_field() {
+    let cases = [
+        (
+            "header = \"X-Webhook-Token\"\nquery = \"token\"",
+            "route `hook`, field `signature.query`: set either `header` or `query`, not both",
+        ),
+        (
+            "",
+            "route `hook`, field `signature.header`: set `header` (e.g. \"X-Webhook-Token\") or `query`",
+        ),
+    ];
+    for (keys, expected) in cases {
+        let table = format!("scheme = \"token\"\nsecret = \"hunter2-token\"\n{keys}");
+        let err = load(&route_with(&table)).unwrap_err();
+        assert!(err.contains(expected), "expected `{expected}` in:\n{err}");
+        assert!(!err.contains("hunter2-token"), "{err}");
+    }
+}
+
+#[test]
+fn a_token_header_that_is_invalid_or_hop_by_hop_is_refused_naming_route_and_field() {
+    let cases = [
+        ("X Token", "`X Token` is not a valid header name"),
+        ("Connection", "`Connection` is a hop-by-hop header"),
+        (
+            "Transfer-Encoding",
+            "`Transfer-Encoding` is a hop-by-hop header",
+        ),
+        (
+            "X-Request-Id",
+            "`X-Request-Id` is logged with every request",
+        ),
+        ("X-Forwarded-For", "`X-Forwarded-For` is set by the gateway"),
+    ];
+    for (name, expected) in cases {
+        let table = format!("scheme = \"token\"\nheader = \"{name}\"\nsecret = \"hunter2-token\"");
+        let err = load(&route_with(&table)).unwrap_err();
+        let expected = format!("route `hook`, field `signature.header`: {expected}");
+        assert!(err.contains(&expected), "expected `{expected}` in:\n{err}");
+        assert!(!err.contains("hunter2-token"), "{err}");
+    }
+    let empty = "scheme = \"token\"\nquery = \"\"\nsecret = \"hunter2-token\"";
+    let err = load(&route_with(empty)).unwrap_err();
+    assert!(err.contains("field `signature.query`"), "{err}");
+}
+
+#[test]
+fn a_token_that_cannot_travel_in_its_header_is_refused_without_being_quoted() {
+    let cases = [
+        ("secret = \" hunter2-token\"", "field `signature.secret`"),
+        (
+            "secrets = [\"ok-token\", \"hunter2-tökén\"]",
+            "field `signature.secrets`",
+        ),
+    ];
+    for (secret, field) in cases {
+        let table = format!("scheme = \"token\"\nheader = \"X-Webhook-Token\"\n{secret}");
+        let err = load(&route_with(&table)).unwrap_err();
+        assert!(err.contains(field), "{err}");
+        assert!(err.contains("printable ASCII"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}
+
+#[test]
+fn a_token_route_needs_a_token_in_production_only() {
+    let table = "scheme = \"token\"\nquery = \"token\"";
+    let err = load(&route_with(table)).unwrap_err();
+    assert!(
+        err.contains("field `signature.secret`: a secret is required"),
+        "{err}"
+    );
+    let dev = format!(
+        "[server]\nenvironment = \"development\"\n{}",
+        route_with(table)
+    );
+    assert!(!hook(&valid(&dev)).has_secret());
 }

@@ -331,6 +331,7 @@ fn signature_field(field: &str) -> &'static str {
         "secret_file" => "signature.secret_file",
         "tolerance" => "signature.tolerance",
         "header" => "signature.header",
+        "query" => "signature.query",
         _ => "signature",
     }
 }

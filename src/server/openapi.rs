@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::api::{AdminApi, EventsApi, PublicApi, QueueApi};
 use crate::routes::{Delivery, Route, RouteTable};
+use crate::signature::Verifier;
 
 /// The service describing the gateway's own endpoints.
 pub fn own_service() -> OpenApiService<(PublicApi, AdminApi, QueueApi, EventsApi), ()> {
@@ -74,11 +75,13 @@ pub fn docs_html(document_json: &str) -> String {
 }
 
 fn operation(route: &Route) -> Value {
-    let parameters: Vec<Value> = route
-        .verifier
-        .headers()
-        .into_iter()
-        .map(|name| json!({"name": name, "in": "header", "required": true, "schema": {"type": "string"}}))
+    let verifier = &route.verifier;
+    let headers = verifier.headers().into_iter().map(|name| (name, "header"));
+    let query = verifier.query().map(|name| (name, "query"));
+    // Names only: the spec never carries a value, least of all a token.
+    let parameters: Vec<Value> = headers
+        .chain(query)
+        .map(|(name, place)| json!({"name": name, "in": place, "required": true, "schema": {"type": "string"}}))
         .collect();
     json!({
         "tags": ["Webhooks"],
@@ -98,17 +101,34 @@ fn operation(route: &Route) -> Value {
 }
 
 fn description(route: &Route) -> String {
-    let scheme = route.verifier.scheme();
+    let checked = match &route.verifier {
+        Verifier::Token(_) => {
+            "Checked against the route's shared token (`token` scheme, which signs nothing; \
+             the token is not forwarded)"
+                .to_string()
+        }
+        verifier => format!(
+            "Verified with the `{}` scheme over the raw body",
+            verifier.scheme()
+        ),
+    };
     match route.delivery {
         Delivery::Sync => format!(
-            "Verified with the `{scheme}` scheme over the raw body, then forwarded byte for byte to \
-             the route's downstream. 200 when the downstream answered 2xx, 500 when it failed."
+            "{checked}, then forwarded byte for byte to the route's downstream. 200 when the \
+             downstream answered 2xx, 500 when it failed."
         ),
         Delivery::Queued => format!(
-            "Verified with the `{scheme}` scheme over the raw body, then stored durably and answered \
-             202; the gateway forwards it byte for byte to the route's downstream in the \
-             background, retrying with backoff (at least once, with X-Hookgate-Event-Id)."
+            "{checked}, then stored durably and answered 202; the gateway forwards it byte for \
+             byte to the route's downstream in the background, retrying with backoff (at least \
+             once, with X-Hookgate-Event-Id)."
         ),
+    }
+}
+
+fn unauthorized(route: &Route) -> &'static str {
+    match route.verifier {
+        Verifier::Token(_) => "Missing, duplicated or wrong token",
+        _ => "Missing, malformed or wrong signature, or a timestamp outside the tolerance",
     }
 }
 
@@ -126,7 +146,7 @@ fn responses(route: &Route) -> Value {
     let mut answers = json!({
         "400": error("The body could not be read", &request_id),
         "408": error("The body did not arrive within 10 s", &request_id),
-        "401": error("Missing, malformed or wrong signature, or a timestamp outside the tolerance", &request_id),
+        "401": error(unauthorized(route), &request_id),
         "404": error("No route at this path", &request_id),
         "405": error("Only POST is allowed", &request_id),
         "413": error("The body exceeds the route's limit", &request_id),

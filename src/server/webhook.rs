@@ -27,7 +27,7 @@ use crate::live::{LiveRoute, Snapshot};
 use crate::metrics::RouteMetrics;
 use crate::queue::QueueError;
 use crate::routes::{Delivery, Route};
-use crate::signature::{UnverifiedBody, VerifiedBody, Verifier};
+use crate::signature::{Presented, UnverifiedBody, VerifiedBody, Verifier};
 
 /// How long a client may take to send its body.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -145,7 +145,9 @@ async fn process(
     let environment = snapshot.config.server.environment;
     trace.read(body.len());
     let body = UnverifiedBody::new(body);
-    let verified = verify(route, environment, request.headers(), body)?;
+    let verified = verify(route, environment, &request, body)?;
+    // A token is the secret itself: no further than its check (a query is never forwarded).
+    route.verifier.remove_secret_headers(request.headers_mut());
     drop(reading);
     trace.verified(route, &verified);
     // Only verified requests take a place: unauthenticated uploads cannot shed signed ones.
@@ -279,14 +281,15 @@ impl Chunks {
 fn verify(
     route: &Route,
     environment: Environment,
-    headers: &HeaderMap,
+    request: &Request,
     body: UnverifiedBody,
 ) -> Result<VerifiedBody, WebhookError> {
     if environment == Environment::Development {
         warn!("signature NOT verified: environment is development");
         return Ok(Verifier::bypass_in_development(body));
     }
-    Ok(route.verifier.verify(headers, body, SystemTime::now())?)
+    let presented = Presented::new(request.headers(), request.uri().query());
+    Ok(route.verifier.verify(presented, body, SystemTime::now())?)
 }
 
 /// Whether `route`'s `allow_ips` lets `client` post; an unknown client is

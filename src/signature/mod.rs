@@ -16,11 +16,12 @@ mod stripe;
 #[cfg(test)]
 mod testing;
 mod timestamp;
+mod token;
 
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use poem::http::HeaderMap;
+use poem::http::{HeaderMap, HeaderName};
 
 pub use chatwoot::Chatwoot;
 pub use generic_hmac::{Encoding, GenericHmac};
@@ -29,6 +30,7 @@ pub use slack::Slack;
 pub use standard_webhooks::{StandardWebhooks, decode_secret as decode_standard_webhooks_secret};
 pub use stripe::Stripe;
 pub use timestamp::{DEFAULT_TOLERANCE, unix_seconds};
+pub use token::{Carrier, Token};
 
 /// The signature check of one route.
 #[derive(Debug)]
@@ -47,6 +49,9 @@ pub enum Verifier {
     Slack(Slack),
     /// `webhook-signature: v1,<base64>` over `"<id>.<timestamp>.<body>"`.
     StandardWebhooks(StandardWebhooks),
+    /// The shared secret itself in a header or a query parameter, for
+    /// sources that cannot sign.
+    Token(Token),
 }
 
 /// Why a request's signature was refused. Never carries an expected value.
@@ -72,6 +77,44 @@ pub enum VerifyError {
     /// No secret produces the given signature.
     #[error("signature does not match")]
     Mismatch,
+    /// The route's token is absent; says where it was expected.
+    #[error("missing token in {0}")]
+    MissingToken(String),
+    /// The query parameter carrying the token cannot be read.
+    #[error("malformed query parameter {parameter}: {reason}")]
+    MalformedQuery {
+        /// The parameter's name.
+        parameter: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The token presented is none of the route's.
+    #[error("token mismatch")]
+    TokenMismatch,
+}
+
+/// What a request presents to its route's check: its headers and its query
+/// string, where a `token` may travel.
+///
+/// Deliberately not `Debug`: it may hold a token.
+#[derive(Clone, Copy)]
+pub struct Presented<'a> {
+    headers: &'a HeaderMap,
+    query: Option<&'a str>,
+}
+
+impl<'a> Presented<'a> {
+    /// The request's headers and the query of its URI, if any.
+    pub fn new(headers: &'a HeaderMap, query: Option<&'a str>) -> Self {
+        Self { headers, query }
+    }
+}
+
+/// Headers alone: all that the signing schemes read.
+impl<'a> From<&'a HeaderMap> for Presented<'a> {
+    fn from(headers: &'a HeaderMap) -> Self {
+        Self::new(headers, None)
+    }
 }
 
 /// A request body whose signature has not been checked.
@@ -104,7 +147,8 @@ impl VerifiedBody {
 }
 
 impl Verifier {
-    /// Checks `headers` and `body` at time `now`.
+    /// Checks what the request presents (its headers, and its query for a
+    /// token in the query) and `body` at time `now`.
     ///
     /// ```
     /// use hookgate::signature::{Chatwoot, HmacKeys, UnverifiedBody, Verifier};
@@ -123,12 +167,14 @@ impl Verifier {
     /// let verified = verifier.verify(&headers, UnverifiedBody::new(body.to_vec().into()), now);
     /// assert!(verified.is_ok());
     /// ```
-    pub fn verify(
+    pub fn verify<'a>(
         &self,
-        headers: &HeaderMap,
+        presented: impl Into<Presented<'a>>,
         body: UnverifiedBody,
         now: SystemTime,
     ) -> Result<VerifiedBody, VerifyError> {
+        let presented = presented.into();
+        let headers = presented.headers;
         match self {
             Verifier::None => Ok(()),
             Verifier::Chatwoot(scheme) => scheme.verify(headers, &body.0, now),
@@ -136,6 +182,7 @@ impl Verifier {
             Verifier::Stripe(scheme) => scheme.verify(headers, &body.0, now),
             Verifier::Slack(scheme) => scheme.verify(headers, &body.0, now),
             Verifier::StandardWebhooks(scheme) => scheme.verify(headers, &body.0, now),
+            Verifier::Token(scheme) => scheme.verify(presented),
         }?;
         Ok(VerifiedBody(body.0))
     }
@@ -146,7 +193,8 @@ impl Verifier {
     }
 
     /// The headers the route's source would send with `body` at `now`,
-    /// signed with the first secret.
+    /// signed with the first secret (a token in the query: see
+    /// [`Self::sign_query`]).
     pub fn sign(&self, body: &[u8], now: SystemTime) -> Vec<(&str, String)> {
         match self {
             Verifier::None => Vec::new(),
@@ -155,6 +203,23 @@ impl Verifier {
             Verifier::Stripe(scheme) => scheme.sign(body, now),
             Verifier::Slack(scheme) => scheme.sign(body, now),
             Verifier::StandardWebhooks(scheme) => scheme.sign(body, now),
+            Verifier::Token(scheme) => scheme.sign(),
+        }
+    }
+
+    /// For a token in the query: the `name=value` (percent-encoded, first
+    /// secret) a source adds to the route's URL.
+    pub fn sign_query(&self) -> Option<String> {
+        self.token().and_then(Token::sign_query)
+    }
+
+    /// Removes from `headers` what must go no further than the check: a
+    /// token header is the secret itself, so it is neither forwarded, nor
+    /// stored with a queued event, nor read by dedupe. Signatures stay: a
+    /// downstream may verify them again, and they reveal no secret.
+    pub fn remove_secret_headers(&self, headers: &mut HeaderMap) {
+        if let Some(name) = self.token().and_then(Token::header) {
+            headers.remove(name);
         }
     }
 
@@ -167,13 +232,14 @@ impl Verifier {
             Verifier::Stripe(_) => "stripe",
             Verifier::Slack(_) => "slack",
             Verifier::StandardWebhooks(_) => "standard-webhooks",
+            Verifier::Token(_) => "token",
         }
     }
 
-    /// The scheme's keys; `None` for the scheme without any.
+    /// The scheme's HMAC keys; `None` for the schemes without any.
     pub fn keys(&self) -> Option<&HmacKeys> {
         match self {
-            Verifier::None => None,
+            Verifier::None | Verifier::Token(_) => None,
             Verifier::Chatwoot(scheme) => Some(scheme.keys()),
             Verifier::Hmac(scheme) => Some(scheme.keys()),
             Verifier::Stripe(scheme) => Some(scheme.keys()),
@@ -182,9 +248,12 @@ impl Verifier {
         }
     }
 
-    /// True when the route accepts requests without any secret.
+    /// True when a secret is configured (in development there may be none).
     pub fn has_secret(&self) -> bool {
-        self.keys().is_some_and(|keys| !keys.is_empty())
+        match self {
+            Verifier::Token(scheme) => scheme.has_secret(),
+            _ => self.keys().is_some_and(|keys| !keys.is_empty()),
+        }
     }
 
     /// The headers the scheme reads (and [`Self::sign`] writes), signature first.
@@ -196,6 +265,23 @@ impl Verifier {
             Verifier::Stripe(_) => stripe::HEADERS.to_vec(),
             Verifier::Slack(_) => slack::HEADERS.to_vec(),
             Verifier::StandardWebhooks(_) => standard_webhooks::HEADERS.to_vec(),
+            Verifier::Token(scheme) => scheme
+                .header()
+                .map(HeaderName::as_str)
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// The query parameter the scheme reads: a token's, if it travels there.
+    pub fn query(&self) -> Option<&str> {
+        self.token().and_then(Token::query)
+    }
+
+    fn token(&self) -> Option<&Token> {
+        match self {
+            Verifier::Token(scheme) => Some(scheme),
+            _ => None,
         }
     }
 }

@@ -11,6 +11,15 @@ async fn spec(app: &TestApp) -> (OpenAPI, String) {
 }
 
 fn header_names(spec: &OpenAPI, path: &str) -> Vec<String> {
+    parameters(spec, path)
+        .into_iter()
+        .filter(|(place, _, _)| *place == "header")
+        .map(|(_, name, _)| name)
+        .collect()
+}
+
+/// The parameters of `path`'s POST: where each goes, its name, whether it is required.
+fn parameters(spec: &OpenAPI, path: &str) -> Vec<(&'static str, String, bool)> {
     let Some(ReferenceOr::Item(item)) = spec.paths.paths.get(path) else {
         panic!("{path} is not in the spec");
     };
@@ -19,10 +28,14 @@ fn header_names(spec: &OpenAPI, path: &str) -> Vec<String> {
         .iter()
         .filter_map(|p| match p {
             ReferenceOr::Item(Parameter::Header { parameter_data, .. }) => {
-                Some(parameter_data.name.clone())
+                Some(("header", parameter_data))
+            }
+            ReferenceOr::Item(Parameter::Query { parameter_data, .. }) => {
+                Some(("query", parameter_data))
             }
             _ => None,
         })
+        .map(|(place, data)| (place, data.name.clone(), data.required))
         .collect()
 }
 
@@ -100,4 +113,34 @@ async fn the_spec_and_the_docs_ui_follow_a_reload_that_adds_a_route() {
         docs.contains("SwaggerUIBundle"),
         "the UI is embedded, not fetched from a CDN"
     );
+}
+
+#[tokio::test]
+async fn a_token_route_documents_its_header_or_query_parameter_as_required_without_a_value() {
+    let downstream = Downstream::start().await;
+    let token_route = |name: &str, place: &str| {
+        format!(
+            "[routes.{name}]\npath = \"/{name}\"\ndownstream = \"{}\"\n\
+             signature = {{ scheme = \"token\", {place}, secret = \"shared-token-value\" }}\n",
+            downstream.url("/hook")
+        )
+    };
+    let config = [
+        chatwoot_config(&downstream.url("/hook"), ""),
+        token_route("in-header", "header = \"X-Webhook-Token\""),
+        token_route("in-query", "query = \"token\""),
+    ]
+    .concat();
+    let app = spawn_app(&config).await;
+
+    let (spec, text) = spec(&app).await;
+
+    let header = ("header", "x-webhook-token".to_string(), true);
+    assert_eq!(parameters(&spec, "/in-header"), [header]);
+    assert_eq!(
+        parameters(&spec, "/in-query"),
+        [("query", "token".to_string(), true)]
+    );
+    assert!(!text.contains("shared-token-value"));
+    app.stop().await;
 }

@@ -15,4 +15,5 @@ mod queue;
 mod redis_outage;
 mod reload;
 mod schemes;
+mod token;
 mod unverified;

@@ -155,6 +155,53 @@ async fn headers_from_sign_are_accepted_by_the_gateway() {
 }
 
 #[tokio::test]
+async fn what_sign_prints_for_a_token_route_is_accepted_by_the_gateway() {
+    let downstream = Downstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_route = |name: &str, place: &str| {
+        format!(
+            "[routes.{name}]\npath = \"/{name}\"\ndownstream = \"{}\"\n\
+             signature = {{ scheme = \"token\", {place}, secret = \"a+b token/1\" }}\n",
+            downstream.url("/hook")
+        )
+    };
+    let text = [
+        chatwoot_config(&downstream.url("/hook"), ""),
+        token_route("in-query", "query = \"token\""),
+        token_route("in-header", "header = \"X-Webhook-Token\""),
+    ]
+    .concat();
+    let config = write_config(&dir, &text);
+    let sign = |route: &str| {
+        let output = hookgate()
+            .args(["sign", "--route", route, "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        (
+            stdout.trim_end().to_string(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let app = spawn_app(&text).await;
+
+    let (query, note) = sign("in-query");
+    assert_eq!(query, "?token=a%2Bb%20token%2F1");
+    assert!(note.contains("takes its token in the query"), "{note}");
+    let response = app.post(&format!("/in-query{query}"), &[], EVENT).await;
+    assert_eq!(response.status(), 200);
+
+    let (header, _) = sign("in-header");
+    let (name, value) = header.split_once(": ").unwrap();
+    assert_eq!(name, "x-webhook-token");
+    let response = app.post("/in-header", &[(name, value.into())], EVENT).await;
+    assert_eq!(response.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn sighup_reloads_even_an_unchanged_file() {
     let downstream = Downstream::start().await;
     let dir = tempfile::tempdir().unwrap();

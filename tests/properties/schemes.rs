@@ -1,18 +1,20 @@
-//! Arbitrary headers and bodies never panic a scheme and never forge a signature.
+//! Arbitrary headers, queries and bodies never panic a scheme and never
+//! forge a signature or a token.
 
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hookgate::config::{self, Config};
-use hookgate::signature::{UnverifiedBody, Verifier, VerifyError};
+use hookgate::signature::{Presented, UnverifiedBody, Verifier, VerifyError};
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 
 /// The clock the requests are checked against, unless a case picks another.
 const NOW: u64 = 1_700_000_000;
 
-/// One route per scheme with a secret; the generic one in each algorithm.
+/// One route per scheme with a secret; the generic one in each algorithm;
+/// `token` in each place it travels. Tokens are long: noise cannot be them.
 const ROUTES: &str = r#"
 [routes.chatwoot]
 path = "/chatwoot"
@@ -54,6 +56,18 @@ signature = { scheme = "hmac", header = "X-Signature", algorithm = "sha1", prefi
 path = "/legacy"
 downstream = "http://127.0.0.1:9/"
 signature = { scheme = "hmac-sha256", header = "X-Signature", encoding = "base64", secret = "s" }
+[routes.token-header]
+path = "/token-header"
+downstream = "http://127.0.0.1:9/"
+signature = { scheme = "token", header = "X-Webhook-Token", secrets = ["a-long-shared-token-noise-cannot-be", "the-previous-long-shared-token"] }
+[routes.token-bearer]
+path = "/token-bearer"
+downstream = "http://127.0.0.1:9/"
+signature = { scheme = "token", header = "Authorization", secret = "a-long-shared-token-noise-cannot-be" }
+[routes.token-query]
+path = "/token-query"
+downstream = "http://127.0.0.1:9/"
+signature = { scheme = "token", query = "token", secret = "a-long shared+token/noise cannot be" }
 "#;
 
 /// Every header a scheme reads, and one none does; drawn with repetition,
@@ -70,6 +84,8 @@ const NAMES: &[&str] = &[
     "X-Chatwoot-Signature",
     "X-Chatwoot-Timestamp",
     "X-Signature",
+    "X-Webhook-Token",
+    "Authorization",
     "X-Unrelated",
 ];
 
@@ -83,12 +99,13 @@ fn config() -> &'static Config {
 
 fn verify(
     verifier: &Verifier,
-    headers: &HeaderMap,
+    (headers, query): (&HeaderMap, Option<&str>),
     body: &[u8],
     now: SystemTime,
 ) -> Result<(), VerifyError> {
     let body = UnverifiedBody::new(body.to_vec().into());
-    verifier.verify(headers, body, now).map(|_| ())
+    let presented = Presented::new(headers, query);
+    verifier.verify(presented, body, now).map(|_| ())
 }
 
 fn at(secs: u64) -> SystemTime {
@@ -109,6 +126,7 @@ fn header_value() -> impl Strategy<Value = HeaderValue> {
         2 => "(t|v0|v1|x)=[0-9a-f=]{0,70}(,{1,2}(t|v0|v1|x)?=?[0-9a-f]{0,70}){0,4}"
             .prop_map(String::into_bytes),
         2 => "( ?v1a?,[A-Za-z0-9+/=]{0,90}){0,4} ?".prop_map(String::into_bytes),
+        1 => "([Bb]earer +)?[!-~]{0,60}".prop_map(String::into_bytes),
         2 => (NOW - 400..NOW + 400).prop_map(|t| t.to_string().into_bytes()),
         1 => "[0-9]{0,25}|-[0-9]{1,5}|[0-9]+\\.[0-9]".prop_map(String::into_bytes),
     ];
@@ -124,6 +142,15 @@ fn headers() -> impl Strategy<Value = HeaderMap> {
         }
         map
     })
+}
+
+/// No query, one shaped like a token's (escapes, repeats, empty values), or any text.
+fn query() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        1 => Just(None),
+        3 => "((token|t%6Fken|tok|x)(=[!-~&&[^&]]{0,60})?&?){0,4}".prop_map(Some),
+        1 => any::<String>().prop_map(Some),
+    ]
 }
 
 /// Mostly NOW; sometimes any instant the platform can represent.
@@ -146,13 +173,14 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
 
 proptest! {
     #[test]
-    fn arbitrary_headers_and_bodies_never_panic_and_never_verify(
+    fn arbitrary_headers_queries_and_bodies_never_panic_and_never_verify(
         headers in headers(),
+        query in query(),
         body in body(),
         now in instant(),
     ) {
         for route in config().routes.iter() {
-            let result = verify(&route.verifier, &headers, &body, now);
+            let result = verify(&route.verifier, (&headers, query.as_deref()), &body, now);
             prop_assert!(result.is_err(), "{} accepted {headers:?}", route.name);
         }
     }
@@ -169,17 +197,27 @@ proptest! {
             for (name, value) in verifier.sign(&body, at(NOW)) {
                 signed.append(header_name(name), value.parse().unwrap());
             }
-            prop_assert_eq!(verify(verifier, &signed, &body, at(NOW)), Ok(()), "{}", route.name);
+            let query = verifier.sign_query();
+            let presented = (&signed, query.as_deref());
+            prop_assert_eq!(verify(verifier, presented, &body, at(NOW)), Ok(()), "{}", route.name);
 
             let mut changed = body.clone();
             changed[index.index(body.len())] ^= flip;
-            let result = verify(verifier, &signed, &changed, at(NOW));
-            prop_assert_eq!(result, Err(VerifyError::Mismatch), "{}", route.name);
+            let result = verify(verifier, presented, &changed, at(NOW));
+            // A token covers no body: only a signature notices the change.
+            let noticed = if verifier.scheme() == "token" { Ok(()) } else { Err(VerifyError::Mismatch) };
+            prop_assert_eq!(result, noticed, "{}", route.name);
 
+            if let Some(query) = &query {
+                let twice = format!("{query}&{query}");
+                let result = verify(verifier, (&signed, Some(&twice)), &body, at(NOW));
+                let refused = matches!(&result, Err(VerifyError::MalformedQuery { .. }));
+                prop_assert!(refused, "{} query sent twice: {result:?}", route.name);
+            }
             for (name, value) in &signed {
                 let mut twice = signed.clone();
                 twice.append(name.clone(), value.clone());
-                let result = verify(verifier, &twice, &body, at(NOW));
+                let result = verify(verifier, (&twice, query.as_deref()), &body, at(NOW));
                 let checked = matches!(&result, Err(VerifyError::Malformed { .. }));
                 // Delivery ids are forwarded, not checked: a repeat changes nothing.
                 prop_assert!(checked || result.is_ok(), "{} {name}: {result:?}", route.name);
@@ -192,6 +230,7 @@ proptest! {
         body in body(),
         replaced in 0..NAMES.len(),
         value in header_value(),
+        query in query(),
     ) {
         for route in config().routes.iter() {
             let mut headers = HeaderMap::new();
@@ -199,7 +238,7 @@ proptest! {
                 headers.append(header_name(name), signed.parse().unwrap());
             }
             headers.insert(header_name(NAMES[replaced]), value.clone());
-            let _ = verify(&route.verifier, &headers, &body, at(NOW));
+            let _ = verify(&route.verifier, (&headers, query.as_deref()), &body, at(NOW));
         }
     }
 }

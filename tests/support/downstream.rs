@@ -14,6 +14,8 @@ use poem::{Endpoint, Request, Response};
 pub struct Recorded {
     /// The path it was sent to.
     pub path: String,
+    /// Its query string, if it had one.
+    pub query: Option<String>,
     /// Its headers.
     pub headers: HeaderMap,
     /// Its body.
@@ -48,6 +50,7 @@ impl Endpoint for Recorder {
         let answer = self.0.answer.lock().unwrap().clone();
         self.0.requests.lock().unwrap().push(Recorded {
             path: request.uri().path().to_string(),
+            query: request.uri().query().map(str::to_string),
             headers: request.headers().clone(),
             body,
             at: Instant::now(),
