@@ -23,7 +23,7 @@ pub use record::{
 };
 
 /// Records waiting for the writer; past it they are dropped.
-const BACKLOG: usize = 8192;
+const BACKLOG: usize = 4096;
 
 /// Why the log could not be opened.
 #[derive(Debug, thiserror::Error)]

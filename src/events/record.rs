@@ -1,5 +1,6 @@
 //! What the event log keeps of one request and of each delivery attempt.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -21,8 +22,9 @@ pub struct RequestRecord {
     pub id: String,
     /// When the request arrived.
     pub received_at: SystemTime,
-    /// The route's name.
-    pub route: String,
+    /// The route as it was served: its name, its log settings, the headers
+    /// its scheme keeps secret.
+    pub route: Arc<Route>,
     /// The request's `X-Request-Id`.
     pub request_id: String,
     /// The source's own delivery id, where its scheme sends one.
@@ -37,16 +39,13 @@ pub struct RequestRecord {
     pub body_size: usize,
     /// How long the answer took, in milliseconds.
     pub duration_ms: u64,
-    /// The headers as received, secrets redacted; `None` when not kept.
-    pub headers: Option<Vec<(String, String)>>,
+    /// The headers as received (redacted by the writer, off the request
+    /// path); `None` when not kept.
+    pub headers: Option<HeaderMap>,
     /// The verified body; `None` when not kept or never verified.
     pub body: Option<Bytes>,
     /// The downstream call of a sync route.
     pub attempt: Option<AttemptRecord>,
-    /// The route's retention and cap, for pruning.
-    pub retention_ms: u64,
-    /// See `retention_ms`.
-    pub max_events: u64,
 }
 
 /// One call to the downstream.

@@ -27,4 +27,4 @@ CREATE TABLE IF NOT EXISTS attempts (
     answer      TEXT NOT NULL       -- the first KiB of the answer, or the error
 );
 CREATE INDEX IF NOT EXISTS attempts_by_event ON attempts (event_id);
-CREATE INDEX IF NOT EXISTS attempts_by_route ON attempts (route, at);
+CREATE INDEX IF NOT EXISTS attempts_by_route ON attempts (route, event_id);

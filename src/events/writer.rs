@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, params};
 
-use super::record::unix_ms;
+use super::record::{redacted_headers, unix_ms};
 use super::{AttemptRecord, Entry, RequestRecord};
 use crate::quiet::Quiet;
 
@@ -42,7 +42,7 @@ pub fn spawn(connection: Connection, entries: Receiver<Entry>) {
 }
 
 /// A route's bounds, as its latest record gave them.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Bounds {
     retention_ms: u64,
     max_events: u64,
@@ -91,11 +91,18 @@ impl Writer {
             match entry {
                 Entry::Request(record) => {
                     insert_request(&transaction, record)?;
+                    let log = &record.route.log;
                     let bounds = Bounds {
-                        retention_ms: record.retention_ms,
-                        max_events: record.max_events,
+                        retention_ms: log.retention.as_millis() as u64,
+                        max_events: log.max_events,
                     };
-                    self.bounds.insert(record.route.clone(), bounds);
+                    if self
+                        .bounds
+                        .get(&record.route.name)
+                        .is_none_or(|b| *b != bounds)
+                    {
+                        self.bounds.insert(record.route.name.clone(), bounds);
+                    }
                 }
                 Entry::Attempt {
                     event_id,
@@ -135,31 +142,33 @@ impl Writer {
 }
 
 fn insert_request(connection: &Connection, record: &RequestRecord) -> rusqlite::Result<()> {
-    let headers = record
-        .headers
-        .as_ref()
-        .map(|h| serde_json::to_string(h).expect("pairs of strings serialize"));
-    connection.execute(
+    let route = &record.route;
+    let headers = record.headers.as_ref().map(|headers| {
+        let pairs = redacted_headers(route, headers);
+        serde_json::to_string(&pairs).expect("pairs of strings serialize")
+    });
+    // Cached: parsing the statement again for every record cost more than the insert.
+    let mut insert = connection.prepare_cached(
         "INSERT OR REPLACE INTO events (id, received_at, route, request_id, delivery_id, status, \
          outcome, reason, body_size, duration_ms, headers, body) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
-            record.id,
-            unix_ms(record.received_at),
-            record.route,
-            record.request_id,
-            record.delivery_id,
-            record.status,
-            record.outcome,
-            record.reason,
-            record.body_size as i64,
-            record.duration_ms as i64,
-            headers,
-            record.body.as_deref(),
-        ],
     )?;
+    insert.execute(params![
+        record.id,
+        unix_ms(record.received_at),
+        route.name,
+        record.request_id,
+        record.delivery_id,
+        record.status,
+        record.outcome,
+        record.reason,
+        record.body_size as i64,
+        record.duration_ms as i64,
+        headers,
+        record.body.as_deref(),
+    ])?;
     if let Some(attempt) = &record.attempt {
-        insert_attempt(connection, &record.id, &record.route, attempt)?;
+        insert_attempt(connection, &record.id, &route.name, attempt)?;
     }
     Ok(())
 }
@@ -170,44 +179,74 @@ fn insert_attempt(
     route: &str,
     attempt: &AttemptRecord,
 ) -> rusqlite::Result<()> {
-    connection.execute(
+    let mut insert = connection.prepare_cached(
         "INSERT INTO attempts (event_id, route, at, status, duration_ms, answer) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            event_id,
-            route,
-            unix_ms(attempt.at),
-            attempt.status,
-            attempt.duration_ms as i64,
-            attempt.answer,
-        ],
     )?;
+    insert.execute(params![
+        event_id,
+        route,
+        unix_ms(attempt.at),
+        attempt.status,
+        attempt.duration_ms as i64,
+        attempt.answer,
+    ])?;
     Ok(())
 }
 
 /// Deletes `route`'s records older than `cutoff` (Unix ms) and all but its
 /// newest `max_events`, with their attempts.
+///
+/// Ids are UUIDv7, ordered by time, so both bounds become one id bound and
+/// each delete is a range on an index, never a scan of the table (whose
+/// rows hold the bodies).
 fn prune_route(
     connection: &Connection,
     route: &str,
     cutoff: i64,
     max_events: u64,
 ) -> rusqlite::Result<()> {
-    // Ids are UUIDv7: ordered by time, so "older" is "smaller".
     let oldest_kept: Option<String> = connection
-        .query_row(
+        .prepare_cached(
             "SELECT id FROM events WHERE route = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
-            params![route, max_events as i64 - 1],
-            |row| row.get(0),
-        )
+        )?
+        .query_row(params![route, max_events as i64 - 1], |row| row.get(0))
         .ok();
-    connection.execute(
-        "DELETE FROM events WHERE route = ?1 AND (received_at < ?2 OR id < ?3)",
-        params![route, cutoff, oldest_kept.as_deref().unwrap_or("")],
-    )?;
-    connection.execute(
-        "DELETE FROM attempts WHERE route = ?1 AND (at < ?2 OR event_id < ?3)",
-        params![route, cutoff, oldest_kept.as_deref().unwrap_or("")],
-    )?;
+    let by_age = first_id_at(cutoff);
+    let bound = match oldest_kept {
+        Some(by_count) if by_count > by_age => by_count,
+        _ => by_age,
+    };
+    connection
+        .prepare_cached("DELETE FROM events WHERE route = ?1 AND id < ?2")?
+        .execute(params![route, bound])?;
+    connection
+        .prepare_cached("DELETE FROM attempts WHERE route = ?1 AND event_id < ?2")?
+        .execute(params![route, bound])?;
     Ok(())
+}
+
+/// The smallest UUIDv7 (as text) of the millisecond `ms`: every id made at
+/// or after `ms` sorts at or after it.
+fn first_id_at(ms: i64) -> String {
+    let ms = ms.max(0) as u64;
+    format!(
+        "{:08x}-{:04x}-7000-8000-000000000000",
+        ms >> 16,
+        ms & 0xffff
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_id_of_a_millisecond_sorts_between_the_ids_around_it() {
+        let before = uuid::Uuid::now_v7().to_string();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let bound = first_id_at(unix_ms(SystemTime::now()) - 1);
+        let after = uuid::Uuid::now_v7().to_string();
+        assert!(before < bound && bound < after, "{before} {bound} {after}");
+    }
 }

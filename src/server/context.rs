@@ -7,6 +7,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::api::AdminGuard;
+use super::per_client::PerClientRate;
 use super::rendered::RenderedCache;
 use super::unverified::Budget;
 use crate::config::StoreBackend;
@@ -15,6 +16,10 @@ use crate::events::{self, EventLog};
 use crate::live::Live;
 use crate::queue::QueueSlot;
 use crate::redis_link::Link;
+
+/// Spec and docs requests per second per client address: a person
+/// reading, or a tool fetching the spec, never needs more.
+const DOCUMENTS_PER_SECOND: u32 = 5;
 
 /// The live snapshot, the store of queued events and the dedupe keys.
 #[derive(Debug)]
@@ -25,6 +30,8 @@ pub struct Context {
     pub queue: Arc<QueueSlot>,
     /// The spec and docs page of the live generation.
     pub rendered: RenderedCache,
+    /// Requests per second per address for the spec and docs page.
+    pub documents_rate: PerClientRate,
     /// Bodies being read before their signature is checked (`[server]` at start).
     pub unverified: Budget,
     /// Wrong admin tokens by client address.
@@ -57,6 +64,7 @@ impl Context {
             live,
             queue,
             rendered: RenderedCache::default(),
+            documents_rate: PerClientRate::new(DOCUMENTS_PER_SECOND),
             memory: Arc::default(),
         }
     }

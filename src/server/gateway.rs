@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use poem::http::{HeaderValue, StatusCode, header};
-use poem::web::Data;
+use poem::web::{Data, RemoteAddr};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 use poem_openapi::OpenApiService;
 use serde_json::json;
@@ -143,28 +144,42 @@ fn uniform_error(response: Response, path: &str) -> Response {
     }
 }
 
-fn rendered(context: &Context) -> Arc<Rendered> {
-    context.rendered.get(&context.live.peek())
+/// A public document of the live generation (rendered once per
+/// generation), or `429` past the caller's rate.
+fn document(
+    context: &Context,
+    caller: &RemoteAddr,
+    content_type: &str,
+    pick: impl Fn(&Rendered) -> &Bytes,
+) -> Response {
+    let client = caller.as_socket_addr().map(|addr| addr.ip());
+    if !context.documents_rate.admit(client) {
+        let mut answer = json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &json!({"success": false, "error": "too many requests for the documents; retry later"}),
+        );
+        let retry = HeaderValue::from_static("1");
+        answer.headers_mut().insert(header::RETRY_AFTER, retry);
+        return answer;
+    }
+    let rendered = context.rendered.get(&context.live.peek());
+    Response::builder()
+        .content_type(content_type)
+        .body(pick(&rendered).clone())
 }
 
 #[handler]
-fn spec_json(context: Data<&Arc<Context>>) -> Response {
-    Response::builder()
-        .content_type("application/json")
-        .body(rendered(&context).json.clone())
+fn spec_json(context: Data<&Arc<Context>>, caller: &RemoteAddr) -> Response {
+    document(&context, caller, "application/json", |r| &r.json)
 }
 
 #[handler]
-fn spec_yaml(context: Data<&Arc<Context>>) -> Response {
-    Response::builder()
-        .content_type("application/yaml")
-        .body(rendered(&context).yaml.clone())
+fn spec_yaml(context: Data<&Arc<Context>>, caller: &RemoteAddr) -> Response {
+    document(&context, caller, "application/yaml", |r| &r.yaml)
 }
 
-/// The docs UI of the live spec, rendered once per config generation.
+/// The docs UI of the live spec.
 #[handler]
-fn docs(context: Data<&Arc<Context>>) -> Response {
-    Response::builder()
-        .content_type("text/html; charset=utf-8")
-        .body(rendered(&context).docs.clone())
+fn docs(context: Data<&Arc<Context>>, caller: &RemoteAddr) -> Response {
+    document(&context, caller, "text/html; charset=utf-8", |r| &r.docs)
 }

@@ -11,6 +11,7 @@ mod error;
 mod gateway;
 mod listener;
 pub mod openapi;
+mod per_client;
 mod rendered;
 mod status;
 mod trace;

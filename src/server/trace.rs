@@ -1,5 +1,6 @@
 //! What one webhook request leaves in the event log, gathered as it runs.
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
@@ -16,7 +17,7 @@ use crate::signature::VerifiedBody;
 pub struct Trace {
     received_at: SystemTime,
     started: Instant,
-    headers: Option<Vec<(String, String)>>,
+    headers: Option<HeaderMap>,
     delivery_id: Option<String>,
     event_id: Option<String>,
     body_size: usize,
@@ -30,10 +31,8 @@ impl Trace {
         Self {
             received_at: SystemTime::now(),
             started: Instant::now(),
-            headers: route
-                .log
-                .bodies
-                .then(|| events::redacted_headers(route, headers)),
+            // A clone shares the names' and values' bytes: the writer redacts.
+            headers: route.log.bodies.then(|| headers.clone()),
             delivery_id: events::delivery_id(route, headers),
             event_id: None,
             body_size: 0,
@@ -75,7 +74,7 @@ impl Trace {
     /// The record of the request, answered `status` with `outcome`.
     pub fn finish(
         self,
-        route: &Route,
+        route: &Arc<Route>,
         request_id: &HeaderValue,
         status: StatusCode,
         outcome: &'static str,
@@ -86,7 +85,7 @@ impl Trace {
                 .event_id
                 .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
             received_at: self.received_at,
-            route: route.name.clone(),
+            route: route.clone(),
             request_id: request_id.to_str().unwrap_or_default().to_string(),
             delivery_id: self.delivery_id,
             status: status.as_u16(),
@@ -98,8 +97,6 @@ impl Trace {
             // Only a verified body is ever kept: refused bytes are not replayable.
             body: self.body,
             attempt: self.attempt,
-            retention_ms: route.log.retention.as_millis() as u64,
-            max_events: route.log.max_events,
         }
     }
 }

@@ -24,6 +24,12 @@ async fn admin_get(app: &TestApp, path: &str) -> Value {
     response.json().await.unwrap()
 }
 
+async fn replay(app: &TestApp, id: &str) -> reqwest::Response {
+    let url = app.url(&format!("/admin/events/{id}/replay"));
+    let request = app.client.post(url).bearer_auth(TOKEN);
+    request.send().await.unwrap()
+}
+
 /// The route's records, newest first, once there are `count` of them.
 async fn records(app: &TestApp, count: usize) -> Vec<Value> {
     eventually(format!("{count} records in the event log"), || async {
@@ -116,13 +122,7 @@ async fn a_failed_sync_event_is_replayed_byte_exact_with_its_id_once_the_downstr
     assert_eq!(detail["attempts"][0]["answer"], "agent service down");
 
     downstream.answer_with(200);
-    let replay = app
-        .client
-        .post(app.url(&format!("/admin/events/{id}/replay")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let replay = replay(&app, &id).await;
     assert_eq!(replay.status(), 200);
 
     eventually("the replay reaches the downstream", || async {
@@ -151,13 +151,7 @@ async fn a_route_that_keeps_no_bodies_logs_metadata_only_and_cannot_replay() {
         .unwrap()
         .to_string();
     let detail = admin_get(&app, &format!("/admin/events/{id}")).await;
-    let replay = app
-        .client
-        .post(app.url(&format!("/admin/events/{id}/replay")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let replay = replay(&app, &id).await;
 
     assert!(
         detail["body"].is_null() && detail["headers"].is_null(),
