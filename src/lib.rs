@@ -22,6 +22,7 @@
 //!   use; every call bounded, failing fast for a second after a failure.
 //! - [`metrics`], [`streak`]: Prometheus metrics and per-route failure streaks.
 //! - [`telemetry`]: tracing subscriber set-up.
+//! - [`systemd`]: readiness, reload and shutdown notifications to systemd.
 //! - [`cli`]: the `hookgate` command line and its subcommands.
 
 pub mod cli;
@@ -37,4 +38,5 @@ pub mod routes;
 pub mod server;
 pub mod signature;
 pub mod streak;
+pub mod systemd;
 pub mod telemetry;

@@ -30,6 +30,7 @@ use crate::config::{self, ConfigError, Problem, Vars};
 use crate::forward::Forwarder;
 use crate::live::{Live, Snapshot};
 use crate::queue::QueueSlot;
+use crate::systemd::{self, Notifier};
 use crate::{queue, reload};
 
 /// Why the application could not start.
@@ -63,6 +64,7 @@ pub struct Application {
     addr: SocketAddr,
     context: Arc<Context>,
     watch: reload::Watch,
+    notifier: Notifier,
 }
 
 impl Application {
@@ -94,6 +96,7 @@ impl Application {
                 })
             })
         };
+        let notifier = Notifier::new(vars.get(systemd::NOTIFY_SOCKET));
         let reloader = reload::Reloader::new(config_path, vars, live.clone(), prepare);
         let watch = reload::watch(reloader).map_err(StartError::Watch)?;
         let context = Arc::new(Context::new(live, queue));
@@ -102,6 +105,7 @@ impl Application {
             addr,
             context,
             watch,
+            notifier,
         })
     }
 
@@ -127,7 +131,6 @@ impl Application {
         let snapshot = self.context.live.load();
         log_start(&snapshot, self.addr);
         let reloader = self.watch.reloader();
-        tokio::spawn(self.watch.run(shutdown.clone()));
         let admin_listen = snapshot.config.server.admin_listen;
         if let Some(addr) = admin_listen {
             spawn_admin_listener(
@@ -147,9 +150,10 @@ impl Application {
         let drain = snapshot.config.server.shutdown_timeout;
         // One drain deadline for everything, counted from the shutdown signal.
         let stopping_since = {
-            let shutdown = shutdown.clone();
+            let (shutdown, notifier) = (shutdown.clone(), self.notifier);
             tokio::spawn(async move {
                 shutdown.cancelled().await;
+                notifier.stopping();
                 tokio::time::Instant::now()
             })
         };
@@ -166,6 +170,10 @@ impl Application {
             .enumerate()
             .map(|(index, listener)| workers::spawn(index, listener, shared.clone()))
             .collect::<std::io::Result<Vec<_>>>()?;
+        // The listeners accept since `build`; a reload (SIGHUP and file
+        // events are captured since then too) now waits for this READY=1.
+        self.notifier.ready(&ready_status(&snapshot, self.addr));
+        tokio::spawn(self.watch.run(shared.shutdown.clone()));
         let joined = tokio::task::spawn_blocking(move || {
             threads
                 .into_iter()
@@ -252,6 +260,16 @@ async fn spawn_admin_listener(
         listener, endpoint, limits, metrics, shutdown,
     ));
     Ok(())
+}
+
+/// `systemctl status`'s line once ready: where it listens, which config.
+fn ready_status(snapshot: &Snapshot, addr: SocketAddr) -> String {
+    let config = &snapshot.config;
+    format!(
+        "listening on {addr}, {} routes, config {}",
+        config.routes.len(),
+        config.content_hash
+    )
 }
 
 fn log_start(snapshot: &Snapshot, addr: SocketAddr) {
