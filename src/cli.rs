@@ -1,7 +1,9 @@
 //! The `hookgate` command line: `serve` (the default), `check`, `openapi`,
-//! `sign`, `queue`, `events`.
+//! `sign`, `queue`, `events`, `completions`, `man`.
 
 mod events;
+mod generate;
+pub mod paths;
 mod queue;
 
 use std::io::Read;
@@ -18,9 +20,17 @@ use crate::server::Application;
 use crate::signature::Verifier;
 use crate::telemetry::{self, LogFormat};
 
+/// `hookgate --version`: the version and the commit built (see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("HOOKGATE_GIT_COMMIT"),
+    ")"
+);
+
 /// An inbound webhook gateway.
 #[derive(Debug, Parser)]
-#[command(name = "hookgate", version, about)]
+#[command(name = "hookgate", version = VERSION, about)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -64,6 +74,17 @@ enum Command {
         #[command(subcommand)]
         action: events::Action,
     },
+    /// Print the shell completion script for SHELL.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `hookgate man | man -l -`.
+    Man {
+        /// Write `hookgate.1` and a page per subcommand into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -74,8 +95,14 @@ enum SpecFormat {
 
 #[derive(Debug, Clone, Args)]
 struct ConfigArg {
-    /// The routes file.
-    #[arg(long, env = "HOOKGATE_CONFIG", default_value = "config/routes.toml")]
+    /// The routes file [default: config/routes.toml in the working directory
+    /// when it exists, else /etc/hookgate/routes.toml].
+    #[arg(
+        long,
+        env = "HOOKGATE_CONFIG",
+        default_value_os_t = paths::default_config(),
+        hide_default_value = true
+    )]
     config: PathBuf,
 }
 
@@ -84,7 +111,7 @@ impl Default for ConfigArg {
         Self {
             config: std::env::var_os("HOOKGATE_CONFIG")
                 .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("config/routes.toml")),
+                .unwrap_or_else(paths::default_config),
         }
     }
 }
@@ -103,6 +130,29 @@ pub fn run(cli: Cli) -> ExitCode {
         }) => sign(&config.config, &route, file.as_deref()),
         Some(Command::Queue { action }) => queue::run(action),
         Some(Command::Events { action }) => events::run(action),
+        Some(Command::Completions { shell }) => {
+            generate::completions(shell, &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Some(Command::Man { out_dir }) => man(out_dir.as_deref()),
+    }
+}
+
+fn man(out_dir: Option<&Path>) -> ExitCode {
+    let written = match out_dir {
+        None => generate::man(&mut std::io::stdout()),
+        Some(dir) => generate::man_pages(dir).map(|pages| {
+            for page in pages {
+                println!("{}", page.display());
+            }
+        }),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("cannot write the man page: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

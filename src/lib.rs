@@ -25,6 +25,7 @@
 //! - [`metrics`], [`streak`]: Prometheus metrics and per-route failure streaks.
 //! - [`quiet`]: a lasting fault logged once per interval, not once per try.
 //! - [`telemetry`]: tracing subscriber set-up.
+//! - [`systemd`]: readiness, reload and shutdown notifications to systemd.
 //! - [`cli`]: the `hookgate` command line and its subcommands.
 
 pub mod cli;
@@ -42,4 +43,5 @@ pub mod routes;
 pub mod server;
 pub mod signature;
 pub mod streak;
+pub mod systemd;
 pub mod telemetry;

@@ -173,12 +173,15 @@ fn build(text: &str, file: &Path, vars: &Vars, for_docs: bool) -> Result<Config,
     let more: Vec<Problem> = found.filter(|p| !shadowed(p)).cloned().collect();
     problems.extend(more);
     match valid {
-        Ok(valid) if problems.is_empty() => Ok(Config {
-            server: valid.server,
-            routes: valid.routes,
-            content_hash: content_hash(text),
-            warnings: valid.warnings,
-        }),
+        Ok(mut valid) if problems.is_empty() => {
+            store::place_in_state_directory(&mut valid.server.store, vars);
+            Ok(Config {
+                server: valid.server,
+                routes: valid.routes,
+                content_hash: content_hash(text),
+                warnings: valid.warnings,
+            })
+        }
         _ => Err(invalid(problems)),
     }
 }

@@ -1,18 +1,19 @@
 //! The `[store]` table, validated: where queued events and dedupe keys live.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::Problem;
 use super::schema::{Backend, RawStore};
 use super::validate::duration;
+use super::{Problem, Vars};
 
 /// The validated `[store]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreSettings {
-    /// The SQLite file; relative paths are relative to the working directory.
+    /// The SQLite file; a relative path is relative to `$STATE_DIRECTORY`
+    /// when systemd sets it, else to the working directory.
     pub path: PathBuf,
     /// Where dedupe keys and queued events live.
     pub backend: StoreBackend,
@@ -64,6 +65,10 @@ impl PartialEq for StoreBackend {
 
 impl Eq for StoreBackend {}
 
+/// The variable systemd sets to the unit's `StateDirectory=` (several,
+/// colon-separated, when the unit names several).
+pub const STATE_DIRECTORY: &str = "STATE_DIRECTORY";
+
 const DEFAULT_STORE_PATH: &str = "data/hookgate.db";
 /// Well above the default route timeout (10 s): a slow attempt in progress
 /// is not taken for an abandoned one.
@@ -114,4 +119,56 @@ fn store_backend(raw: &RawStore, problems: &mut Vec<Problem>) -> StoreBackend {
     }
     let prefix = raw.prefix.clone().unwrap_or_else(|| "hookgate:".into());
     StoreBackend::Redis { url, prefix }
+}
+
+/// Places a relative store path under systemd's state directory when `vars`
+/// name one: a unit's working directory is `/`, read-only under
+/// `ProtectSystem=strict`, and the state directory is the one it may write.
+pub(super) fn place_in_state_directory(store: &mut StoreSettings, vars: &Vars) {
+    store.path = in_state_directory(&store.path, vars.get(STATE_DIRECTORY));
+}
+
+fn in_state_directory(path: &Path, state_directory: Option<&str>) -> PathBuf {
+    let first = state_directory.and_then(|dirs| dirs.split(':').next());
+    match first {
+        Some(dir) if !dir.is_empty() && path.is_relative() => Path::new(dir).join(path),
+        _ => path.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relative_path_goes_under_the_first_state_directory() {
+        let cases = [
+            (
+                "data/hookgate.db",
+                Some("/var/lib/hookgate"),
+                "/var/lib/hookgate/data/hookgate.db",
+            ),
+            ("q.db", Some("/var/lib/a:/var/lib/b"), "/var/lib/a/q.db"),
+            ("/srv/q.db", Some("/var/lib/hookgate"), "/srv/q.db"),
+            ("data/hookgate.db", None, "data/hookgate.db"),
+            ("data/hookgate.db", Some(""), "data/hookgate.db"),
+        ];
+        for (path, state_directory, expected) in cases {
+            let placed = in_state_directory(Path::new(path), state_directory);
+            assert_eq!(placed, Path::new(expected), "{path} in {state_directory:?}");
+        }
+    }
+
+    #[test]
+    fn a_loaded_config_keeps_its_store_under_state_directory() {
+        let vars: Vars = [(STATE_DIRECTORY, "/var/lib/hookgate")]
+            .into_iter()
+            .collect();
+        let file = Path::new("routes.toml");
+
+        let config = crate::config::from_text("[server]\n", file, &vars).unwrap();
+
+        let expected = Path::new("/var/lib/hookgate/data/hookgate.db");
+        assert_eq!(config.server.store.path, expected);
+    }
 }

@@ -24,6 +24,7 @@ use tracing::{error, info, warn};
 use crate::config::{self, Config, ConfigError, Problem, Vars};
 use crate::live::Live;
 use crate::metrics::ReloadLabel;
+use crate::systemd::{self, Notifier};
 use watch::{Fingerprint, settle};
 pub use watch::{Watch, watch};
 
@@ -52,6 +53,8 @@ pub struct Reloader {
     live: Arc<Live>,
     prepare: Prepare,
     last_read: Mutex<LastRead>,
+    /// systemd hears of each reload, as `RELOADING=1` then `READY=1`.
+    notifier: Notifier,
 }
 
 /// The version of the file read last, valid or not: a refused version is
@@ -79,8 +82,10 @@ impl Reloader {
     /// already serves; `prepare` runs on each new config before it goes live.
     pub fn new(path: PathBuf, vars: Vars, live: Arc<Live>, prepare: Prepare) -> Self {
         let hash = live.peek().config.content_hash.clone();
+        let notifier = Notifier::new(vars.get(systemd::NOTIFY_SOCKET));
         Self {
             path,
+            notifier,
             vars,
             live,
             prepare,
@@ -187,7 +192,11 @@ impl Reloader {
 
     /// Reloads, logs and counts the outcome, and returns it (admin API).
     pub fn reload_logged(&self, force: bool) -> Result<Outcome, ConfigError> {
+        self.notifier.reloading();
         let outcome = self.reload(force);
+        // READY=1 whatever the outcome: a refused file leaves the last good
+        // config serving, and systemd must not wait on a reload forever.
+        self.notifier.ready(&self.status(&outcome));
         let result = match &outcome {
             Ok(Outcome::Unchanged) => "unchanged",
             Ok(Outcome::Applied { .. }) => "applied",
@@ -211,6 +220,19 @@ impl Reloader {
             }
         }
         outcome
+    }
+
+    /// `systemctl status`'s line after a reload: the config now served.
+    fn status(&self, outcome: &Result<Outcome, ConfigError>) -> String {
+        let live = self.live.peek();
+        let served = format!(
+            "config {}, generation {}",
+            live.config.content_hash, live.generation
+        );
+        match outcome {
+            Ok(_) => format!("serving {served}"),
+            Err(_) => format!("reload refused; serving the last good {served}"),
+        }
     }
 }
 

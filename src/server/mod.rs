@@ -32,6 +32,7 @@ use crate::config::{self, ConfigError, Problem, Vars};
 use crate::forward::Forwarder;
 use crate::live::{Live, Snapshot};
 use crate::queue::QueueSlot;
+use crate::systemd::{self, Notifier};
 use crate::{queue, reload};
 
 /// Why the application could not start.
@@ -65,6 +66,7 @@ pub struct Application {
     addr: SocketAddr,
     context: Arc<Context>,
     watch: reload::Watch,
+    notifier: Notifier,
 }
 
 impl Application {
@@ -96,6 +98,7 @@ impl Application {
                 })
             })
         };
+        let notifier = Notifier::new(vars.get(systemd::NOTIFY_SOCKET));
         let reloader = reload::Reloader::new(config_path, vars, live.clone(), prepare);
         let watch = reload::watch(reloader).map_err(StartError::Watch)?;
         let context = Arc::new(Context::new(live, queue));
@@ -104,6 +107,7 @@ impl Application {
             addr,
             context,
             watch,
+            notifier,
         })
     }
 
@@ -129,7 +133,6 @@ impl Application {
         let snapshot = self.context.live.load();
         log_start(&snapshot, self.addr);
         let reloader = self.watch.reloader();
-        tokio::spawn(self.watch.run(shutdown.clone()));
         let admin_listen = snapshot.config.server.admin_listen;
         if let Some(addr) = admin_listen {
             spawn_admin_listener(
@@ -150,9 +153,10 @@ impl Application {
         let drain = snapshot.config.server.shutdown_timeout;
         // One drain deadline for everything, counted from the shutdown signal.
         let stopping_since = {
-            let shutdown = shutdown.clone();
+            let (shutdown, notifier) = (shutdown.clone(), self.notifier);
             tokio::spawn(async move {
                 shutdown.cancelled().await;
+                notifier.stopping();
                 tokio::time::Instant::now()
             })
         };
@@ -169,6 +173,10 @@ impl Application {
             .enumerate()
             .map(|(index, listener)| workers::spawn(index, listener, shared.clone()))
             .collect::<std::io::Result<Vec<_>>>()?;
+        // The listeners accept since `build`; a reload (SIGHUP and file
+        // events are captured since then too) now waits for this READY=1.
+        self.notifier.ready(&ready_status(&snapshot, self.addr));
+        tokio::spawn(self.watch.run(shared.shutdown.clone()));
         let joined = tokio::task::spawn_blocking(move || {
             threads
                 .into_iter()
@@ -255,6 +263,16 @@ async fn spawn_admin_listener(
         listener, endpoint, limits, metrics, shutdown,
     ));
     Ok(())
+}
+
+/// `systemctl status`'s line once ready: where it listens, which config.
+fn ready_status(snapshot: &Snapshot, addr: SocketAddr) -> String {
+    let config = &snapshot.config;
+    format!(
+        "listening on {addr}, {} routes, config {}",
+        config.routes.len(),
+        config.content_hash
+    )
 }
 
 fn log_start(snapshot: &Snapshot, addr: SocketAddr) {

@@ -1,5 +1,6 @@
 //! The built `hookgate` binary as an operator runs it: serve, signals,
-//! check, sign, queue, openapi; and a real browser on the docs page. The
+//! check, sign, queue, openapi, under systemd (notifications, paths,
+//! completions, man page); and a real browser on the docs page. The
 //! shared helpers are the `support` dev crate (tests/support); spawning the
 //! binary is [`process`], used only here.
 
@@ -8,6 +9,8 @@ mod connections;
 mod docs_browser;
 mod events;
 mod full_disk;
+mod install;
+mod notify;
 mod openapi_files;
 mod process;
 mod queue;

@@ -12,7 +12,8 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
 
-/// `hookgate` without any `HOOKGATE_*` variable of this process: the child
+/// `hookgate` without any `HOOKGATE_*` variable of this process, nor
+/// systemd's (a test run from a unit would otherwise notify it): the child
 /// sees only those a test sets on purpose (with `.env`, after this).
 pub fn hookgate() -> Command {
     without_our_variables(Command::new(BIN))
@@ -34,8 +35,14 @@ fn without_our_variables(mut command: Command) -> Command {
             command.env_remove(name);
         }
     }
+    for name in SYSTEMD_VARIABLES {
+        command.env_remove(name);
+    }
     command
 }
+
+/// What systemd sets for a unit that the gateway reads.
+const SYSTEMD_VARIABLES: [&str; 2] = ["NOTIFY_SOCKET", "STATE_DIRECTORY"];
 
 /// Writes `text` to `routes.toml` in `dir`.
 pub fn write_config(dir: &tempfile::TempDir, text: &str) -> PathBuf {
