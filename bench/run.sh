@@ -12,10 +12,11 @@
 #                --docs-flood: the unauthenticated docs page must not take the webhooks' capacity)
 # Prints requests/s, p50/p99 latency, errors, hookgate's peak RSS and the ratios.
 #
-# Usage: bench/run.sh [--sweep] [--floor] [--docs-flood] [--duration 10s] [--connections 64] [--compare BIN]
+# Usage: bench/run.sh [--sweep] [--floor] [--docs-flood] [--event-log M] [--duration 10s] [--connections 64] [--compare BIN]
 #   --sweep          runs each at 1, 64 and 256 connections.
 #   --floor          also measures examples/stack_floor.rs, as "floor".
 #   --docs-flood     also measures hookgate while /docs is flooded, as "flooded".
+#   --event-log M    what the event log keeps of the sync route: bodies (the default), metadata, off.
 #   --compare BIN    also measures another hookgate build (e.g. a branch), as "compare".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,11 +26,13 @@ connections=(64)
 compare=""
 floor=""
 docs_flood=""
+event_log=bodies
 while [ $# -gt 0 ]; do
   case "$1" in
     --sweep) connections=(1 64 256) ;;
     --floor) floor=yes ;;
     --docs-flood) docs_flood=yes ;;
+    --event-log) event_log=$2; shift ;;
     --duration) duration=$2; shift ;;
     --connections) connections=("$2"); shift ;;
     --compare) compare=$(realpath "$2"); shift ;;
@@ -109,6 +112,11 @@ secret = "bench-secret"
 CONF
 # The sync routes alone, for --compare (a build without queued delivery, and no shared store).
 cp "$conf/routes.toml" "$conf/sync.toml"
+# What the event log keeps of the sync route (not in sync.toml: an older build may not know the key).
+case "$event_log" in
+  off) sed -i '0,/^max_in_flight = 4096$/s//&\nlog = { enabled = false }/' "$conf/routes.toml" ;;
+  metadata) sed -i '0,/^max_in_flight = 4096$/s//&\nlog = { bodies = false }/' "$conf/routes.toml" ;;
+esac
 # The same gateway's queued route: same scheme and secret, so the same signed
 # request. Bound high enough that no run fills it.
 cat >> "$conf/routes.toml" <<CONF

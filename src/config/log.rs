@@ -45,6 +45,7 @@ pub(super) fn log_settings(raw: &RawRoute, problems: &mut FieldProblems) -> Opti
         .collect::<Result<Vec<_>, _>>()
         .ok();
     Some(LogSettings {
+        enabled: log.enabled.unwrap_or(true),
         bodies: log.bodies.unwrap_or(true),
         retention: retention?,
         max_events: max_events?,

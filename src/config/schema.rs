@@ -154,6 +154,8 @@ pub struct RawRoute {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLog {
+    /// `false` keeps no record of the route's requests at all.
+    pub enabled: Option<bool>,
     /// Whether headers and verified bodies are kept (metadata always is).
     pub bodies: Option<bool>,
     /// How long records are kept, e.g. `"7d"`.

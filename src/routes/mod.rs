@@ -85,6 +85,8 @@ pub struct Route {
 /// `[routes.NAME.log]`: what the event log keeps of a route's requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSettings {
+    /// Whether the route's requests are recorded at all.
+    pub enabled: bool,
     /// Whether headers (redacted) and verified bodies are kept.
     pub bodies: bool,
     /// How long records are kept.

@@ -32,7 +32,7 @@ impl Trace {
             received_at: SystemTime::now(),
             started: Instant::now(),
             // A clone shares the names' and values' bytes: the writer redacts.
-            headers: route.log.bodies.then(|| headers.clone()),
+            headers: (route.log.enabled && route.log.bodies).then(|| headers.clone()),
             delivery_id: events::delivery_id(route, headers),
             event_id: None,
             body_size: 0,

@@ -96,7 +96,7 @@ pub async fn handle(
             (error.to_response(), error.outcome(), Some(error))
         }
     };
-    if let Some(log) = &worker.context.events {
+    if let Some(log) = worker.context.events.as_ref().filter(|_| route.log.enabled) {
         let status = response.status();
         log.record(trace.finish(route, &request_id, status, outcome, error.as_ref()));
     }
