@@ -167,7 +167,10 @@ fn serve(arg: ConfigArg, log_format: LogFormat) -> ExitCode {
     let result = runtime.block_on(async {
         let app = Application::build(arg.config, Vars::process()).await?;
         let shutdown = CancellationToken::new();
-        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        // Hooked now, not when the task first runs: READY=1 may go out
+        // before it does, and a SIGTERM then must not find the default action.
+        let signals = ShutdownSignals::hook()?;
+        tokio::spawn(signals.cancel(shutdown.clone()));
         app.run_until_stopped(shutdown).await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     });
@@ -180,16 +183,30 @@ fn serve(arg: ConfigArg, log_format: LogFormat) -> ExitCode {
     }
 }
 
-/// Cancels `shutdown` on SIGTERM or SIGINT.
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM can be handled");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+/// SIGTERM and SIGINT, hooked.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn hook() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
     }
-    tracing::info!("shutting down: finishing in-flight requests");
-    shutdown.cancel();
+
+    /// Cancels `shutdown` on the first of them.
+    async fn cancel(mut self, shutdown: CancellationToken) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
+        shutdown.cancel();
+    }
 }
 
 fn check(path: &Path) -> ExitCode {

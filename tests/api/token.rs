@@ -99,10 +99,14 @@ async fn a_queued_event_is_stored_and_delivered_without_its_token_header() {
     assert!(!received[0].headers.contains_key("x-webhook-token"));
     assert!(!token_reached_the_downstream(&received));
     app.stop().await;
-    // The store (database, WAL) never held the token either.
+    // The store and the event log (databases, WALs) never held the token
+    // either. The log's writer may still be closing: a WAL it removes
+    // meanwhile held nothing its database does not.
     for file in std::fs::read_dir(store.path()).unwrap() {
         let path = file.unwrap().path();
-        let stored = std::fs::read(&path).unwrap();
+        let Ok(stored) = std::fs::read(&path) else {
+            continue;
+        };
         assert!(!shows_a_token(&stored), "{}", path.display());
     }
 }
