@@ -124,12 +124,16 @@ fn uniform_error(response: Response, path: &str) -> Response {
         .is_some_and(|t| t.starts_with("application/json"));
     match response.status() {
         StatusCode::NOT_FOUND if !is_json => WebhookError::NotFound.into_response(),
+        // A parameter the framework could not parse: the same JSON shape.
+        StatusCode::BAD_REQUEST if !is_json => {
+            json(StatusCode::BAD_REQUEST, "a parameter is malformed")
+        }
         StatusCode::UNAUTHORIZED if !is_json => {
             json(StatusCode::UNAUTHORIZED, "missing admin token")
         }
         StatusCode::METHOD_NOT_ALLOWED => {
-            let posted = path == "/admin/reload"
-                || (path.starts_with("/admin/routes/") && path.ends_with("/replay"));
+            let replay = path.starts_with("/admin/routes/") || path.starts_with("/admin/events/");
+            let posted = path == "/admin/reload" || (replay && path.ends_with("/replay"));
             let allow = if posted { "POST" } else { "GET" };
             let mut answer = json(
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -7,11 +7,12 @@ use poem::http::{HeaderMap, HeaderName, HeaderValue};
 use poem::web::{Data, RemoteAddr};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::{Enum, Object, OpenApi};
 
 use super::{AdminError, AdminResult, AdminToken, Tag, check_token};
 use crate::events::{REDACTED, query};
 use crate::forward::{Outbound, Peer};
+use crate::queue::QueueError;
 use crate::server::context::Context;
 use crate::signature::VerifiedBody;
 
@@ -19,8 +20,33 @@ use crate::signature::VerifiedBody;
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
 
+/// A class of answer statuses.
+#[derive(Debug, Clone, Copy, Enum)]
+pub enum StatusClass {
+    /// 200 to 299.
+    #[oai(rename = "2xx")]
+    Success,
+    /// 400 to 499.
+    #[oai(rename = "4xx")]
+    ClientError,
+    /// 500 to 599.
+    #[oai(rename = "5xx")]
+    ServerError,
+}
+
+impl StatusClass {
+    fn first_digit(self) -> u16 {
+        match self {
+            Self::Success => 2,
+            Self::ClientError => 4,
+            Self::ServerError => 5,
+        }
+    }
+}
+
 /// One record, without headers and body.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventSummary {
     /// The event id (`X-Hookgate-Event-Id`), a time-ordered UUIDv7.
     id: String,
@@ -48,6 +74,7 @@ pub struct EventSummary {
 
 /// A page of records, newest first.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventPage {
     /// The records.
     events: Vec<EventSummary>,
@@ -57,6 +84,7 @@ pub struct EventPage {
 
 /// One downstream call.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AttemptView {
     /// When it started (RFC 3339).
     at: String,
@@ -70,6 +98,7 @@ pub struct AttemptView {
 
 /// One record in full.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventDetail {
     /// What a list shows.
     #[oai(flatten)]
@@ -111,12 +140,12 @@ impl EventsApi {
         route: Query<Option<String>>,
         /// Only this outcome (`downstream_error`, `unauthorized`, `forwarded`, ...).
         outcome: Query<Option<String>>,
-        /// Only this status class: `2xx`, `4xx`, `5xx`.
-        status: Query<Option<String>>,
-        /// Received at or after (RFC 3339).
-        since: Query<Option<String>>,
-        /// Received before (RFC 3339).
-        until: Query<Option<String>>,
+        /// Only this status class.
+        status: Query<Option<StatusClass>>,
+        /// Received at or after (Unix milliseconds).
+        since_ms: Query<Option<i64>>,
+        /// Received before (Unix milliseconds).
+        until_ms: Query<Option<i64>>,
         /// The source's delivery id.
         delivery_id: Query<Option<String>>,
         /// Text the kept body contains.
@@ -124,19 +153,22 @@ impl EventsApi {
         /// The `next` of the previous page.
         before: Query<Option<String>>,
         /// Records per page (default 50, at most 500).
-        limit: Query<Option<usize>>,
+        limit: Query<Option<i64>>,
     ) -> AdminResult<EventPage> {
         check_token(&context, &token, caller)?;
-        let limit = limit.0.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let limit = limit
+            .0
+            .unwrap_or(DEFAULT_PAGE as i64)
+            .clamp(1, MAX_PAGE as i64) as usize;
         let filter = query::Filter {
-            route: route.0,
-            outcome: outcome.0,
-            status_class: status_class(status.0.as_deref())?,
-            since_ms: time(since.0.as_deref(), "since")?,
-            until_ms: time(until.0.as_deref(), "until")?,
-            delivery_id: delivery_id.0,
-            text: q.0,
-            before: before.0,
+            route: given(route.0),
+            outcome: given(outcome.0),
+            status_class: status.0.map(StatusClass::first_digit),
+            since_ms: since_ms.0,
+            until_ms: until_ms.0,
+            delivery_id: given(delivery_id.0),
+            text: given(q.0),
+            before: given(before.0),
             limit,
         };
         let found =
@@ -194,7 +226,16 @@ impl EventsApi {
             tls: false,
         };
         let outbound = Outbound::new(route, &headers, peer, &request_id, &body);
-        queue.resend(&outbound, &id).await?;
+        queue
+            .resend(&outbound, &id)
+            .await
+            .map_err(|error| match error {
+                // Still in the store from an earlier replay (or its queued delivery).
+                QueueError::Store(cause) if cause.to_string().contains("UNIQUE") => {
+                    AdminError::AlreadyQueued(id.0.clone())
+                }
+                other => AdminError::from(other),
+            })?;
         tracing::info!(event_id = %id.0, route = %route.name, "event replayed");
         Ok(Json(EventReplayed {
             success: true,
@@ -232,21 +273,9 @@ fn kept_headers(pairs: Vec<(String, String)>) -> HeaderMap {
         .collect()
 }
 
-fn status_class(text: Option<&str>) -> Result<Option<u16>, AdminError> {
-    let Some(text) = text else { return Ok(None) };
-    match text.as_bytes() {
-        [class @ b'1'..=b'5', b'x', b'x'] => Ok(Some(u16::from(class - b'0'))),
-        _ => Err(AdminError::BadFilter(format!(
-            "status `{text}` is not 2xx, 4xx or 5xx"
-        ))),
-    }
-}
-
-fn time(text: Option<&str>, name: &str) -> Result<Option<i64>, AdminError> {
-    let Some(text) = text else { return Ok(None) };
-    let at = humantime::parse_rfc3339_weak(text)
-        .map_err(|_| AdminError::BadFilter(format!("{name} `{text}` is not an RFC 3339 time")))?;
-    Ok(Some(crate::events::unix_ms(at)))
+/// A filter given empty (`?route=`) is no filter.
+fn given(value: Option<String>) -> Option<String> {
+    value.filter(|text| !text.is_empty())
 }
 
 fn rfc3339(ms: i64) -> String {

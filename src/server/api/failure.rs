@@ -30,9 +30,9 @@ pub enum AdminError {
     /// The record keeps no verified body (refused, or the route keeps no bodies).
     #[error("event `{0}` has no kept, verified body to replay")]
     NotReplayable(String),
-    /// A filter of the event log is malformed.
-    #[error("{0}")]
-    BadFilter(String),
+    /// The event is in the queue already (replayed, not yet delivered).
+    #[error("event `{0}` is in the queue already")]
+    AlreadyQueued(String),
     /// The event log could not be read.
     #[error("cannot read the event log: {0}")]
     EventLog(#[from] rusqlite::Error),
@@ -96,7 +96,7 @@ impl AdminError {
                 StatusCode::NOT_FOUND
             }
             AdminError::NotReplayable(_) => StatusCode::CONFLICT,
-            AdminError::BadFilter(_) => StatusCode::BAD_REQUEST,
+            AdminError::AlreadyQueued(_) => StatusCode::CONFLICT,
             AdminError::EventLog(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AdminError::WrongToken => StatusCode::UNAUTHORIZED,
             AdminError::LockedOut => StatusCode::TOO_MANY_REQUESTS,
