@@ -18,6 +18,8 @@
 //!   Streams) and the delivery workers.
 //! - [`events`]: the event log: a record of every request and delivery
 //!   attempt, written off the request path, read by the admin API and CLI.
+//! - [`history`]: each route's last hour in 10-second buckets, sampled off
+//!   the request path, for the console.
 //! - [`reload`]: watching the config file and publishing a new snapshot.
 //! - [`dedupe`]: dedupe keys of deliveries, in process or on Redis.
 //! - [`redis_link`]: the Redis connection each of them holds, made on first
@@ -33,6 +35,7 @@ pub mod config;
 pub mod dedupe;
 pub mod events;
 pub mod forward;
+pub mod history;
 pub mod live;
 pub mod metrics;
 pub mod queue;

@@ -90,8 +90,9 @@ impl Histogram {
         self.buckets().iter().map(|(_, n)| n).sum()
     }
 
-    /// Each bucket's bound and count, every shard added up.
-    fn buckets(&self) -> Vec<(f64, u64)> {
+    /// Each bucket's upper bound and count (not cumulative), every shard
+    /// added up; the last bound is `+Inf`.
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
         let inner = &self.inner;
         let bounds = inner.bounds.iter().copied().chain([f64::INFINITY]);
         // Only the buckets in use: `bounds`, then `+Inf` at `bounds.len()`.

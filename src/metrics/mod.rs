@@ -14,7 +14,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Metric, Registry};
 
 pub use histogram::Histogram;
-pub use route::RouteMetrics;
+pub use route::{RouteMetrics, Tally};
 
 /// `{route}`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -220,6 +220,12 @@ pub struct Metrics {
 fn add<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
     registry.register(name, help, metric.clone());
     metric
+}
+
+/// The upper bounds of the latency histograms' buckets, `+Inf` last.
+pub fn latency_bounds() -> Vec<f64> {
+    let buckets = latency_histogram().buckets();
+    buckets.into_iter().map(|(bound, _)| bound).collect()
 }
 
 fn latency_histogram() -> Histogram {

@@ -38,6 +38,39 @@ const OUTCOMES: &[&str] = &[
     "store_error",
 ];
 
+/// The outcomes answered with a 5xx status: the gateway or the downstream
+/// failed. The other outcomes but `forwarded`, `queued` and `duplicate` are
+/// refusals (4xx).
+const SERVER_ERRORS: &[&str] = &[
+    "disabled",
+    "shed",
+    "shed_unverified",
+    "downstream_error",
+    "queue_full",
+    "store_error",
+];
+
+/// Outcomes that are a success besides `forwarded` and `queued`.
+const SUCCESSES: &[&str] = &["duplicate"];
+
+/// What a route has counted since start, read off its counters (never
+/// written on the request path), for the console's history.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Requests answered.
+    pub requests: u64,
+    /// Requests answered 5xx.
+    pub server_errors: u64,
+    /// Requests refused with a 4xx.
+    pub client_errors: u64,
+    /// Delivery attempts of queued events the downstream took.
+    pub attempts_delivered: u64,
+    /// Delivery attempts that failed.
+    pub attempts_failed: u64,
+    /// `hookgate_request_duration_seconds` per bucket (not cumulative).
+    pub latency: Vec<u64>,
+}
+
 /// Every `result` label of a dedupe check.
 const DEDUPE_RESULTS: &[&str] = &[
     "new",
@@ -102,6 +135,16 @@ impl<L: Clone + std::hash::Hash + Eq> Counters<L> {
         };
         let counter = self.resolved[at].get_or_init(|| self.family.get_or_create_owned(&labels()));
         counter.inc();
+    }
+
+    /// Each known value counted so far, with its count.
+    fn totals(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        let resolved = self
+            .resolved
+            .iter()
+            .map(|once| once.get().map(Counter::get));
+        let counted = self.known.iter().zip(resolved);
+        counted.filter_map(|(value, count)| Some((*value, count?)))
     }
 }
 
@@ -171,6 +214,29 @@ impl RouteMetrics {
         streak
     }
 
+    /// Everything counted so far; a read of atomics, for a sampler.
+    pub fn tally(&self) -> Tally {
+        let series = &self.series;
+        let mut tally = Tally {
+            requests: series.forwarded.get() + series.queued.get(),
+            attempts_delivered: series.queue.delivered.get(),
+            attempts_failed: series.queue.failed.get(),
+            latency: (series.request_duration.buckets().iter())
+                .map(|(_, count)| *count)
+                .collect(),
+            ..Tally::default()
+        };
+        for (outcome, count) in self.outcomes.totals() {
+            tally.requests += count;
+            if SERVER_ERRORS.contains(&outcome) {
+                tally.server_errors += count;
+            } else if !SUCCESSES.contains(&outcome) {
+                tally.client_errors += count;
+            }
+        }
+        tally
+    }
+
     fn lock_streak(&self) -> MutexGuard<'_, Streak> {
         self.streak.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -197,6 +263,23 @@ mod tests {
         metrics.delivered(Duration::from_millis(3));
         assert_eq!(metrics.streak().consecutive_failures, 0);
         assert!(metrics.streak().failing_since.is_none());
+    }
+
+    #[test]
+    fn a_tally_sorts_outcomes_into_successes_refusals_and_errors() {
+        let metrics = RouteMetrics::new(&Metrics::new(), "hook");
+        metrics.series.forwarded.inc();
+        metrics.series.request_duration.observe(0.003);
+        metrics.count("duplicate");
+        metrics.count("unauthorized");
+        metrics.count("downstream_error");
+        metrics.count("shed");
+        let tally = metrics.tally();
+        assert_eq!(tally.requests, 5);
+        assert_eq!((tally.server_errors, tally.client_errors), (2, 1));
+        assert_eq!(tally.latency.iter().sum::<u64>(), 1);
+        let listed = SERVER_ERRORS.iter().chain(SUCCESSES);
+        assert!(listed.into_iter().all(|outcome| OUTCOMES.contains(outcome)));
     }
 
     #[test]

@@ -168,6 +168,7 @@ pub const GATEWAY_PATHS: &[&str] = &[
     "/openapi.yaml",
     "/docs",
     "/admin",
+    "/console",
 ];
 
 /// Whether `path` is, or lies under, one of the [`GATEWAY_PATHS`].

@@ -7,12 +7,14 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::api::AdminGuard;
+use super::api::session::Sessions;
 use super::per_client::PerClientRate;
 use super::rendered::RenderedCache;
 use super::unverified::Budget;
 use crate::config::StoreBackend;
 use crate::dedupe;
 use crate::events::{self, EventLog};
+use crate::history::History;
 use crate::live::Live;
 use crate::queue::QueueSlot;
 use crate::redis_link::Link;
@@ -36,6 +38,10 @@ pub struct Context {
     pub unverified: Budget,
     /// Wrong admin tokens by client address.
     pub admin_guard: AdminGuard,
+    /// The console's open sessions.
+    pub sessions: Sessions,
+    /// Each route's last hour, sampled by a task of the control plane.
+    pub history: Arc<History>,
     /// The event log; `None` when it could not be opened.
     pub events: Option<EventLog>,
     /// Where the event log is, for reading.
@@ -59,6 +65,8 @@ impl Context {
         Self {
             unverified,
             admin_guard,
+            sessions: Sessions::default(),
+            history: Arc::default(),
             events,
             events_path,
             live,

@@ -4,13 +4,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use poem::http::{HeaderValue, StatusCode, header};
+use poem::middleware::CookieJarManager;
 use poem::web::{Data, RemoteAddr};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 use poem_openapi::OpenApiService;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::api::{AdminApi, EventsApi, PublicApi, QueueApi};
+use super::api::{AdminApi, EventsApi, HistoryApi, PublicApi, QueueApi};
+use super::console::{self, is_console};
 use super::context::Context;
 use super::error::{WebhookError, json_response};
 use super::rendered::Rendered;
@@ -38,7 +40,7 @@ impl Gateway {
         let version = env!("CARGO_PKG_VERSION");
         let api = if with_admin {
             OpenApiService::new(
-                (PublicApi, AdminApi, QueueApi, EventsApi),
+                (PublicApi, AdminApi, QueueApi, EventsApi, HistoryApi),
                 "hookgate",
                 version,
             )
@@ -46,11 +48,17 @@ impl Gateway {
         } else {
             OpenApiService::new(PublicApi, "hookgate", version).boxed()
         };
-        let own = Route::new()
+        let mut own = Route::new()
             .at("/openapi.json", get(spec_json))
             .at("/openapi.yaml", get(spec_yaml))
-            .at("/docs", get(docs))
+            .at("/docs", get(docs));
+        if with_admin {
+            own = console::mount(own);
+        }
+        let own = own
             .nest("/", api)
+            // The admin API's session cookie and the console's are read from the jar.
+            .with(CookieJarManager::new())
             .data(context.clone())
             .data(reloader)
             .data(shutdown)
@@ -69,12 +77,23 @@ impl Gateway {
 /// The admin API alone, for `[admin] listen`.
 pub fn admin_only(context: Arc<Context>, reloader: Arc<Reloader>) -> impl Endpoint {
     let version = env!("CARGO_PKG_VERSION");
-    OpenApiService::new((AdminApi, QueueApi, EventsApi), "hookgate admin", version)
+    let api = OpenApiService::new(
+        (AdminApi, QueueApi, EventsApi, HistoryApi),
+        "hookgate admin",
+        version,
+    );
+    console::mount(Route::new())
+        .nest("/", api)
+        .with(CookieJarManager::new())
         .data(context)
         .data(reloader)
         .around(|endpoint, request| async move {
             let path = request.uri().path().to_string();
-            Ok(uniform_error(endpoint.get_response(request).await, &path))
+            let response = endpoint.get_response(request).await;
+            if is_console(&path) {
+                return Ok(response);
+            }
+            Ok(uniform_error(response, &path))
         })
 }
 
@@ -100,12 +119,17 @@ impl Gateway {
     /// The gateway's own endpoints, or 404.
     async fn own_endpoint(&self, snapshot: &Snapshot, request: Request) -> Response {
         let admin_off = snapshot.config.server.admin.is_none();
-        if admin_off && request.uri().path().starts_with("/admin/") {
+        let path = request.uri().path();
+        if admin_off && (path.starts_with("/admin/") || is_console(path)) {
             // No token: the admin API does not exist, whatever is presented.
             return WebhookError::NotFound.into_response();
         }
-        if is_gateway_path(request.uri().path()) {
-            let path = request.uri().path().to_string();
+        if is_console(path) {
+            // The console's pages answer in HTML, with their own headers.
+            return self.own.get_response(request).await;
+        }
+        if is_gateway_path(path) {
+            let path = path.to_string();
             let response = self.own.get_response(request).await;
             return uniform_error(response, &path);
         }
@@ -134,7 +158,12 @@ fn uniform_error(response: Response, path: &str) -> Response {
         StatusCode::METHOD_NOT_ALLOWED => {
             let replay = path.starts_with("/admin/routes/") || path.starts_with("/admin/events/");
             let posted = path == "/admin/reload" || (replay && path.ends_with("/replay"));
-            let allow = if posted { "POST" } else { "GET" };
+            let deleted = replay && path.ends_with("/dead-letters");
+            let allow = match (posted, deleted) {
+                (true, _) => "POST",
+                (_, true) => "DELETE",
+                _ => "GET",
+            };
             let mut answer = json(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &format!("only {allow} is allowed"),

@@ -5,6 +5,7 @@
 
 pub mod api;
 mod client;
+mod console;
 mod context;
 mod dedupe_step;
 mod error;
@@ -150,6 +151,8 @@ impl Application {
             self.context.events.clone(),
             shutdown.clone(),
         ));
+        let history = self.context.history.clone();
+        tokio::spawn(history.run(self.context.live.clone(), shutdown.clone()));
         let drain = snapshot.config.server.shutdown_timeout;
         // One drain deadline for everything, counted from the shutdown signal.
         let stopping_since = {

@@ -4,6 +4,7 @@
 mod chatwoot;
 mod client_address;
 mod connections;
+mod console;
 mod contract;
 mod dedupe;
 mod docs;

@@ -3,13 +3,15 @@
 use std::sync::Arc;
 
 use base64::Engine;
+use poem::Request;
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
-use poem::web::{Data, RemoteAddr};
+use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
 
-use super::{AdminError, AdminResult, AdminToken, Tag, check_token};
+use super::auth::{AdminAuth, check};
+use super::{AdminError, AdminResult, Tag};
 use crate::events::{REDACTED, query};
 use crate::forward::{Outbound, Peer};
 use crate::queue::QueueError;
@@ -133,8 +135,8 @@ impl EventsApi {
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
-        token: AdminToken,
-        caller: &RemoteAddr,
+        auth: AdminAuth,
+        request: &Request,
         context: Data<&Arc<Context>>,
         /// Only this route's.
         route: Query<Option<String>>,
@@ -155,7 +157,7 @@ impl EventsApi {
         /// Records per page (default 50, at most 500).
         limit: Query<Option<i64>>,
     ) -> AdminResult<EventPage> {
-        check_token(&context, &token, caller)?;
+        check(&context, &auth, request)?;
         let limit = limit
             .0
             .unwrap_or(DEFAULT_PAGE as i64)
@@ -184,13 +186,13 @@ impl EventsApi {
     #[oai(path = "/admin/events/:id", method = "get", tag = "Tag::Admin")]
     async fn get(
         &self,
-        token: AdminToken,
-        caller: &RemoteAddr,
+        auth: AdminAuth,
+        request: &Request,
         context: Data<&Arc<Context>>,
         /// The event id.
         id: Path<String>,
     ) -> AdminResult<EventDetail> {
-        check_token(&context, &token, caller)?;
+        check(&context, &auth, request)?;
         let record = find(&context, &id)?;
         Ok(Json(detail(record)))
     }
@@ -201,13 +203,13 @@ impl EventsApi {
     #[oai(path = "/admin/events/:id/replay", method = "post", tag = "Tag::Admin")]
     async fn replay(
         &self,
-        token: AdminToken,
-        caller: &RemoteAddr,
+        auth: AdminAuth,
+        request: &Request,
         context: Data<&Arc<Context>>,
         /// The event id.
         id: Path<String>,
     ) -> AdminResult<EventReplayed> {
-        check_token(&context, &token, caller)?;
+        check(&context, &auth, request)?;
         let record = find(&context, &id)?;
         let Some(body) = record.body else {
             return Err(AdminError::NotReplayable(id.0).into());

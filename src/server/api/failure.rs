@@ -18,6 +18,12 @@ pub enum AdminError {
     /// Not the token.
     #[error("wrong admin token")]
     WrongToken,
+    /// A session cookie that is not (or no longer) an open session.
+    #[error("no console session; log in again")]
+    NoSession,
+    /// A console session's POST or DELETE without its CSRF token.
+    #[error("missing or wrong X-CSRF-Token")]
+    Csrf,
     /// Too many wrong tokens from this address lately.
     #[error("too many wrong admin tokens from this address; retry later")]
     LockedOut,
@@ -60,9 +66,12 @@ pub struct ErrorBody {
 /// The error answers of the admin API, as the spec lists them.
 #[derive(ApiResponse)]
 pub enum AdminFailure {
-    /// Missing or wrong token.
+    /// Missing or wrong token, or no open console session.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// A console session's POST or DELETE without its `X-CSRF-Token`.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
     /// Too many wrong tokens from this address: wait `Retry-After` seconds
     /// without calling.
     #[oai(status = 429)]
@@ -98,7 +107,8 @@ impl AdminError {
             AdminError::NotReplayable(_) => StatusCode::CONFLICT,
             AdminError::AlreadyQueued(_) => StatusCode::CONFLICT,
             AdminError::EventLog(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            AdminError::WrongToken => StatusCode::UNAUTHORIZED,
+            AdminError::WrongToken | AdminError::NoSession => StatusCode::UNAUTHORIZED,
+            AdminError::Csrf => StatusCode::FORBIDDEN,
             AdminError::LockedOut => StatusCode::TOO_MANY_REQUESTS,
             AdminError::Queue(error) => queue_status(error),
             AdminError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -116,6 +126,7 @@ impl From<AdminError> for AdminFailure {
         });
         match status {
             StatusCode::UNAUTHORIZED => AdminFailure::Unauthorized(body),
+            StatusCode::FORBIDDEN => AdminFailure::Forbidden(body),
             StatusCode::TOO_MANY_REQUESTS => AdminFailure::LockedOut(body, LOCKOUT.as_secs()),
             StatusCode::NOT_FOUND => AdminFailure::NotFound(body),
             StatusCode::BAD_REQUEST => AdminFailure::BadRequest(body),

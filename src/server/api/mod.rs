@@ -1,33 +1,39 @@
 //! The gateway's own endpoints, described with poem-openapi.
 //!
-//! `PublicApi` is served on the public listener; `AdminApi`, `QueueApi` and `EventsApi`
-//! (a route's queue, in `queue.rs`) on the public one or on `[admin] listen`.
+//! `PublicApi` is served on the public listener; `AdminApi`, `QueueApi` (a
+//! route's queue), `EventsApi` (the event log) and `HistoryApi` (the last
+//! hour) on the public one or on `[admin] listen`, behind `auth.rs`.
 //! All feed the generated spec.
 
+mod auth;
 mod events;
 mod failure;
 mod guard;
+mod history;
 mod queue;
+pub mod session;
 
 use std::sync::Arc;
 
-use poem::web::{Data, RemoteAddr};
-use poem_openapi::auth::Bearer;
+use poem::Request;
+use poem::web::Data;
 use poem_openapi::payload::{Json, PlainText};
-use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, Tags};
-use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use tokio_util::sync::CancellationToken;
 
 use super::context::Context;
 use super::status;
 use crate::reload::{Outcome, Reloader};
 
+use auth::check;
+pub use auth::{AdminAuth, AdminToken, ConsoleSession};
+pub(crate) use auth::{session_of, token_matches};
 pub use events::EventsApi;
 pub use failure::{AdminError, AdminFailure, AdminResult, ErrorBody};
-pub use guard::AdminGuard;
+pub use guard::{AdminGuard, LOCKOUT};
+pub use history::HistoryApi;
 pub use queue::QueueApi;
+pub use session::Session;
 
 #[derive(Tags)]
 enum Tag {
@@ -66,11 +72,6 @@ enum ReadyResponse {
     #[oai(status = 503)]
     ShuttingDown(Json<Readiness>),
 }
-
-/// `Authorization: Bearer <[admin] token>`.
-#[derive(SecurityScheme)]
-#[oai(ty = "bearer")]
-pub struct AdminToken(Bearer);
 
 /// Endpoints every operator and load balancer may call.
 pub struct PublicApi;
@@ -125,11 +126,11 @@ impl AdminApi {
     #[oai(path = "/admin/status", method = "get", tag = "Tag::Admin")]
     async fn status(
         &self,
-        token: AdminToken,
-        caller: &RemoteAddr,
+        auth: AdminAuth,
+        request: &Request,
         context: Data<&Arc<Context>>,
     ) -> AdminResult<serde_json::Value> {
-        check_token(&context, &token, caller)?;
+        check(&context, &auth, request)?;
         Ok(Json(status::of(&context.live.load())))
     }
 
@@ -137,12 +138,12 @@ impl AdminApi {
     #[oai(path = "/admin/reload", method = "post", tag = "Tag::Admin")]
     async fn reload(
         &self,
-        token: AdminToken,
-        caller: &RemoteAddr,
+        auth: AdminAuth,
+        request: &Request,
         context: Data<&Arc<Context>>,
         reloader: Data<&Arc<Reloader>>,
     ) -> AdminResult<serde_json::Value> {
-        check_token(&context, &token, caller)?;
+        check(&context, &auth, request)?;
         let reloader = reloader.clone();
         let reloaded = tokio::task::spawn_blocking(move || reloader.reload_logged(true))
             .await
@@ -153,32 +154,5 @@ impl AdminApi {
             ),
             Outcome::Unchanged => serde_json::json!({"success": true}),
         }))
-    }
-}
-
-/// The live token, compared in constant time (hashing first hides its
-/// length); wrong ones are counted against the caller's address.
-pub(super) fn check_token(
-    context: &Context,
-    presented: &AdminToken,
-    caller: &RemoteAddr,
-) -> Result<(), AdminError> {
-    let snapshot = context.live.peek();
-    let Some(admin) = &snapshot.config.server.admin else {
-        return Err(AdminError::Off);
-    };
-    let client = caller.as_socket_addr().map(|addr| addr.ip());
-    if context.admin_guard.is_locked_out(client) {
-        return Err(AdminError::LockedOut);
-    }
-    let (a, b) = (
-        Sha256::digest(&presented.0.token),
-        Sha256::digest(admin.token.expose_secret()),
-    );
-    if bool::from(a.ct_eq(&b)) {
-        Ok(())
-    } else {
-        context.admin_guard.failed(client);
-        Err(AdminError::WrongToken)
     }
 }

@@ -1,15 +1,18 @@
-//! The admin API of a route's queue: inspect it, replay its dead letters.
+//! The admin API of a route's queue: inspect it, replay or purge its dead
+//! letters.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use poem::web::{Data, RemoteAddr};
+use poem::Request;
+use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
-use super::{AdminError, AdminResult, AdminToken, Tag, check_token};
-use crate::queue::{EventState, EventSummary, Queue, QueueError, QueueSlot};
+use super::auth::{AdminAuth, check};
+use super::{AdminError, AdminResult, Tag};
+use crate::queue::{EventState, EventSummary, Purge, Queue, QueueError, QueueSlot};
 use crate::server::context::Context;
 
 /// The most dead letters listed by `GET /admin/routes/{name}/queue`.
@@ -49,6 +52,15 @@ pub struct DeadLetter {
     last_error: Option<String>,
 }
 
+/// The outcome of a purge.
+#[derive(Object)]
+pub struct Purged {
+    /// Always true.
+    success: bool,
+    /// Dead letters deleted.
+    purged: u64,
+}
+
 /// The outcome of a replay.
 #[derive(Object)]
 pub struct Replayed {
@@ -67,13 +79,13 @@ impl QueueApi {
     #[oai(path = "/admin/routes/:name/queue", method = "get", tag = "Tag::Admin")]
     async fn queue(
         &self,
-        token: AdminToken,
-        caller: &RemoteAddr,
+        auth: AdminAuth,
+        request: &Request,
         context: Data<&Arc<Context>>,
         /// The route's name.
         name: Path<String>,
     ) -> AdminResult<QueueView> {
-        check_token(&context, &token, caller)?;
+        check(&context, &auth, request)?;
         // One snapshot: a reload removing the route cannot slip in between.
         let snapshot = context.live.load();
         let route = (snapshot.config.routes.by_name(&name))
@@ -102,15 +114,15 @@ impl QueueApi {
     )]
     async fn replay(
         &self,
-        token: AdminToken,
-        caller: &RemoteAddr,
+        auth: AdminAuth,
+        request: &Request,
         context: Data<&Arc<Context>>,
         /// The route's name.
         name: Path<String>,
         /// One dead letter's event id; all of the route's when absent.
         id: Query<Option<String>>,
     ) -> AdminResult<Replayed> {
-        let queue = admit(&context, &token, caller, &name)?;
+        let queue = admit(&context, &auth, request, &name)?;
         let replayed = match (queue, id.0.as_deref()) {
             (Some(queue), id) => queue.replay(&name, id).await?,
             (None, Some(id)) => return Err(QueueError::NotFound(id.to_string()).into()),
@@ -121,16 +133,47 @@ impl QueueApi {
             replayed,
         }))
     }
+
+    /// Delete a route's dead letters: the one with `id`, or all. Pending
+    /// and delivered events are kept.
+    #[oai(
+        path = "/admin/routes/:name/dead-letters",
+        method = "delete",
+        tag = "Tag::Admin"
+    )]
+    async fn purge(
+        &self,
+        auth: AdminAuth,
+        request: &Request,
+        context: Data<&Arc<Context>>,
+        /// The route's name.
+        name: Path<String>,
+        /// One dead letter's event id; all of the route's when absent.
+        id: Query<Option<String>>,
+    ) -> AdminResult<Purged> {
+        let queue = admit(&context, &auth, request, &name)?;
+        // Only dead letters: an `id` that is pending or delivered is not found.
+        let purged = match (queue, id.0.as_deref()) {
+            (Some(queue), id) => queue.purge(&name, Purge::DeadLetters, id).await?,
+            (None, Some(id)) => return Err(QueueError::NotFound(id.to_string()).into()),
+            (None, None) => 0,
+        };
+        tracing::info!(route = %name.0, purged, "dead letters purged");
+        Ok(Json(Purged {
+            success: true,
+            purged,
+        }))
+    }
 }
 
 /// The token and the route checked; the store, when one is open.
 fn admit<'a>(
     context: &'a Context,
-    token: &AdminToken,
-    caller: &RemoteAddr,
+    auth: &AdminAuth,
+    request: &Request,
     name: &str,
 ) -> Result<Option<&'a Arc<Queue>>, AdminError> {
-    check_token(context, token, caller)?;
+    check(context, auth, request)?;
     if context.live.peek().config.routes.by_name(name).is_none() {
         return Err(AdminError::NoRoute(name.to_string()));
     }
