@@ -104,8 +104,11 @@ function sparkline(buckets, stepSecs) {
   svg.setAttribute('height', height);
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
   const perMinute = 60 / stepSecs;
-  const total = buckets.map((b) => b.requests * perMinute);
-  const errors = buckets.map((b) => b.server_errors * perMinute);
+  // An hour wide from the start: a young gateway's line starts at the right.
+  const hour = Math.round(3600 / stepSecs) + 1;
+  const padded = Array(Math.max(0, hour - buckets.length)).fill({ requests: 0, server_errors: 0 }).concat(buckets);
+  const total = padded.map((b) => b.requests * perMinute);
+  const errors = padded.map((b) => b.server_errors * perMinute);
   const top = Math.max(1, ...total);
   const line = (values, cls) => {
     const poly = document.createElementNS(SVG, 'polyline');
@@ -267,8 +270,8 @@ async function eventPage(current, id) {
     el('h1', {}, 'Event ', el('span', { class: 'mono' }, detail.id)),
     el('p', {}, replay, ' ', detail.replayable ? '' : el('span', { class: 'muted' }, 'No kept, verified body: cannot be replayed.')),
     outcome,
-    el('dl', { class: 'facts' }, facts.filter(([, v]) => v !== undefined && v !== null)
-      .map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])),
+    el('dl', { class: 'facts', id: 'facts' }, facts.filter(([, v]) => v !== undefined && v !== null)
+      .flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])),
     el('h2', {}, 'Attempts'), timeline(detail.attempts),
     el('h2', {}, 'Headers'),
     headers.length ? el('table', { id: 'event-headers' }, el('tbody', {}, headers)) : el('p', { class: 'muted' }, 'Not kept.'),

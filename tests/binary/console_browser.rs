@@ -1,0 +1,104 @@
+//! A real browser drives the console: `tests/browser/console.mjs` in
+//! headless Chromium (playwright-core) against a running gateway.
+//!
+//! Needs Debian's `chromium` and `npm ci --prefix tests/browser`; `.ci/run`
+//! provides both and sets HOOKGATE_REQUIRE_BROWSER=1 so that CI cannot skip.
+
+use std::path::{Path, PathBuf};
+
+use support::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const TOKEN: &str = "admin-token-for-the-console-browser-test";
+/// The failed event's delivery id, which the operator searches for.
+const DELIVERY: &str = "d-console-browser-1";
+/// Markup in a route's name: the console must show it as text.
+const XSS_ROUTE: &str = "<img src=x onerror=window.__xss=4>";
+/// Markup in the body, a header and the downstream's answer.
+const XSS_BODY: &str = "<script>window.__xss=1</script><img src=x onerror=window.__xss=2>";
+const XSS_HEADER: &str = "\"><img src=x onerror=window.__xss=3>";
+const XSS_ANSWER: &str =
+    "agent down <b onmouseover=window.__xss=5>hover</b><script>alert(1)</script>";
+
+fn browser_ready(root: &Path) -> bool {
+    let missing = if !Path::new(CHROMIUM).exists() {
+        format!("{CHROMIUM} (apt-get install chromium)")
+    } else if !root
+        .join("tests/browser/node_modules/playwright-core")
+        .exists()
+    {
+        "tests/browser/node_modules (npm ci --prefix tests/browser)".to_string()
+    } else {
+        return true;
+    };
+    assert!(
+        std::env::var_os("HOOKGATE_REQUIRE_BROWSER").is_none(),
+        "{missing} is required here but missing"
+    );
+    eprintln!("skipping: {missing} is missing");
+    false
+}
+
+fn config(downstream: &Downstream) -> String {
+    let config = chatwoot_config(&downstream.url("/hook"), "");
+    format!(
+        "{config}\n[routes.{XSS_ROUTE:?}]\npath = \"/hooks/other\"\ndownstream = \"{}\"\n\
+         [routes.{XSS_ROUTE:?}.signature]\nscheme = \"github\"\nsecret = \"gh\"\n\n\
+         [admin]\ntoken = \"{TOKEN}\"\n",
+        downstream.url("/other")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_finds_a_failed_event_in_the_console_and_replays_it() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if !browser_ready(&root) {
+        return;
+    }
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&config(&downstream)).await;
+    downstream.answer_with(500);
+    downstream.answer_body(XSS_ANSWER);
+    let body = format!(r#"{{"event":"message_created","content":"{XSS_BODY}"}}"#);
+    let mut headers = chatwoot_headers(SECRET, now_secs(), body.as_bytes());
+    headers.retain(|(name, _)| *name != "X-Chatwoot-Delivery");
+    headers.extend([
+        ("X-Chatwoot-Delivery", DELIVERY.to_string()),
+        ("X-Note", XSS_HEADER.to_string()),
+    ]);
+    let failed = app.post(CHATWOOT_PATH, &headers, body.as_bytes()).await;
+    assert_eq!(failed.status(), 500);
+    // The downstream is back: the operator can replay.
+    downstream.answer_with(200);
+    downstream.answer_body(r#"{"ok":true}"#);
+
+    let screenshots = root.join("target/console-screenshots");
+    let mut script = std::process::Command::new("node");
+    script
+        .arg("tests/browser/console.mjs")
+        .current_dir(&root)
+        .env("HOOKGATE_URL", app.url(""))
+        .env("HOOKGATE_TOKEN", TOKEN)
+        .env("DELIVERY_ID", DELIVERY)
+        .env("XSS_ROUTE", XSS_ROUTE)
+        .env("XSS_TEXT", XSS_BODY)
+        .env("SCREENSHOTS", &screenshots);
+    // The script bounds each of its waits itself.
+    let output = tokio::task::spawn_blocking(move || script.output().expect("node runs"))
+        .await
+        .unwrap();
+
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "the browser script failed:\n{report}"
+    );
+    let replayed = downstream.received();
+    assert_eq!(replayed.len(), 2, "the failed call and the replay");
+    assert_eq!(replayed[1].body, body.as_bytes());
+    app.stop().await;
+}
