@@ -26,6 +26,8 @@ use crate::routes::is_gateway_path;
 pub struct Gateway {
     worker: webhook::Worker,
     own: poem::endpoint::BoxEndpoint<'static>,
+    /// Whether the console is served here (with the admin API).
+    console: bool,
 }
 
 impl Gateway {
@@ -70,7 +72,11 @@ impl Gateway {
             forwarder,
             dedupe,
         };
-        Self { worker, own }
+        Self {
+            worker,
+            own,
+            console: with_admin,
+        }
     }
 }
 
@@ -124,7 +130,7 @@ impl Gateway {
             // No token: the admin API does not exist, whatever is presented.
             return WebhookError::NotFound.into_response();
         }
-        if is_console(path) {
+        if self.console && is_console(path) {
             // The console's pages answer in HTML, with their own headers.
             return self.own.get_response(request).await;
         }

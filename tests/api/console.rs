@@ -250,3 +250,16 @@ async fn purging_removes_a_dead_letter_and_an_unknown_one_is_404() {
     assert_eq!(purged.json::<Value>().await.unwrap()["purged"], 1);
     assert_eq!(queue().await["dead_letters"], 0);
 }
+
+#[tokio::test]
+async fn the_console_does_not_exist_without_an_admin_token() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
+
+    for path in ["/console", "/console/login", "/console/assets/console.js"] {
+        let answer = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(answer.status(), 404, "{path}");
+    }
+    let login = app.client.post(app.url("/console/login")).body("token=x");
+    assert_eq!(login.send().await.unwrap().status(), 404);
+}
