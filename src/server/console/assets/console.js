@@ -42,6 +42,17 @@ function notice(text, error) {
   return el('p', { class: error ? 'notice error' : 'notice', role: 'status' }, text);
 }
 
+// What the current page was last drawn from: a poll that brings the same
+// data draws nothing, so a button is not replaced under the pointer.
+let drawn = null;
+
+function unchanged(...data) {
+  const key = JSON.stringify([data, flash]);
+  if (key === drawn) return true;
+  drawn = key;
+  return false;
+}
+
 function said(text, error) {
   flash = { hash: window.location.hash, text, error };
 }
@@ -132,7 +143,7 @@ async function overview(current) {
   const [status, history] = await Promise.all([api('GET', '/admin/status'), api('GET', '/admin/history')]);
   const queues = await Promise.all(status.routes.map((r) =>
     api('GET', `/admin/routes/${enc(r.name)}/queue`).catch(() => null)));
-  if (current !== view) return;
+  if (current !== view || unchanged(status, history, queues)) return;
   const byRoute = new Map(history.routes.map((h) => [h.route, h]));
   const rows = status.routes.map((route, i) => overviewRow(route, byRoute.get(route.name), queues[i], history.step_secs));
   const head = el('tr', {}, ['Route', 'Enabled', 'Delivery', 'Scheme', 'Downstream', 'Requests/min (1 h)',
@@ -200,7 +211,7 @@ async function events(current, params) {
   const query = new URLSearchParams();
   for (const name of FILTERS) if (params.get(name)) query.set(name, params.get(name));
   const page = await api('GET', `/admin/events?${query}`);
-  if (current !== view) return;
+  if (current !== view || unchanged(page)) return;
   const head = el('tr', {}, ['Received', 'Route', 'Status', 'Outcome', 'Delivery id', 'Reason', 'Size', 'Time']
     .map((h) => el('th', {}, h)));
   const rows = page.events.map((e) => el('tr', { 'data-id': e.id },
@@ -247,7 +258,7 @@ function timeline(attempts) {
 
 async function eventPage(current, id) {
   const detail = await api('GET', `/admin/events/${enc(id)}`);
-  if (current !== view) return;
+  if (current !== view || unchanged(detail)) return;
   const replay = el('button', { class: 'primary', id: 'replay' }, 'Replay');
   const outcome = el('div', { id: 'replay-outcome' }, flashed());
   replay.disabled = !detail.replayable;
@@ -299,7 +310,7 @@ function confirmButton(label, action) {
 
 async function deadLetters(current, route) {
   const queue = await api('GET', `/admin/routes/${enc(route)}/queue`);
-  if (current !== view) return;
+  if (current !== view || unchanged(queue)) return;
   const base = `/admin/routes/${enc(route)}`;
   const outcome = el('div', { id: 'dead-outcome' }, flashed());
   const act = (method, path, done) => async () => {
@@ -356,6 +367,7 @@ async function refresh() {
 // Polls the current page; an action or a new page starts the cycle again.
 function navigate() {
   view += 1;
+  drawn = null;
   clearTimeout(timer);
   const { every, nav } = route();
   for (const link of document.querySelectorAll('header nav a')) link.classList.toggle('active', link.id === `nav-${nav}`);
