@@ -263,3 +263,28 @@ async fn the_console_does_not_exist_without_an_admin_token() {
     let login = app.client.post(app.url("/console/login")).body("token=x");
     assert_eq!(login.send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_a_trusted_proxy_says_the_client_spoke_https() {
+    let downstream = Downstream::start().await;
+    let config = chatwoot_config(&downstream.url("/hook"), "");
+    let config = with_server_keys(&config, r#"trusted_proxies = ["127.0.0.1"]"#);
+    let app = spawn_app(&format!("{config}\n[admin]\ntoken = \"{TOKEN}\"\n")).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = |proto: &'static str| {
+        let request = client.post(app.url("/console/login"));
+        let request = form(request, &[("token", TOKEN)]);
+        request.header("X-Forwarded-Proto", proto).send()
+    };
+
+    let https = login("https").await.unwrap();
+    let http = login("http").await.unwrap();
+
+    let cookie =
+        |answer: &reqwest::Response| answer.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    assert!(cookie(&https).contains("Secure"), "{}", cookie(&https));
+    assert!(!cookie(&http).contains("Secure"), "{}", cookie(&http));
+}
