@@ -20,6 +20,7 @@ pub fn of(snapshot: &Snapshot) -> Value {
                 "in_flight": metrics.in_flight.get(),
                 "max_in_flight": route.max_in_flight,
                 "failing_for_secs": streak.failing_for().as_secs(),
+                "alert_after_secs": route.alert_after.as_secs(),
                 "streak": streak,
             })
         })

@@ -68,11 +68,14 @@ async function overview(page) {
 
 async function failedEventReplayed(page) {
   await page.click('#nav-events');
+  await page.locator('#events tbody tr[data-id]').nth(1).waitFor({ timeout: TIMEOUT });
   await page.fill('input[name=delivery_id]', deliveryId);
   await page.click('#filters button[type=submit]');
+  // The list before the filter has other events; the filtered one, only this.
+  await page.waitForFunction(() => window.location.hash.includes('delivery_id')
+    && document.querySelectorAll('#events tbody tr[data-id]').length === 1, null, { timeout: TIMEOUT });
   const row = page.locator('#events tbody tr[data-id]');
-  await row.first().waitFor({ timeout: TIMEOUT });
-  assert.equal(await row.count(), 1, 'found by its delivery id');
+  assert.equal((await row.locator('td').nth(4).textContent()), deliveryId, 'found by its delivery id');
   assert.equal((await row.locator('td').nth(2).textContent()), '500');
   await row.locator('a').click();
   const attempts = page.locator('#attempts li');

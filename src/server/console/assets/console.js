@@ -8,7 +8,8 @@
 const CSRF = document.querySelector('meta[name="csrf-token"]').content;
 const OVERVIEW_POLL_MS = 5000;
 const EVENTS_POLL_MS = 2000;
-// The runbook: a route failing for longer than this is escalated.
+// The runbook: a route failing for longer than its alert_after (default 5
+// minutes) is escalated to the downstream's owner.
 const ESCALATE_SECS = 300;
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -161,7 +162,7 @@ function overviewRow(route, history, queue, stepSecs) {
   const perMinute = last.reduce((n, b) => n + b.requests, 0) * (60 / (stepSecs * Math.max(1, last.length)));
   const streak = route.streak || {};
   const failing = streak.consecutive_failures > 0;
-  const escalate = failing && route.failing_for_secs >= ESCALATE_SECS;
+  const escalate = failing && route.failing_for_secs >= (route.alert_after_secs ?? ESCALATE_SECS);
   const streakCell = failing
     ? el('td', { class: escalate ? 'bad' : 'warn' },
       `${streak.consecutive_failures} failures for ${duration(route.failing_for_secs)}`,
