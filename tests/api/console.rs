@@ -80,6 +80,13 @@ async fn a_wrong_token_at_login_shows_the_form_again_and_counts_toward_the_locko
     assert!(!right_but_locked.headers().contains_key(SET_COOKIE));
     let bearer = client.get(app.url("/admin/status")).bearer_auth(TOKEN);
     assert_eq!(bearer.send().await.unwrap().status(), 429, "one lockout");
+    let unknown = client.get(app.url("/admin/status"));
+    let unknown = unknown.header(COOKIE, format!("hookgate_session={}", "0".repeat(64)));
+    assert_eq!(
+        unknown.send().await.unwrap().status(),
+        401,
+        "no such session"
+    );
 }
 
 #[tokio::test]

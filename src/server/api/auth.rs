@@ -92,10 +92,12 @@ pub(crate) fn session_of(
     let Some(admin) = &snapshot.config.server.admin else {
         return Err(AdminError::Off);
     };
+    // An unknown id first: it says nothing about the token, so it is a 401
+    // (log in again) even from a locked-out address.
+    let session = context.sessions.get(id).ok_or(AdminError::NoSession)?;
     if context.admin_guard.is_locked_out(client_ip(request)) {
         return Err(AdminError::LockedOut);
     }
-    let session = context.sessions.get(id).ok_or(AdminError::NoSession)?;
     if !session.opened_with(admin.token.expose_secret().as_bytes()) {
         context.sessions.close(id);
         return Err(AdminError::NoSession);
