@@ -9,6 +9,8 @@
 //! prunes each route to its `retention` and `max_events`, so the log cannot
 //! fill the disk.
 
+mod checkpoint;
+mod prune;
 pub mod query;
 mod record;
 mod writer;
@@ -60,7 +62,10 @@ impl EventLog {
             source,
         })?;
         let (entries, received) = sync_channel(BACKLOG);
-        writer::spawn(connection, received);
+        let (alive, writer_alive) = sync_channel(0);
+        let pause = checkpoint::Pause::default();
+        checkpoint::spawn(path, writer_alive, pause.clone());
+        writer::spawn(connection, received, alive, pause);
         Ok(Self { entries, dropped })
     }
 
