@@ -33,9 +33,10 @@ impl AdminListen {
         match text {
             None => Ok(Self::default()),
             Some(PUBLIC) => Ok(Self::Public),
-            Some(text) => text.parse().map(Self::Own).map_err(|_| {
-                format!("`{text}` is neither an ip:port address nor `{PUBLIC}`")
-            }),
+            Some(text) => text
+                .parse()
+                .map(Self::Own)
+                .map_err(|_| format!("`{text}` is neither an ip:port address nor `{PUBLIC}`")),
         }
     }
 

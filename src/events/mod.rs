@@ -18,12 +18,14 @@ use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 
 use prometheus_client::metrics::counter::Counter;
 
+pub use writer::BUSY_TIMEOUT;
+
 pub use record::{
     ANSWER_EXCERPT, AttemptRecord, REDACTED, RequestRecord, delivery_id, redacted_headers, unix_ms,
 };
 
 /// Records waiting for the writer; past it they are dropped.
-const BACKLOG: usize = 4096;
+pub const BACKLOG: usize = 4096;
 
 /// Why the log could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +62,7 @@ impl EventLog {
             source,
         })?;
         let (entries, received) = sync_channel(BACKLOG);
-        writer::spawn(connection, received);
+        writer::spawn(connection, received, dropped.clone());
         Ok(Self { entries, dropped })
     }
 

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
+use prometheus_client::metrics::counter::Counter;
 use rusqlite::{Connection, params};
 
 use super::record::{redacted_headers, unix_ms};
@@ -15,6 +16,12 @@ use crate::quiet::Quiet;
 const MAX_BATCH: usize = 1024;
 /// How often every route is pruned to its retention and `max_events`.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
+/// How long a write waits for a lock held by another connection (a
+/// `sqlite3` shell, a backup) before its batch is given up. Long enough to
+/// ride out a brief lock without losing a record; a longer stall loses one
+/// batch per wait, counted as dropped, while the channel in front keeps
+/// requests from waiting at all.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens the log at `path`, creating its directory and tables.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -22,6 +29,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
         let _ = std::fs::create_dir_all(dir);
     }
     let connection = Connection::open(path)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
     // WAL: readers (the admin API, the CLI) never block the writer. NORMAL:
     // a power cut may lose the last records, never corrupt the file; the
     // log is a record, not the queue's promise.
@@ -32,10 +40,12 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// Starts the writer; it ends when every [`super::EventLog`] is dropped.
-pub fn spawn(connection: Connection, entries: Receiver<Entry>) {
+/// Records of a batch it cannot write are counted in `dropped`, like those
+/// the channel could not take: one number for every record not logged.
+pub fn spawn(connection: Connection, entries: Receiver<Entry>, dropped: Counter) {
     let spawned = std::thread::Builder::new()
         .name("hookgate-event-log".into())
-        .spawn(move || Writer::new(connection).run(entries));
+        .spawn(move || Writer::new(connection, dropped).run(entries));
     if let Err(error) = spawned {
         tracing::error!(%error, "cannot start the event log's writer: nothing is logged");
     }
@@ -53,12 +63,14 @@ struct Writer {
     bounds: HashMap<String, Bounds>,
     pruned_at: Instant,
     failing: Quiet,
+    dropped: Counter,
 }
 
 impl Writer {
-    fn new(connection: Connection) -> Self {
+    fn new(connection: Connection, dropped: Counter) -> Self {
         Self {
             connection,
+            dropped,
             bounds: HashMap::new(),
             pruned_at: Instant::now(),
             failing: Quiet::default(),
@@ -72,6 +84,9 @@ impl Writer {
                     let mut batch = vec![first];
                     batch.extend(entries.try_iter().take(MAX_BATCH - 1));
                     let written = self.write(&batch);
+                    if written.is_err() {
+                        self.dropped.inc_by(batch.len() as u64);
+                    }
                     self.report(written);
                 }
                 Err(RecvTimeoutError::Timeout) => {}

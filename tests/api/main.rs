@@ -15,5 +15,6 @@ mod queue;
 mod redis_outage;
 mod reload;
 mod schemes;
+mod stalled_log;
 mod token;
 mod unverified;

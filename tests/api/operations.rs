@@ -186,7 +186,8 @@ async fn the_admin_api_is_served_on_its_own_listener_and_not_on_the_public_one()
 #[tokio::test]
 async fn listen_public_serves_the_admin_api_on_the_public_listener() {
     let downstream = Downstream::start().await;
-    let config = with_admin(chatwoot_config(&downstream.url("/hook"), "")) + "listen = \"public\"\n";
+    let config =
+        with_admin(chatwoot_config(&downstream.url("/hook"), "")) + "listen = \"public\"\n";
     let app = spawn_app(&config).await;
 
     let public = admin_status(&app, &app.url("/admin/status")).await;
