@@ -5,6 +5,7 @@ mod events;
 mod generate;
 pub mod paths;
 mod queue;
+mod replay;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
