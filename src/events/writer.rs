@@ -257,6 +257,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_batch_the_writer_cannot_write_is_counted_as_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookgate-events.db");
+        let connection = open(&path).unwrap();
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let dropped = Counter::default();
+        let (entries, received) = std::sync::mpsc::sync_channel(1);
+        spawn(connection, received, dropped.clone());
+
+        let attempt = AttemptRecord {
+            at: SystemTime::now(),
+            status: Some(200),
+            duration_ms: 1,
+            answer: String::new(),
+        };
+        let (event_id, route) = ("e1".to_string(), "r".to_string());
+        entries
+            .send(Entry::Attempt {
+                event_id,
+                route,
+                attempt,
+            })
+            .unwrap();
+
+        // The write waits BUSY_TIMEOUT for the lock, then gives up.
+        let deadline = Instant::now() + BUSY_TIMEOUT * 6;
+        while dropped.get() == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(dropped.get(), 1);
+    }
+
+    #[test]
     fn the_first_id_of_a_millisecond_sorts_between_the_ids_around_it() {
         let before = uuid::Uuid::now_v7().to_string();
         std::thread::sleep(std::time::Duration::from_millis(3));
