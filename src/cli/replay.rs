@@ -29,7 +29,7 @@ pub fn run(
     runtime.block_on(async {
         match (id, route) {
             (Some(id), _) => one(&loaded, &queue, &log, &id).await,
-            (None, Some(_)) if !is_filtered(&filter) => Err(
+            (None, Some(_)) if !filter.narrows() => Err(
                 "give at least one filter (--outcome, --status, --since, --until, --delivery-id): \
                  a replay delivers again, even what was delivered"
                     .into(),
@@ -77,14 +77,6 @@ async fn matching(
         tally.replayed, tally.no_body, tally.already_queued
     );
     Ok(())
-}
-
-fn is_filtered(filter: &query::Filter) -> bool {
-    filter.outcome.is_some()
-        || filter.status_class.is_some()
-        || filter.since_ms.is_some()
-        || filter.until_ms.is_some()
-        || filter.delivery_id.is_some()
 }
 
 fn route_named<'a>(loaded: &'a Config, name: &str) -> Result<&'a crate::routes::Route, String> {

@@ -446,7 +446,9 @@ fn without_admin_listen_the_admin_api_is_served_on_loopback_9180_not_the_public_
     assert_eq!(public.server.admin_listen, super::AdminListen::Public);
     let err = load_str(&with("everywhere")).unwrap_err();
     assert!(
-        err.contains(&format!("{FILE}: field `admin.listen`: `everywhere` is neither")),
+        err.contains(&format!(
+            "{FILE}: field `admin.listen`: `everywhere` is neither"
+        )),
         "{err}"
     );
 }

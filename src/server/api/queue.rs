@@ -152,7 +152,7 @@ impl QueueApi {
         };
         // Unlike a filter, an empty `id` is not taken for none: it names no dead letter.
         let id = id.0;
-        if is_filtered(&filter) {
+        if filter.narrows() {
             if id.is_some() {
                 return Err(AdminError::IdAndFilters.into());
             }
@@ -169,15 +169,6 @@ impl QueueApi {
             skipped: None,
         }))
     }
-}
-
-/// Whether `filter` selects from the event log.
-fn is_filtered(filter: &query::Filter) -> bool {
-    filter.outcome.is_some()
-        || filter.status_class.is_some()
-        || filter.since_ms.is_some()
-        || filter.until_ms.is_some()
-        || filter.delivery_id.is_some()
 }
 
 /// Replays the records of route `name` that `filter` selects.
