@@ -49,6 +49,14 @@ pub enum StartError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The admin API's own listener could not be bound.
+    #[error("cannot listen on {addr} ([admin] listen, the admin API's address): {source}")]
+    AdminBind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// SIGHUP could not be hooked for reloads.
     #[error("cannot handle SIGHUP: {0}")]
     Watch(#[source] std::io::Error),
@@ -262,7 +270,7 @@ fn bind_admin(listen: config::AdminListen) -> Result<Option<std::net::TcpListene
     });
     bound
         .map(Some)
-        .map_err(|source| StartError::Bind { addr, source })
+        .map_err(|source| StartError::AdminBind { addr, source })
 }
 
 /// Serves the admin API alone on its own address, with its own small cap,
