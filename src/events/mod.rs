@@ -24,8 +24,10 @@ pub use record::{
     ANSWER_EXCERPT, AttemptRecord, REDACTED, RequestRecord, delivery_id, redacted_headers, unix_ms,
 };
 
+pub use writer::BUSY_TIMEOUT;
+
 /// Records waiting for the writer; past it they are dropped.
-const BACKLOG: usize = 4096;
+pub const BACKLOG: usize = 4096;
 
 /// Why the log could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +67,7 @@ impl EventLog {
         let (alive, writer_alive) = sync_channel(0);
         let pause = checkpoint::Pause::default();
         checkpoint::spawn(path, writer_alive, pause.clone());
-        writer::spawn(connection, received, alive, pause);
+        writer::spawn(connection, received, dropped.clone(), alive, pause);
         Ok(Self { entries, dropped })
     }
 

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
 use rusqlite::{Connection, params};
 
 use super::checkpoint::{PAUSE_AT_MOST, Pause};
@@ -31,6 +32,12 @@ const GATHER: Duration = Duration::from_millis(50);
 /// it never fills at any rate the gateway serves, and while the writer
 /// sleeps a request's `try_send` wakes nobody.
 const GATHER_STEP: Duration = Duration::from_millis(5);
+/// How long a write waits for a lock held by another connection (a
+/// `sqlite3` shell, a backup) before its batch is given up. Long enough to
+/// ride out a brief lock without losing a record; a longer stall loses one
+/// batch per wait, counted as dropped, while the channel in front keeps
+/// requests from waiting at all.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens the log at `path`, creating its directory and tables.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -38,6 +45,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
         let _ = std::fs::create_dir_all(dir);
     }
     let connection = Connection::open(path)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
     // WAL: readers (the admin API, the CLI) never block the writer. NORMAL:
     // a power cut may lose the last records, never corrupt the file; the
     // log is a record, not the queue's promise.
@@ -52,17 +60,20 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// Starts the writer; it ends when every [`super::EventLog`] is dropped,
-/// and drops `alive` then (which ends the checkpointer).
+/// and drops `alive` then (which ends the checkpointer). Records of a batch
+/// it cannot write are counted in `dropped`, like those the channel could
+/// not take: one number for every record not logged.
 pub fn spawn(
     connection: Connection,
     entries: Receiver<Entry>,
+    dropped: Counter,
     alive: SyncSender<()>,
     pause: Pause,
 ) {
     let spawned = std::thread::Builder::new()
         .name("hookgate-event-log".into())
         .spawn(move || {
-            Writer::new(connection, pause).run(entries);
+            Writer::new(connection, dropped, pause).run(entries);
             drop(alive);
         });
     if let Err(error) = spawned {
@@ -75,12 +86,14 @@ struct Writer {
     pruner: Pruner,
     pause: Pause,
     failing: Quiet,
+    dropped: Counter,
 }
 
 impl Writer {
-    fn new(connection: Connection, pause: Pause) -> Self {
+    fn new(connection: Connection, dropped: Counter, pause: Pause) -> Self {
         Self {
             connection,
+            dropped,
             pruner: Pruner::new(),
             pause,
             failing: Quiet::default(),
@@ -93,6 +106,9 @@ impl Writer {
                 Ok(first) => {
                     for chunk in gather(first, &entries, &self.pause).chunks(MAX_BATCH) {
                         let written = self.write(chunk);
+                        if written.is_err() {
+                            self.dropped.inc_by(chunk.len() as u64);
+                        }
                         self.report(written);
                         // As many deletes as inserts keep up; twice as many catch up.
                         let pruned = self
@@ -220,4 +236,52 @@ fn insert_attempt(
         attempt.answer,
     ])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+
+    #[test]
+    fn a_batch_the_writer_cannot_write_is_counted_as_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookgate-events.db");
+        let connection = open(&path).unwrap();
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let dropped = Counter::default();
+        let (entries, received) = std::sync::mpsc::sync_channel(1);
+        let (alive, _writer_alive) = std::sync::mpsc::sync_channel(0);
+        spawn(
+            connection,
+            received,
+            dropped.clone(),
+            alive,
+            Pause::default(),
+        );
+
+        let attempt = AttemptRecord {
+            at: SystemTime::now(),
+            status: Some(200),
+            duration_ms: 1,
+            answer: String::new(),
+        };
+        let (event_id, route) = ("e1".to_string(), "r".to_string());
+        entries
+            .send(Entry::Attempt {
+                event_id,
+                route,
+                attempt,
+            })
+            .unwrap();
+
+        // The write waits BUSY_TIMEOUT for the lock, then gives up.
+        let deadline = Instant::now() + BUSY_TIMEOUT * 6;
+        while dropped.get() == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(dropped.get(), 1);
+    }
 }

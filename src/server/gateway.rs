@@ -69,12 +69,20 @@ impl Gateway {
 /// The admin API alone, for `[admin] listen`.
 pub fn admin_only(context: Arc<Context>, reloader: Arc<Reloader>) -> impl Endpoint {
     let version = env!("CARGO_PKG_VERSION");
+    let live = context.live.clone();
     OpenApiService::new((AdminApi, QueueApi, EventsApi), "hookgate admin", version)
         .data(context)
         .data(reloader)
-        .around(|endpoint, request| async move {
-            let path = request.uri().path().to_string();
-            Ok(uniform_error(endpoint.get_response(request).await, &path))
+        .around(move |endpoint, request| {
+            // No token: the admin API does not exist, whatever is presented.
+            let off = live.peek().config.server.admin.is_none();
+            async move {
+                if off {
+                    return Ok(WebhookError::NotFound.into_response());
+                }
+                let path = request.uri().path().to_string();
+                Ok(uniform_error(endpoint.get_response(request).await, &path))
+            }
         })
 }
 
