@@ -18,6 +18,7 @@
 #   --docs-flood     also measures hookgate while /docs is flooded, as "flooded".
 #   --event-log M    what the event log keeps of the sync route: bodies (the default), metadata, off.
 #   --compare BIN    also measures another hookgate build (e.g. a branch), as "compare".
+#   --compare-event-log M  what the compared build's event log keeps (default: its default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,7 @@ compare=""
 floor=""
 docs_flood=""
 event_log=bodies
+compare_event_log=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --sweep) connections=(1 64 256) ;;
@@ -36,6 +38,7 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift ;;
     --connections) connections=("$2"); shift ;;
     --compare) compare=$(realpath "$2"); shift ;;
+    --compare-event-log) compare_event_log=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -113,10 +116,13 @@ CONF
 # The sync routes alone, for --compare (a build without queued delivery, and no shared store).
 cp "$conf/routes.toml" "$conf/sync.toml"
 # What the event log keeps of the sync route (not in sync.toml: an older build may not know the key).
-case "$event_log" in
-  off) sed -i '0,/^max_in_flight = 4096$/s//&\nlog = { enabled = false }/' "$conf/routes.toml" ;;
-  metadata) sed -i '0,/^max_in_flight = 4096$/s//&\nlog = { bodies = false }/' "$conf/routes.toml" ;;
-esac
+keep() { # mode file
+  case "$1" in
+    off) sed -i '0,/^max_in_flight = 4096$/s//&\nlog = { enabled = false }/' "$2" ;;
+    metadata) sed -i '0,/^max_in_flight = 4096$/s//&\nlog = { bodies = false }/' "$2" ;;
+  esac
+}
+keep "$event_log" "$conf/routes.toml"
 # The same gateway's queued route: same scheme and secret, so the same signed
 # request. Bound high enough that no run fills it.
 cat >> "$conf/routes.toml" <<CONF
@@ -141,6 +147,7 @@ pids+=($gate)
 ports="$stub_port $proxy_port $gate_port"
 if [ -n "$compare" ]; then
   sed "s/$gate_port/$compare_port/" "$conf/sync.toml" > "$conf/compare.toml"
+  keep "$compare_event_log" "$conf/compare.toml"
   RUST_LOG=info "$compare" serve --config "$conf/compare.toml" 2>"$work/compare.log" & compare_pid=$!
   pids+=($compare_pid)
   ports="$ports $compare_port"

@@ -5,6 +5,7 @@ mod events;
 mod generate;
 pub mod paths;
 mod queue;
+mod replay;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -227,11 +228,12 @@ fn check(path: &Path) -> ExitCode {
 
 fn print_routes(path: &Path, config: &Config) {
     println!(
-        "{}: ok ({} routes, environment {:?}, listen {})",
+        "{}: ok ({} routes, environment {:?}, listen {}, admin API on {})",
         path.display(),
         config.routes.len(),
         config.server.environment,
-        config.server.listen
+        config.server.listen,
+        config.server.admin_listen
     );
     for route in config.routes.iter() {
         println!("  {}", describe(route));

@@ -20,6 +20,8 @@
 //!   attempt, written off the request path, read by the admin API and CLI.
 //! - [`history`]: each route's last hour in 10-second buckets, sampled off
 //!   the request path, for the console.
+//! - [`replay`]: event log records delivered again through the queue, one
+//!   or every record a filter selects (admin API and CLI).
 //! - [`reload`]: watching the config file and publishing a new snapshot.
 //! - [`dedupe`]: dedupe keys of deliveries, in process or on Redis.
 //! - [`redis_link`]: the Redis connection each of them holds, made on first
@@ -42,6 +44,7 @@ pub mod queue;
 pub mod quiet;
 pub mod redis_link;
 pub mod reload;
+pub mod replay;
 pub mod routes;
 pub mod server;
 pub mod signature;

@@ -1,13 +1,14 @@
-//! `hookgate events ls|show|tail`: the event log, read from its file
-//! directly (SQLite's WAL lets this run beside a running gateway).
+//! `hookgate events ls|show|tail|replay`: the event log, read from its file
+//! directly (SQLite's WAL lets this run beside a running gateway); a replay
+//! writes to the store directly (see `replay.rs`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Subcommand};
 
-use super::ConfigArg;
+use super::{ConfigArg, replay};
 use crate::config;
 use crate::events::{self, query};
 
@@ -41,6 +42,20 @@ pub enum Action {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Deliver records again through the queue (original bytes, same event
+    /// id): the one with ID, or every record of `--route` the filters select.
+    Replay {
+        /// The event id; or give `--route` and filters instead.
+        #[arg(
+            required_unless_present = "route",
+            conflicts_with_all = ["route", "outcome", "status", "delivery_id", "since", "until"]
+        )]
+        id: Option<String>,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 /// Which records.
@@ -55,14 +70,45 @@ pub struct FilterArgs {
     /// Only the source's delivery id.
     #[arg(long)]
     delivery_id: Option<String>,
+    /// Only answers of this status class.
+    #[arg(long, value_enum)]
+    status: Option<StatusClass>,
+    /// Only records received since this long ago (`1h`, `30m`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    since: Option<Duration>,
+    /// Only records received before this long ago.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    until: Option<Duration>,
+}
+
+/// A class of answer statuses.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum StatusClass {
+    /// 200 to 299.
+    #[value(name = "2xx")]
+    Success,
+    /// 400 to 499.
+    #[value(name = "4xx")]
+    ClientError,
+    /// 500 to 599.
+    #[value(name = "5xx")]
+    ServerError,
 }
 
 impl FilterArgs {
     fn filter(self, limit: usize) -> query::Filter {
+        let ago = |d: Duration| events::unix_ms(SystemTime::now()) - d.as_millis() as i64;
         query::Filter {
             route: self.route,
             outcome: self.outcome,
             delivery_id: self.delivery_id,
+            status_class: self.status.map(|class| match class {
+                StatusClass::Success => 2,
+                StatusClass::ClientError => 4,
+                StatusClass::ServerError => 5,
+            }),
+            since_ms: self.since.map(ago),
+            until_ms: self.until.map(ago),
             limit,
             ..Default::default()
         }
@@ -98,6 +144,10 @@ fn execute(action: Action) -> Result<(), String> {
         }
         Action::Show { id, config } => show(&open(&config)?, &id),
         Action::Tail { filter, config } => tail(&open(&config)?, filter),
+        Action::Replay { id, filter, config } => {
+            let route = filter.route.clone();
+            replay::run(&config, id, route, filter.filter(0))
+        }
     }
 }
 

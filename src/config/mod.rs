@@ -3,6 +3,7 @@
 //! Each step is a plain function so tests drive it from strings; [`load`]
 //! chains them for a file on disk.
 
+mod admin;
 pub mod interpolate;
 mod limits;
 mod log;
@@ -30,6 +31,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::value::Value;
 use sha2::{Digest, Sha256};
 
+pub use admin::{AdminListen, DEFAULT_ADMIN_LISTEN};
 pub use limits::{ConnectionSettings, UnverifiedSettings};
 pub use schema::Environment;
 pub use store::{StoreBackend, StoreSettings};

@@ -64,7 +64,8 @@ pub enum Backend {
 pub struct RawAdmin {
     /// Bearer token for `/admin/*`; absent or empty turns the admin API off.
     pub token: Option<SecretString>,
-    /// A separate listener for the admin API; default: the public one.
+    /// The admin API's own listener (`ip:port`), or `public` for the
+    /// public one; default `127.0.0.1:9180`.
     pub listen: Option<String>,
 }
 

@@ -433,3 +433,22 @@ fn a_syntax_error_names_line_and_column_without_quoting_the_line() {
         assert!(!err.contains("super-secret"), "{err}");
     }
 }
+
+#[test]
+fn without_admin_listen_the_admin_api_is_served_on_loopback_9180_not_the_public_listener() {
+    let config = load_str(&route("")).unwrap();
+    assert_eq!(
+        config.server.admin_listen,
+        super::AdminListen::Own("127.0.0.1:9180".parse().unwrap())
+    );
+    let with = |listen: &str| format!("{}\n[admin]\nlisten = \"{listen}\"\n", route(""));
+    let public = load_str(&with("public")).unwrap();
+    assert_eq!(public.server.admin_listen, super::AdminListen::Public);
+    let err = load_str(&with("everywhere")).unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "{FILE}: field `admin.listen`: `everywhere` is neither"
+        )),
+        "{err}"
+    );
+}

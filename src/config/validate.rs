@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::Problem;
+use super::admin::AdminListen;
 use super::limits::{
     ConnectionSettings, UnverifiedSettings, connection_settings, unverified_settings,
 };
@@ -43,9 +44,10 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// The admin API, when a token is set.
     pub admin: Option<AdminSettings>,
-    /// `[admin] listen`: the admin API's own listener, bound at start
-    /// whether or not a token is set yet (restart to change).
-    pub admin_listen: Option<SocketAddr>,
+    /// `[admin] listen`: the admin API's own listener (loopback by
+    /// default), bound at start whether or not a token is set yet, or the
+    /// public one (restart to change).
+    pub admin_listen: AdminListen,
     /// Where queued events are kept.
     pub store: StoreSettings,
     /// Whether a reload may remove every route (otherwise a file without a
@@ -220,17 +222,14 @@ fn admin_token(raw: &RawAdmin, problems: &mut Vec<Problem>) -> Option<AdminSetti
     })
 }
 
-fn admin_listen(raw: &RawAdmin, problems: &mut Vec<Problem>) -> Option<SocketAddr> {
-    raw.listen.as_deref().and_then(|text| {
-        text.parse()
-            .map_err(|_| {
-                problems.push(Problem {
-                    route: None,
-                    field: "admin.listen".into(),
-                    message: format!("`{text}` is not an ip:port address"),
-                })
-            })
-            .ok()
+fn admin_listen(raw: &RawAdmin, problems: &mut Vec<Problem>) -> AdminListen {
+    AdminListen::parse(raw.listen.as_deref()).unwrap_or_else(|message| {
+        problems.push(Problem {
+            route: None,
+            field: "admin.listen".into(),
+            message,
+        });
+        AdminListen::default()
     })
 }
 

@@ -9,6 +9,8 @@
 //! prunes each route to its `retention` and `max_events`, so the log cannot
 //! fill the disk.
 
+mod checkpoint;
+mod prune;
 pub mod query;
 mod record;
 mod writer;
@@ -22,8 +24,10 @@ pub use record::{
     ANSWER_EXCERPT, AttemptRecord, REDACTED, RequestRecord, delivery_id, redacted_headers, unix_ms,
 };
 
+pub use writer::BUSY_TIMEOUT;
+
 /// Records waiting for the writer; past it they are dropped.
-const BACKLOG: usize = 4096;
+pub const BACKLOG: usize = 4096;
 
 /// Why the log could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +64,10 @@ impl EventLog {
             source,
         })?;
         let (entries, received) = sync_channel(BACKLOG);
-        writer::spawn(connection, received);
+        let (alive, writer_alive) = sync_channel(0);
+        let pause = checkpoint::Pause::default();
+        checkpoint::spawn(path, writer_alive, pause.clone());
+        writer::spawn(connection, received, dropped.clone(), alive, pause);
         Ok(Self { entries, dropped })
     }
 

@@ -29,6 +29,18 @@ pub struct Filter {
     pub limit: usize,
 }
 
+impl Filter {
+    /// Whether a record filter is set (outcome, status, time, delivery id):
+    /// what a replay by filter needs, so that none replays a route's whole log.
+    pub fn narrows(&self) -> bool {
+        self.outcome.is_some()
+            || self.status_class.is_some()
+            || self.since_ms.is_some()
+            || self.until_ms.is_some()
+            || self.delivery_id.is_some()
+    }
+}
+
 /// One record without its headers and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {

@@ -1,20 +1,43 @@
-//! The log's one writer thread: batches inserts, prunes each route.
+//! The log's one writer thread: gathers records into batches, inserts them,
+//! and prunes each route as it goes.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
 use rusqlite::{Connection, params};
 
+use super::checkpoint::{PAUSE_AT_MOST, Pause};
+use super::prune::{Bounds, Pruner};
 use super::record::{redacted_headers, unix_ms};
 use super::{AttemptRecord, Entry, RequestRecord};
 use crate::quiet::Quiet;
 
 /// The most records in one transaction.
 const MAX_BATCH: usize = 1024;
-/// How often every route is pruned to its retention and `max_events`.
-const PRUNE_EVERY: Duration = Duration::from_secs(10);
+/// The most records held back during a [`Pause`] (besides the channel's).
+const MAX_HELD: usize = 2 * MAX_BATCH;
+/// How long the writer waits for a record before it prunes a bigger step.
+const IDLE: Duration = Duration::from_secs(1);
+/// The most expired records of each route deleted per idle second.
+const IDLE_PRUNE: usize = 10_000;
+/// How long records gather after the first one before they are written.
+///
+/// A transaction per record cost more than the record itself: its file
+/// locks, its WAL pages and checksums, and a wake-up of this thread per
+/// request. Gathering for a moment makes one transaction of hundreds.
+const GATHER: Duration = Duration::from_millis(50);
+/// How often the channel is emptied while records gather: often enough that
+/// it never fills at any rate the gateway serves, and while the writer
+/// sleeps a request's `try_send` wakes nobody.
+const GATHER_STEP: Duration = Duration::from_millis(5);
+/// How long a write waits for a lock held by another connection (a
+/// `sqlite3` shell, a backup) before its batch is given up. Long enough to
+/// ride out a brief lock without losing a record; a longer stall loses one
+/// batch per wait, counted as dropped, while the channel in front keeps
+/// requests from waiting at all.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens the log at `path`, creating its directory and tables.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -22,66 +45,86 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
         let _ = std::fs::create_dir_all(dir);
     }
     let connection = Connection::open(path)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
     // WAL: readers (the admin API, the CLI) never block the writer. NORMAL:
     // a power cut may lose the last records, never corrupt the file; the
     // log is a record, not the queue's promise.
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "synchronous", "NORMAL")?;
+    // The checkpointer thread copies the WAL into the file (see
+    // `checkpoint`); a WAL left bigger than this is cut back when it restarts.
+    connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+    connection.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     connection.execute_batch(include_str!("schema.sql"))?;
     Ok(connection)
 }
 
-/// Starts the writer; it ends when every [`super::EventLog`] is dropped.
-pub fn spawn(connection: Connection, entries: Receiver<Entry>) {
+/// Starts the writer; it ends when every [`super::EventLog`] is dropped,
+/// and drops `alive` then (which ends the checkpointer). Records of a batch
+/// it cannot write are counted in `dropped`, like those the channel could
+/// not take: one number for every record not logged.
+pub fn spawn(
+    connection: Connection,
+    entries: Receiver<Entry>,
+    dropped: Counter,
+    alive: SyncSender<()>,
+    pause: Pause,
+) {
     let spawned = std::thread::Builder::new()
         .name("hookgate-event-log".into())
-        .spawn(move || Writer::new(connection).run(entries));
+        .spawn(move || {
+            Writer::new(connection, dropped, pause).run(entries);
+            drop(alive);
+        });
     if let Err(error) = spawned {
         tracing::error!(%error, "cannot start the event log's writer: nothing is logged");
     }
 }
 
-/// A route's bounds, as its latest record gave them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Bounds {
-    retention_ms: u64,
-    max_events: u64,
-}
-
 struct Writer {
     connection: Connection,
-    bounds: HashMap<String, Bounds>,
-    pruned_at: Instant,
+    pruner: Pruner,
+    pause: Pause,
     failing: Quiet,
+    dropped: Counter,
 }
 
 impl Writer {
-    fn new(connection: Connection) -> Self {
+    fn new(connection: Connection, dropped: Counter, pause: Pause) -> Self {
         Self {
             connection,
-            bounds: HashMap::new(),
-            pruned_at: Instant::now(),
+            dropped,
+            pruner: Pruner::new(),
+            pause,
             failing: Quiet::default(),
         }
     }
 
     fn run(mut self, entries: Receiver<Entry>) {
         loop {
-            match entries.recv_timeout(PRUNE_EVERY) {
+            match entries.recv_timeout(IDLE) {
                 Ok(first) => {
-                    let mut batch = vec![first];
-                    batch.extend(entries.try_iter().take(MAX_BATCH - 1));
-                    let written = self.write(&batch);
-                    self.report(written);
+                    for chunk in gather(first, &entries, &self.pause).chunks(MAX_BATCH) {
+                        let written = self.write(chunk);
+                        if written.is_err() {
+                            self.dropped.inc_by(chunk.len() as u64);
+                        }
+                        self.report(written);
+                        // As many deletes as inserts keep up; twice as many catch up.
+                        let pruned = self
+                            .pruner
+                            .prune_some(&mut self.connection, 2 * chunk.len());
+                        self.report_failure(pruned);
+                    }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    let pruned = self.pruner.prune_some(&mut self.connection, IDLE_PRUNE);
+                    self.report_failure(pruned);
+                }
                 Err(RecvTimeoutError::Disconnected) => return,
             }
-            if self.pruned_at.elapsed() >= PRUNE_EVERY {
-                let pruned = self.prune();
-                self.report(pruned);
-                self.pruned_at = Instant::now();
-            }
+            let refreshed = self.pruner.refresh(&self.connection);
+            self.report_failure(refreshed);
         }
     }
 
@@ -96,13 +139,7 @@ impl Writer {
                         retention_ms: log.retention.as_millis() as u64,
                         max_events: log.max_events,
                     };
-                    if self
-                        .bounds
-                        .get(&record.route.name)
-                        .is_none_or(|b| *b != bounds)
-                    {
-                        self.bounds.insert(record.route.name.clone(), bounds);
-                    }
+                    self.pruner.note(&record.route.name, bounds);
                 }
                 Entry::Attempt {
                     event_id,
@@ -114,17 +151,17 @@ impl Writer {
         transaction.commit()
     }
 
-    fn prune(&mut self) -> rusqlite::Result<()> {
-        let now = unix_ms(SystemTime::now());
-        for (route, bounds) in &self.bounds {
-            let cutoff = now - bounds.retention_ms as i64;
-            prune_route(&self.connection, route, cutoff, bounds.max_events)?;
-        }
-        Ok(())
-    }
-
     /// Logs a failing write or prune once per interval (a full disk would
     /// otherwise log per batch).
+    /// A failing prune is reported like a failing write; its success is
+    /// not taken for the end of a failure (on a full disk a delete that
+    /// found nothing succeeds between two failing writes).
+    fn report_failure(&mut self, result: rusqlite::Result<()>) {
+        if result.is_err() {
+            self.report(result);
+        }
+    }
+
     fn report(&mut self, result: rusqlite::Result<()>) {
         match result {
             Ok(()) => {
@@ -138,6 +175,22 @@ impl Writer {
                 }
             }
         }
+    }
+}
+
+/// `first` and what follows it within [`GATHER`], or until a full batch;
+/// longer, while the checkpointer asks for a [`Pause`].
+fn gather(first: Entry, entries: &Receiver<Entry>, pause: &Pause) -> Vec<Entry> {
+    let started = Instant::now();
+    let mut batch = vec![first];
+    loop {
+        let waited = started.elapsed();
+        let paused = pause.is_on() && waited < PAUSE_AT_MOST && batch.len() < MAX_HELD;
+        if !paused && (waited >= GATHER || batch.len() >= MAX_BATCH) {
+            return batch;
+        }
+        std::thread::sleep(GATHER_STEP);
+        batch.extend(entries.try_iter());
     }
 }
 
@@ -194,59 +247,50 @@ fn insert_attempt(
     Ok(())
 }
 
-/// Deletes `route`'s records older than `cutoff` (Unix ms) and all but its
-/// newest `max_events`, with their attempts.
-///
-/// Ids are UUIDv7, ordered by time, so both bounds become one id bound and
-/// each delete is a range on an index, never a scan of the table (whose
-/// rows hold the bodies).
-fn prune_route(
-    connection: &Connection,
-    route: &str,
-    cutoff: i64,
-    max_events: u64,
-) -> rusqlite::Result<()> {
-    let oldest_kept: Option<String> = connection
-        .prepare_cached(
-            "SELECT id FROM events WHERE route = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
-        )?
-        .query_row(params![route, max_events as i64 - 1], |row| row.get(0))
-        .ok();
-    let by_age = first_id_at(cutoff);
-    let bound = match oldest_kept {
-        Some(by_count) if by_count > by_age => by_count,
-        _ => by_age,
-    };
-    connection
-        .prepare_cached("DELETE FROM events WHERE route = ?1 AND id < ?2")?
-        .execute(params![route, bound])?;
-    connection
-        .prepare_cached("DELETE FROM attempts WHERE route = ?1 AND event_id < ?2")?
-        .execute(params![route, bound])?;
-    Ok(())
-}
-
-/// The smallest UUIDv7 (as text) of the millisecond `ms`: every id made at
-/// or after `ms` sorts at or after it.
-fn first_id_at(ms: i64) -> String {
-    let ms = ms.max(0) as u64;
-    format!(
-        "{:08x}-{:04x}-7000-8000-000000000000",
-        ms >> 16,
-        ms & 0xffff
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
     use super::*;
 
     #[test]
-    fn the_first_id_of_a_millisecond_sorts_between_the_ids_around_it() {
-        let before = uuid::Uuid::now_v7().to_string();
-        std::thread::sleep(std::time::Duration::from_millis(3));
-        let bound = first_id_at(unix_ms(SystemTime::now()) - 1);
-        let after = uuid::Uuid::now_v7().to_string();
-        assert!(before < bound && bound < after, "{before} {bound} {after}");
+    fn a_batch_the_writer_cannot_write_is_counted_as_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookgate-events.db");
+        let connection = open(&path).unwrap();
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let dropped = Counter::default();
+        let (entries, received) = std::sync::mpsc::sync_channel(1);
+        let (alive, _writer_alive) = std::sync::mpsc::sync_channel(0);
+        spawn(
+            connection,
+            received,
+            dropped.clone(),
+            alive,
+            Pause::default(),
+        );
+
+        let attempt = AttemptRecord {
+            at: SystemTime::now(),
+            status: Some(200),
+            duration_ms: 1,
+            answer: String::new(),
+        };
+        let (event_id, route) = ("e1".to_string(), "r".to_string());
+        entries
+            .send(Entry::Attempt {
+                event_id,
+                route,
+                attempt,
+            })
+            .unwrap();
+
+        // The write waits BUSY_TIMEOUT for the lock, then gives up.
+        let deadline = Instant::now() + BUSY_TIMEOUT * 6;
+        while dropped.get() == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(dropped.get(), 1);
     }
 }

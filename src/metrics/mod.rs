@@ -210,7 +210,8 @@ pub struct Metrics {
     pub unverified_bodies: Gauge,
     /// `hookgate_admin_auth_failures_total`: wrong admin tokens.
     pub admin_auth_failures: Counter,
-    /// `hookgate_event_log_dropped_total`: records the log's writer could not take in time.
+    /// `hookgate_event_log_dropped_total`: records the log's writer could not
+    /// take in time, or could not write.
     pub event_log_dropped: Counter,
     /// `hookgate_store_errors_total{operation}`.
     pub store_errors: Family<StoreErrorLabel, Counter>,
@@ -360,7 +361,7 @@ impl Metrics {
             event_log_dropped: add(
                 r,
                 "event_log_dropped",
-                "Event log records dropped because the writer fell behind",
+                "Event log records not written: the writer fell behind, or could not write their batch",
                 Counter::default(),
             ),
             registry,

@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use super::{Queue, QueueError};
-use crate::config::{Config, StoreSettings};
+use crate::config::{Config, StoreBackend, StoreSettings};
 use crate::routes::Delivery;
 
 /// Holds the store once it is open.
@@ -35,6 +35,20 @@ impl QueueSlot {
             let _ = self.queue.set(Arc::new(queue));
         }
         Ok(self.queue.get().expect("set just now"))
+    }
+
+    /// The store, opened now if it is not yet but its SQLite file exists
+    /// (another process, `hookgate events replay`, may have stored events in
+    /// it); `None` otherwise, and on Redis, where nothing tells.
+    pub fn open_if_stored(&self, settings: &StoreSettings) -> Option<&Arc<Queue>> {
+        let stored = settings.backend == StoreBackend::Embedded && settings.path.exists();
+        if self.queue.get().is_none() && stored {
+            return self
+                .open(settings)
+                .inspect_err(|error| tracing::error!(%error, "cannot open the store"))
+                .ok();
+        }
+        self.queue.get()
     }
 
     /// The store, if open.

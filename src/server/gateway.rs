@@ -88,18 +88,27 @@ pub fn admin_only(context: Arc<Context>, reloader: Arc<Reloader>) -> impl Endpoi
         "hookgate admin",
         version,
     );
+    let live = context.live.clone();
     console::mount(Route::new())
         .nest("/", api)
         .with(CookieJarManager::new())
         .data(context)
         .data(reloader)
-        .around(|endpoint, request| async move {
-            let path = request.uri().path().to_string();
-            let response = endpoint.get_response(request).await;
-            if is_console(&path) {
-                return Ok(response);
+        .around(move |endpoint, request| {
+            // No token: the admin API (and so the console) does not exist, whatever is presented.
+            let off = live.peek().config.server.admin.is_none();
+            async move {
+                if off {
+                    return Ok(WebhookError::NotFound.into_response());
+                }
+                let path = request.uri().path().to_string();
+                let response = endpoint.get_response(request).await;
+                if is_console(&path) {
+                    // The console's pages answer in HTML, with their own headers.
+                    return Ok(response);
+                }
+                Ok(uniform_error(response, &path))
             }
-            Ok(uniform_error(response, &path))
         })
 }
 

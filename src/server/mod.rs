@@ -50,6 +50,14 @@ pub enum StartError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The admin API's own listener could not be bound.
+    #[error("cannot listen on {addr} ([admin] listen, the admin API's address): {source}")]
+    AdminBind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// SIGHUP could not be hooked for reloads.
     #[error("cannot handle SIGHUP: {0}")]
     Watch(#[source] std::io::Error),
@@ -65,6 +73,8 @@ pub enum StartError {
 pub struct Application {
     listeners: Vec<std::net::TcpListener>,
     addr: SocketAddr,
+    /// `[admin] listen`'s own listener; `None` with `listen = "public"`.
+    admin: Option<std::net::TcpListener>,
     context: Arc<Context>,
     watch: reload::Watch,
     notifier: Notifier,
@@ -84,6 +94,7 @@ impl Application {
         let addr = listeners[0]
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
+        let admin = bind_admin(config.server.admin_listen)?;
         // Fail at start, not in a worker, when the client cannot be built.
         Forwarder::new()?;
         let queue = Arc::new(QueueSlot::default());
@@ -106,6 +117,7 @@ impl Application {
         Ok(Self {
             listeners,
             addr,
+            admin,
             context,
             watch,
             notifier,
@@ -122,6 +134,12 @@ impl Application {
         self.addr.port()
     }
 
+    /// The admin API's own bound address (useful with port 0); `None` when
+    /// it is served on the public listener (`[admin] listen = "public"`).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// The live configuration.
     pub fn live(&self) -> Arc<Live> {
         self.context.live.clone()
@@ -132,17 +150,17 @@ impl Application {
     /// `[server] shutdown_timeout`.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let snapshot = self.context.live.load();
-        log_start(&snapshot, self.addr);
+        let admin_addr = self.admin_addr();
+        log_start(&snapshot, self.addr, admin_addr);
         let reloader = self.watch.reloader();
-        let admin_listen = snapshot.config.server.admin_listen;
-        if let Some(addr) = admin_listen {
+        let with_admin = self.admin.is_none();
+        if let Some(admin) = self.admin {
             spawn_admin_listener(
-                addr,
+                admin,
                 self.context.clone(),
                 reloader.clone(),
                 shutdown.clone(),
-            )
-            .await?;
+            )?;
         }
         let delivery = tokio::spawn(queue::delivery::run(
             self.context.live.clone(),
@@ -167,7 +185,7 @@ impl Application {
             context: self.context.clone(),
             reloader,
             shutdown,
-            with_admin: admin_listen.is_none(),
+            with_admin,
             limits: worker_limits(&snapshot.config.server),
         };
         let threads = self
@@ -243,15 +261,31 @@ fn timeouts(server: &config::ServerSettings) -> listener::Timeouts {
     }
 }
 
+/// Binds `[admin] listen`'s own listener, unless the admin API is served on
+/// the public one.
+fn bind_admin(listen: config::AdminListen) -> Result<Option<std::net::TcpListener>, StartError> {
+    let Some(addr) = listen.own() else {
+        return Ok(None);
+    };
+    let bound = std::net::TcpListener::bind(addr).and_then(|listener| {
+        listener.set_nonblocking(true)?;
+        Ok(listener)
+    });
+    bound
+        .map(Some)
+        .map_err(|source| StartError::AdminBind { addr, source })
+}
+
 /// Serves the admin API alone on its own address, with its own small cap,
 /// so it stays reachable when the public listeners are full.
-async fn spawn_admin_listener(
-    addr: SocketAddr,
+fn spawn_admin_listener(
+    listener: std::net::TcpListener,
     context: Arc<Context>,
     reloader: Arc<crate::reload::Reloader>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let addr = listener.local_addr()?;
     tracing::info!(%addr, "admin API listening");
     let snapshot = context.live.load();
     let server = &snapshot.config.server;
@@ -278,7 +312,7 @@ fn ready_status(snapshot: &Snapshot, addr: SocketAddr) -> String {
     )
 }
 
-fn log_start(snapshot: &Snapshot, addr: SocketAddr) {
+fn log_start(snapshot: &Snapshot, addr: SocketAddr, admin_addr: Option<SocketAddr>) {
     let config = &snapshot.config;
     if config.server.environment == config::Environment::Development {
         tracing::warn!("ENVIRONMENT IS DEVELOPMENT: signatures are NOT verified on any route");
@@ -293,5 +327,7 @@ fn log_start(snapshot: &Snapshot, addr: SocketAddr) {
             "route"
         );
     }
-    tracing::info!(%addr, config_hash = %config.content_hash, "listening");
+    // The admin address rides on this line: tests of the binary read both from it.
+    let admin_addr = admin_addr.map_or_else(|| "public".to_string(), |a| a.to_string());
+    tracing::info!(%addr, %admin_addr, config_hash = %config.content_hash, "listening");
 }

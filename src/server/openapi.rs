@@ -7,13 +7,13 @@
 use poem_openapi::OpenApiService;
 use serde_json::{Map, Value, json};
 
-use super::api::{AdminApi, EventsApi, PublicApi, QueueApi};
+use super::api::{AdminApi, EventsApi, HistoryApi, PublicApi, QueueApi};
 use crate::routes::{Delivery, Route, RouteTable};
 use crate::signature::Verifier;
 
 /// The service describing the gateway's own endpoints.
-pub fn own_service() -> OpenApiService<(PublicApi, AdminApi, QueueApi, EventsApi), ()> {
-    let api = (PublicApi, AdminApi, QueueApi, EventsApi);
+pub fn own_service() -> OpenApiService<(PublicApi, AdminApi, QueueApi, EventsApi, HistoryApi), ()> {
+    let api = (PublicApi, AdminApi, QueueApi, EventsApi, HistoryApi);
     OpenApiService::new(api, "hookgate", env!("CARGO_PKG_VERSION")).description(
         "Inbound webhook gateway: each route verifies the source's signature over the raw bytes \
          and forwards them unchanged to its downstream.",

@@ -33,7 +33,10 @@ fn form(request: reqwest::RequestBuilder, fields: &[(&str, &str)]) -> reqwest::R
 }
 
 async fn log_in(app: &TestApp, client: &reqwest::Client, token: &str) -> reqwest::Response {
-    let request = form(client.post(app.url("/console/login")), &[("token", token)]);
+    let request = form(
+        client.post(app.admin_url("/console/login")),
+        &[("token", token)],
+    );
     request.send().await.unwrap()
 }
 
@@ -50,7 +53,7 @@ async fn session_cookie(app: &TestApp, client: &reqwest::Client) -> String {
 
 /// The CSRF token the console page carries in its `<meta>`.
 async fn csrf_of_page(app: &TestApp, client: &reqwest::Client, cookie: &str) -> String {
-    let page = client.get(app.url("/console")).header(COOKIE, cookie);
+    let page = client.get(app.admin_url("/console")).header(COOKIE, cookie);
     let page = page.send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
@@ -78,9 +81,11 @@ async fn a_wrong_token_at_login_shows_the_form_again_and_counts_toward_the_locko
 
     assert_eq!(right_but_locked.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(!right_but_locked.headers().contains_key(SET_COOKIE));
-    let bearer = client.get(app.url("/admin/status")).bearer_auth(TOKEN);
+    let bearer = client
+        .get(app.admin_url("/admin/status"))
+        .bearer_auth(TOKEN);
     assert_eq!(bearer.send().await.unwrap().status(), 429, "one lockout");
-    let unknown = client.get(app.url("/admin/status"));
+    let unknown = client.get(app.admin_url("/admin/status"));
     let unknown = unknown.header(COOKIE, format!("hookgate_session={}", "0".repeat(64)));
     assert_eq!(
         unknown.send().await.unwrap().status(),
@@ -97,19 +102,19 @@ async fn without_a_session_every_console_page_redirects_and_every_action_is_refu
         "hookgate_session=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     for cookie in ["", forged] {
-        let page = client.get(app.url("/console")).header(COOKIE, cookie);
+        let page = client.get(app.admin_url("/console")).header(COOKIE, cookie);
         assert!(redirects_to_login(&page.send().await.unwrap()), "{cookie}");
         let logout = client
-            .post(app.url("/console/logout"))
+            .post(app.admin_url("/console/logout"))
             .header(COOKIE, cookie);
         let logout = form(logout, &[("csrf", "x")]).send().await.unwrap();
         assert!(redirects_to_login(&logout));
         let actions = [
-            client.post(app.url("/admin/reload")),
-            client.post(app.url("/admin/events/e1/replay")),
-            client.post(app.url("/admin/routes/chatwoot/replay")),
-            client.delete(app.url("/admin/routes/chatwoot/dead-letters")),
-            client.get(app.url("/admin/history")),
+            client.post(app.admin_url("/admin/reload")),
+            client.post(app.admin_url("/admin/events/e1/replay")),
+            client.post(app.admin_url("/admin/routes/chatwoot/replay")),
+            client.delete(app.admin_url("/admin/routes/chatwoot/dead-letters")),
+            client.get(app.admin_url("/admin/history")),
         ];
         for action in actions {
             let answer = action.header(COOKIE, cookie).send().await.unwrap();
@@ -121,7 +126,11 @@ async fn without_a_session_every_console_page_redirects_and_every_action_is_refu
             );
         }
     }
-    let form = client.get(app.url("/console/login")).send().await.unwrap();
+    let form = client
+        .get(app.admin_url("/console/login"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(form.status(), 200);
 }
 
@@ -133,11 +142,13 @@ async fn a_cookie_session_changes_state_only_with_its_csrf_token() {
     let csrf = csrf_of_page(&app, &client, &cookie).await;
     let reload = || {
         client
-            .post(app.url("/admin/reload"))
+            .post(app.admin_url("/admin/reload"))
             .header(COOKIE, &cookie)
     };
 
-    let read = client.get(app.url("/admin/status")).header(COOKIE, &cookie);
+    let read = client
+        .get(app.admin_url("/admin/status"))
+        .header(COOKIE, &cookie);
     let read = read.send().await.unwrap();
     let without = reload().send().await.unwrap();
     let wrong = reload().header("X-CSRF-Token", "0".repeat(64));
@@ -157,7 +168,7 @@ async fn logging_out_ends_the_session() {
     let cookie = session_cookie(&app, &client).await;
     let csrf = csrf_of_page(&app, &client, &cookie).await;
     let logout = client
-        .post(app.url("/console/logout"))
+        .post(app.admin_url("/console/logout"))
         .header(COOKIE, &cookie);
 
     let refused = form(logout.try_clone().unwrap(), &[("csrf", "nope")]);
@@ -168,7 +179,9 @@ async fn logging_out_ends_the_session() {
         .unwrap();
 
     assert!(redirects_to_login(&done));
-    let page = client.get(app.url("/console")).header(COOKIE, &cookie);
+    let page = client
+        .get(app.admin_url("/console"))
+        .header(COOKIE, &cookie);
     assert!(redirects_to_login(&page.send().await.unwrap()));
 }
 
@@ -184,7 +197,7 @@ async fn every_console_answer_carries_a_strict_content_security_policy() {
         "/console/assets/console.js",
         "/console/assets/console.css",
     ] {
-        let answer = client.get(app.url(path)).header(COOKIE, &cookie);
+        let answer = client.get(app.admin_url(path)).header(COOKIE, &cookie);
         let answer = answer.send().await.unwrap();
         let headers = answer.headers();
         assert_eq!(headers[CONTENT_SECURITY_POLICY], CSP, "{path}");
@@ -208,7 +221,10 @@ async fn the_history_lists_every_route_with_its_buckets_after_some_requests() {
     downstream.answer_with(500);
     assert_eq!(app.post_event().await.status(), 500);
 
-    let history = app.client.get(app.url("/admin/history")).bearer_auth(TOKEN);
+    let history = app
+        .client
+        .get(app.admin_url("/admin/history"))
+        .bearer_auth(TOKEN);
     let history: Value = history.send().await.unwrap().json().await.unwrap();
 
     assert_eq!(history["step_secs"], 10);
@@ -235,7 +251,9 @@ async fn purging_removes_a_dead_letter_and_an_unknown_one_is_404() {
     downstream.answer_with(500);
     assert_eq!(app.post_event().await.status(), 202);
     let queue = || async {
-        let view = app.client.get(app.url("/admin/routes/chatwoot/queue"));
+        let view = app
+            .client
+            .get(app.admin_url("/admin/routes/chatwoot/queue"));
         let view = view.bearer_auth(TOKEN).send().await.unwrap();
         view.json::<Value>().await.unwrap()
     };
@@ -245,7 +263,7 @@ async fn purging_removes_a_dead_letter_and_an_unknown_one_is_404() {
     .await;
     let id = queue().await["dead"][0]["id"].as_str().unwrap().to_string();
     let purge = |id: &str| {
-        let url = app.url(&format!("/admin/routes/chatwoot/dead-letters?id={id}"));
+        let url = app.admin_url(&format!("/admin/routes/chatwoot/dead-letters?id={id}"));
         app.client.delete(url).bearer_auth(TOKEN).send()
     };
 
@@ -264,10 +282,13 @@ async fn the_console_does_not_exist_without_an_admin_token() {
     let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
 
     for path in ["/console", "/console/login", "/console/assets/console.js"] {
-        let answer = app.client.get(app.url(path)).send().await.unwrap();
+        let answer = app.client.get(app.admin_url(path)).send().await.unwrap();
         assert_eq!(answer.status(), 404, "{path}");
     }
-    let login = app.client.post(app.url("/console/login")).body("token=x");
+    let login = app
+        .client
+        .post(app.admin_url("/console/login"))
+        .body("token=x");
     assert_eq!(login.send().await.unwrap().status(), 404);
 }
 
@@ -282,7 +303,7 @@ async fn the_session_cookie_is_secure_when_a_trusted_proxy_says_the_client_spoke
         .build()
         .unwrap();
     let login = |proto: &'static str| {
-        let request = client.post(app.url("/console/login"));
+        let request = client.post(app.admin_url("/console/login"));
         let request = form(request, &[("token", TOKEN)]);
         request.header("X-Forwarded-Proto", proto).send()
     };
@@ -294,4 +315,19 @@ async fn the_session_cookie_is_secure_when_a_trusted_proxy_says_the_client_spoke
         |answer: &reqwest::Response| answer.headers()[SET_COOKIE].to_str().unwrap().to_string();
     assert!(cookie(&https).contains("Secure"), "{}", cookie(&https));
     assert!(!cookie(&http).contains("Secure"), "{}", cookie(&http));
+}
+
+#[tokio::test]
+async fn the_spec_lists_the_history_and_the_purge_with_both_ways_in() {
+    let downstream = Downstream::start().await;
+    let (app, _) = spawn(&downstream, "").await;
+
+    let spec = app.get_json("/openapi.json").await;
+
+    let history = &spec["paths"]["/admin/history"]["get"];
+    let purge = &spec["paths"]["/admin/routes/{name}/dead-letters"]["delete"];
+    assert!(history["responses"]["200"].is_object(), "{history}");
+    assert!(purge["responses"]["403"].is_object(), "{purge}");
+    let schemes = spec["components"]["securitySchemes"].as_object().unwrap();
+    assert!(schemes.contains_key("ConsoleSession"), "{schemes:?}");
 }

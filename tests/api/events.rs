@@ -15,7 +15,7 @@ fn config(downstream: &Downstream, route_keys: &str) -> String {
 async fn admin_get(app: &TestApp, path: &str) -> Value {
     let response = app
         .client
-        .get(app.url(path))
+        .get(app.admin_url(path))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -25,7 +25,7 @@ async fn admin_get(app: &TestApp, path: &str) -> Value {
 }
 
 async fn replay(app: &TestApp, id: &str) -> reqwest::Response {
-    let url = app.url(&format!("/admin/events/{id}/replay"));
+    let url = app.admin_url(&format!("/admin/events/{id}/replay"));
     let request = app.client.post(url).bearer_auth(TOKEN);
     request.send().await.unwrap()
 }
@@ -181,7 +181,7 @@ async fn the_event_log_needs_the_admin_token() {
     let app = spawn_app(&config(&downstream, "")).await;
     let response = app
         .client
-        .get(app.url("/admin/events"))
+        .get(app.admin_url("/admin/events"))
         .bearer_auth("wrong-token-0123456789")
         .send()
         .await

@@ -15,6 +15,8 @@ mod operations;
 mod queue;
 mod redis_outage;
 mod reload;
+mod replay_by_filter;
 mod schemes;
+mod stalled_log;
 mod token;
 mod unverified;

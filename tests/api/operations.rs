@@ -60,20 +60,20 @@ async fn the_admin_api_refuses_a_missing_or_wrong_token() {
 
     let none = app
         .client
-        .get(app.url("/admin/status"))
+        .get(app.admin_url("/admin/status"))
         .send()
         .await
         .unwrap();
     let wrong = app
         .client
-        .get(app.url("/admin/status"))
+        .get(app.admin_url("/admin/status"))
         .bearer_auth("guess")
         .send()
         .await
         .unwrap();
     let reload = app
         .client
-        .post(app.url("/admin/reload"))
+        .post(app.admin_url("/admin/reload"))
         .bearer_auth("guess")
         .send()
         .await
@@ -90,7 +90,7 @@ async fn the_admin_api_is_absent_without_a_token() {
 
     let response = app
         .client
-        .get(app.url("/admin/status"))
+        .get(app.admin_url("/admin/status"))
         .bearer_auth("")
         .send()
         .await
@@ -108,7 +108,7 @@ async fn admin_status_shows_a_failing_route_and_no_secret() {
 
     let response = app
         .client
-        .get(app.url("/admin/status"))
+        .get(app.admin_url("/admin/status"))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -132,7 +132,7 @@ async fn admin_reload_applies_the_file_now() {
 
     let response = app
         .client
-        .post(app.url("/admin/reload"))
+        .post(app.admin_url("/admin/reload"))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -172,43 +172,33 @@ async fn a_route_at_max_in_flight_sheds_with_503_while_admitted_requests_succeed
 }
 
 #[tokio::test]
-async fn admin_listen_serves_the_admin_api_on_its_own_address_only() {
+async fn the_admin_api_is_served_on_its_own_listener_and_not_on_the_public_one() {
     let downstream = Downstream::start().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = with_admin(chatwoot_config(&downstream.url("/hook"), ""))
-        + &format!("listen = \"127.0.0.1:{port}\"\n");
+    let app = spawn_app(&with_admin(chatwoot_config(&downstream.url("/hook"), ""))).await;
+
+    let own = admin_status(&app, &app.admin_url("/admin/status")).await;
+    let public = admin_status(&app, &app.url("/admin/status")).await;
+
+    assert_ne!(app.admin_addr, Some(app.addr));
+    assert_eq!((own, public), (200, 404));
+}
+
+#[tokio::test]
+async fn listen_public_serves_the_admin_api_on_the_public_listener() {
+    let downstream = Downstream::start().await;
+    let config =
+        with_admin(chatwoot_config(&downstream.url("/hook"), "")) + "listen = \"public\"\n";
     let app = spawn_app(&config).await;
-    eventually("the admin listener accepts connections", || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-    })
-    .await;
 
-    let admin = format!("http://127.0.0.1:{port}/admin/status");
-    let own = app
-        .client
-        .get(admin)
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let public = app
-        .client
-        .get(app.url("/admin/status"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let public = admin_status(&app, &app.url("/admin/status")).await;
 
-    assert_eq!(
-        (own.status().as_u16(), public.status().as_u16()),
-        (200, 404)
-    );
+    assert_eq!(app.admin_addr, None);
+    assert_eq!(public, 200);
+}
+
+async fn admin_status(app: &TestApp, url: &str) -> u16 {
+    let request = app.client.get(url).bearer_auth(TOKEN);
+    request.send().await.unwrap().status().as_u16()
 }
 
 #[tokio::test]
@@ -216,7 +206,7 @@ async fn wrong_admin_tokens_are_counted_and_lock_their_address_out_after_five() 
     let downstream = Downstream::start().await;
     let app = spawn_app(&with_admin(chatwoot_config(&downstream.url("/hook"), ""))).await;
     let status_with = |client: reqwest::Client, token: &'static str| {
-        let url = app.url("/admin/status");
+        let url = app.admin_url("/admin/status");
         async move { client.get(url).bearer_auth(token).send().await.unwrap() }
     };
 

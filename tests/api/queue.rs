@@ -49,7 +49,7 @@ async fn spawn_queued(extra: &str) -> Queued {
 
 /// `GET /admin/routes/chatwoot/queue`.
 async fn queue_view(app: &TestApp) -> Value {
-    let url = app.url("/admin/routes/chatwoot/queue");
+    let url = app.admin_url("/admin/routes/chatwoot/queue");
     let response = app.client.get(url).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
@@ -57,7 +57,7 @@ async fn queue_view(app: &TestApp) -> Value {
 
 /// `POST /admin/routes/chatwoot/replay?id=ID`.
 async fn replay(app: &TestApp, id: &str) -> reqwest::Response {
-    let url = app.url(&format!("/admin/routes/chatwoot/replay?id={id}"));
+    let url = app.admin_url(&format!("/admin/routes/chatwoot/replay?id={id}"));
     app.client
         .post(url)
         .bearer_auth(TOKEN)
@@ -243,7 +243,7 @@ async fn replaying_an_unknown_dead_letter_is_a_404() {
 
     let replay = app
         .client
-        .post(app.url("/admin/routes/chatwoot/replay?id=no-such-event"))
+        .post(app.admin_url("/admin/routes/chatwoot/replay?id=no-such-event"))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -297,7 +297,7 @@ async fn queue_metrics_follow_ingest_attempts_and_dead_letters() {
 async fn the_admin_queue_endpoints_need_the_token_and_a_known_route() {
     let Queued { app, .. } = spawn_queued("").await;
     let get = |path: &str, token: &str| {
-        let request = app.client.get(app.url(path)).bearer_auth(token);
+        let request = app.client.get(app.admin_url(path)).bearer_auth(token);
         async move { request.send().await.unwrap().status().as_u16() }
     };
 
@@ -403,7 +403,7 @@ async fn with_redis_unreachable_the_admin_queue_answers_503_like_the_webhook() {
     let app = spawn_app(&config).await;
 
     let webhook = app.post_event().await;
-    let url = app.url("/admin/routes/chatwoot/queue");
+    let url = app.admin_url("/admin/routes/chatwoot/queue");
     let admin = app.client.get(url).bearer_auth(TOKEN).send().await.unwrap();
 
     assert_eq!(webhook.status(), 503);

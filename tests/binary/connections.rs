@@ -9,13 +9,14 @@ use std::time::Duration;
 use serde_json::Value;
 use support::*;
 
-use crate::process::{Gateway, hookgate_with_fd_limit, serve_by, write_config};
+use crate::process::{Gateway, Listening, hookgate_with_fd_limit, serve_listening, write_config};
 
 const TOKEN: &str = "admin-token-for-connection-tests";
 const FD_LIMIT: u32 = 512;
 const IDLE_CLIENTS: usize = 600;
 
-fn config(downstream: &str, admin_port: u16, server_keys: &str) -> String {
+/// The admin API on its own listener (port 0 from [`crate::process::hookgate`]).
+fn config(downstream: &str, server_keys: &str) -> String {
     format!(
         r#"[server]
 listen = "127.0.0.1:0"
@@ -24,7 +25,6 @@ workers = 1
 
 [admin]
 token = "{TOKEN}"
-listen = "127.0.0.1:{admin_port}"
 
 [routes.open]
 path = "/hook"
@@ -34,14 +34,9 @@ signature = {{ scheme = "none" }}
     )
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// `hookgate serve` under `ulimit -n FD_LIMIT`.
-fn serve_near_the_limit(config: &Path) -> (Gateway, String, mpsc::Receiver<Value>) {
-    serve_by(hookgate_with_fd_limit(FD_LIMIT), config)
+fn serve_near_the_limit(config: &Path) -> (Gateway, Listening, mpsc::Receiver<Value>) {
+    serve_listening(hookgate_with_fd_limit(FD_LIMIT), config)
 }
 
 /// More idle connections than the process has descriptors.
@@ -87,9 +82,9 @@ async fn post_webhook(addr: &str) -> Option<u16> {
 async fn near_its_descriptor_limit_the_gateway_caps_connections_and_the_admin_api_still_answers() {
     let downstream = Downstream::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let admin_port = free_port();
-    let path = write_config(&dir, &config(&downstream.url("/in"), admin_port, ""));
-    let (gateway, addr, logs) = serve_near_the_limit(&path);
+    let path = write_config(&dir, &config(&downstream.url("/in"), ""));
+    let (gateway, listening, logs) = serve_near_the_limit(&path);
+    let addr = listening.addr;
 
     let idle = open_idle_connections(&addr);
 
@@ -97,7 +92,7 @@ async fn near_its_descriptor_limit_the_gateway_caps_connections_and_the_admin_ap
         .timeout(Duration::from_secs(3))
         .build()
         .unwrap()
-        .get(format!("http://127.0.0.1:{admin_port}/admin/status"))
+        .get(format!("http://{}/admin/status", listening.admin_addr))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -128,8 +123,8 @@ async fn out_of_descriptors_the_accept_loop_backs_off_and_logs_the_burst_once() 
     let dir = tempfile::tempdir().unwrap();
     // A cap above what the limit allows, so that accepts do fail.
     let too_many = "max_connections = 5000";
-    let path = write_config(&dir, &config(&downstream.url("/in"), free_port(), too_many));
-    let (gateway, addr, logs) = serve_near_the_limit(&path);
+    let path = write_config(&dir, &config(&downstream.url("/in"), too_many));
+    let (gateway, Listening { addr, .. }, logs) = serve_near_the_limit(&path);
 
     let idle = open_idle_connections(&addr);
     let mut seen = Vec::new();

@@ -79,7 +79,7 @@ async fn an_operator_finds_a_failed_event_in_the_console_and_replays_it() {
     script
         .arg("tests/browser/console.mjs")
         .current_dir(&root)
-        .env("HOOKGATE_URL", app.url(""))
+        .env("HOOKGATE_URL", app.admin_url(""))
         .env("HOOKGATE_TOKEN", TOKEN)
         .env("DELIVERY_ID", DELIVERY)
         .env("XSS_ROUTE", XSS_ROUTE)

@@ -77,3 +77,71 @@ async fn events_ls_and_show_read_what_the_gateway_logged() {
         "{missing}"
     );
 }
+
+/// `hookgate events replay ARGS`: success and what it printed.
+fn replay(config: &std::path::Path, args: &[&str]) -> (bool, String) {
+    events(config, &[&["replay"], args].concat())
+}
+
+#[tokio::test]
+async fn events_replay_works_with_the_gateway_stopped_and_beside_a_running_one() {
+    let downstream = Downstream::start().await;
+    downstream.answer_with(502);
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\n[store]\npath = {:?}\n",
+        chatwoot_config(&downstream.url("/hook"), ""),
+        dir.path().join("hookgate.db").display().to_string()
+    );
+    let config = write_config(&dir, &text);
+    let (gateway, addr) = serve(&config);
+    let client = reqwest::Client::new();
+    let mut request = client
+        .post(format!("http://{addr}{CHATWOOT_PATH}"))
+        .body(EVENT);
+    for (name, value) in chatwoot_headers(SECRET, now_secs(), EVENT) {
+        request = request.header(name, value);
+    }
+    assert_eq!(request.send().await.unwrap().status(), 500);
+    let id = downstream.received()[0].headers["x-hookgate-event-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    eventually("the record is on disk", || {
+        let (ok, out) = events(&config, &["ls", "--outcome", "downstream_error"]);
+        async move { ok && out.contains("downstream_error") }
+    })
+    .await;
+    drop(gateway);
+    downstream.answer_with(200);
+
+    let (stopped_ok, stopped) = replay(&config, &[&id]);
+    let (_gateway, _) = serve(&config);
+    eventually("the restarted gateway delivers the replay", || async {
+        downstream.received().len() == 2
+    })
+    .await;
+    let (running_ok, running) = replay(&config, &["--route", "chatwoot", "--status", "5xx"]);
+    eventually("the running gateway delivers the second replay", || async {
+        downstream.received().len() == 3
+    })
+    .await;
+    let (unfiltered_ok, unfiltered) = replay(&config, &["--route", "chatwoot"]);
+
+    assert!(
+        stopped_ok && stopped.contains("replayed event"),
+        "{stopped}"
+    );
+    assert!(
+        running_ok && running.contains("replayed 1 events"),
+        "{running}"
+    );
+    assert!(
+        !unfiltered_ok && unfiltered.contains("at least one filter"),
+        "{unfiltered}"
+    );
+    for replayed in &downstream.received()[1..] {
+        assert_eq!(replayed.headers["x-hookgate-event-id"], id.as_str());
+        assert_eq!(replayed.body, EVENT);
+    }
+}

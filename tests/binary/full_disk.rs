@@ -11,7 +11,7 @@ use std::process::Command;
 use serde_json::Value;
 use support::*;
 
-use crate::process::serve_with_logs;
+use crate::process::{hookgate, serve_listening};
 
 const TOKEN: &str = "admin-token-for-full-disk-tests";
 /// Events waiting for delivery when the disk fills.
@@ -83,6 +83,7 @@ fn config(downstream: &Downstream, store: &Path, enabled: bool) -> String {
 struct Client {
     http: reqwest::Client,
     addr: String,
+    admin_addr: String,
 }
 
 impl Client {
@@ -117,12 +118,9 @@ impl Client {
     }
 
     async fn queue_depth(&self) -> u64 {
-        let view: Value = self
-            .get("/admin/routes/chatwoot/queue")
-            .await
-            .json()
-            .await
-            .unwrap();
+        let url = format!("http://{}/admin/routes/chatwoot/queue", self.admin_addr);
+        let request = self.http.get(url).bearer_auth(TOKEN);
+        let view: Value = request.send().await.unwrap().json().await.unwrap();
         view["depth"].as_u64().unwrap()
     }
 }
@@ -145,10 +143,11 @@ async fn a_full_disk_under_the_store_floods_neither_the_downstream_nor_the_log()
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("routes.toml");
     std::fs::write(&path, config(&downstream, disk.path(), false)).unwrap();
-    let (_gateway, addr, logs) = serve_with_logs(&path);
+    let (_gateway, listening, logs) = serve_listening(hookgate(), &path);
     let client = Client {
         http: reqwest::Client::new(),
-        addr,
+        addr: listening.addr,
+        admin_addr: listening.admin_addr,
     };
     for _ in 0..EVENTS {
         assert_eq!(client.post_event().await, 202);

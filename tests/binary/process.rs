@@ -1,6 +1,6 @@
 //! The `hookgate` binary as a child process, in an environment of the
 //! test's choosing: `hookgate serve` started with JSON logs, its bound
-//! address read from the `listening` line.
+//! addresses (public and admin) read from the `listening` line.
 
 use std::io::{BufRead, BufReader};
 use std::ops::{Deref, DerefMut};
@@ -14,7 +14,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
 
 /// `hookgate` without any `HOOKGATE_*` variable of this process, nor
 /// systemd's (a test run from a unit would otherwise notify it): the child
-/// sees only those a test sets on purpose (with `.env`, after this).
+/// sees only those a test sets on purpose (with `.env`, after this), and
+/// [`ADMIN_ON_PORT_0`].
 pub fn hookgate() -> Command {
     without_our_variables(Command::new(BIN))
 }
@@ -38,8 +39,15 @@ fn without_our_variables(mut command: Command) -> Command {
     for name in SYSTEMD_VARIABLES {
         command.env_remove(name);
     }
+    let (name, value) = ADMIN_ON_PORT_0;
+    command.env(name, value);
     command
 }
+
+/// The admin API on a port the system picks: its default, 127.0.0.1:9180,
+/// would be shared by the gateways of tests running at once. Its address
+/// is read from the `listening` line.
+pub const ADMIN_ON_PORT_0: (&str, &str) = ("HOOKGATE_ADMIN__LISTEN", "127.0.0.1:0");
 
 /// What systemd sets for a unit that the gateway reads.
 const SYSTEMD_VARIABLES: [&str; 2] = ["NOTIFY_SOCKET", "STATE_DIRECTORY"];
@@ -89,7 +97,25 @@ pub fn serve_with_logs(config: &Path) -> (Gateway, String, mpsc::Receiver<Value>
 }
 
 /// Starts `command` (a [`hookgate`]) serving `config`, as [`serve_with_logs`].
-pub fn serve_by(mut command: Command, config: &Path) -> (Gateway, String, mpsc::Receiver<Value>) {
+pub fn serve_by(command: Command, config: &Path) -> (Gateway, String, mpsc::Receiver<Value>) {
+    let (child, listening, logs) = serve_listening(command, config);
+    (child, listening.addr, logs)
+}
+
+/// Where a started gateway listens, as its `listening` line says.
+pub struct Listening {
+    /// The public listener's `ip:port`.
+    pub addr: String,
+    /// The admin API's own `ip:port`, or `public` when served on the public one.
+    pub admin_addr: String,
+}
+
+/// Starts `command` (a [`hookgate`]) serving `config`, as [`serve_by`], with
+/// the admin API's address too.
+pub fn serve_listening(
+    mut command: Command,
+    config: &Path,
+) -> (Gateway, Listening, mpsc::Receiver<Value>) {
     let child = command
         .args(["serve", "--log-format", "json", "--config"])
         .arg(config)
@@ -99,14 +125,18 @@ pub fn serve_by(mut command: Command, config: &Path) -> (Gateway, String, mpsc::
         .unwrap();
     let mut child = Gateway(child);
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
+    let listening = loop {
         let line = lines
             .next()
             .expect("the gateway logs until it listens")
             .unwrap();
         let entry: Value = serde_json::from_str(&line).expect("every log line is JSON");
         if entry["fields"]["message"] == "listening" {
-            break entry["fields"]["addr"].as_str().unwrap().to_string();
+            let field = |name: &str| entry["fields"][name].as_str().unwrap().to_string();
+            break Listening {
+                addr: field("addr"),
+                admin_addr: field("admin_addr"),
+            };
         }
     };
     // Keep draining stderr so the child never blocks on a full pipe.
@@ -117,5 +147,5 @@ pub fn serve_by(mut command: Command, config: &Path) -> (Gateway, String, mpsc::
             let _ = sender.send(entry);
         }
     });
-    (child, addr, logs)
+    (child, listening, logs)
 }

@@ -24,6 +24,9 @@ fn init_logs() {
 pub struct TestApp {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where the admin API listens; `None` when it is served on the public
+    /// listener (`[admin] listen = "public"`).
+    pub admin_addr: Option<SocketAddr>,
     /// Its config file, which the gateway watches.
     pub config_path: PathBuf,
     /// A client for it.
@@ -38,6 +41,12 @@ impl TestApp {
     /// `http://<addr><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `http://<admin address><path>`: the admin API's own listener, or the
+    /// public one when the config serves it there.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr.unwrap_or(self.addr))
     }
 
     /// POSTs `body` to `path` with `headers`.
@@ -124,15 +133,18 @@ pub async fn spawn_app(config: &str) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("routes.toml");
     let config = with_own_store(config, &dir.path().join("hookgate.db"));
+    let config = with_admin_on_port_0(&config);
     std::fs::write(&config_path, config).unwrap();
     let app = Application::build(config_path.clone(), hookgate::config::Vars::default())
         .await
         .expect("the app builds");
     let addr = app.addr();
+    let admin_addr = app.admin_addr();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
         addr,
+        admin_addr,
         config_path,
         client: reqwest::Client::new(),
         shutdown,
@@ -155,6 +167,25 @@ fn with_own_store(config: &str, path: &std::path::Path) -> String {
                 config.to_string()
             } else {
                 config.replacen("[store]\n", &format!("[store]\n{line}"), 1)
+            }
+        }
+    }
+}
+
+/// `config` with the admin API on a port of its own picked by the system,
+/// unless it names its `[admin] listen`: the default, 127.0.0.1:9180, would
+/// be shared by the tests running at once.
+pub fn with_admin_on_port_0(config: &str) -> String {
+    let line = "listen = \"127.0.0.1:0\"\n";
+    match config.find("[admin]\n") {
+        None => format!("{config}\n[admin]\n{line}"),
+        Some(at) => {
+            let table = &config[at..];
+            let table = &table[..table[1..].find("\n[").map_or(table.len(), |end| end + 1)];
+            if table.contains("\nlisten =") {
+                config.to_string()
+            } else {
+                config.replacen("[admin]\n", &format!("[admin]\n{line}"), 1)
             }
         }
     }

@@ -12,7 +12,9 @@ mod eventually;
 mod redis;
 mod signing;
 
-pub use app::{TestApp, chatwoot_config, redis_url, spawn_app, with_server_keys};
+pub use app::{
+    TestApp, chatwoot_config, redis_url, spawn_app, with_admin_on_port_0, with_server_keys,
+};
 pub use downstream::{Downstream, Recorded};
 pub use eventually::{PATIENCE, eventually};
 pub use redis::ThrowawayRedis;

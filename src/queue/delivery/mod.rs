@@ -86,7 +86,10 @@ pub async fn run(
             Ok(()) = changes.changed() => {}
             _ = housekeeping.tick() => {
                 rounds = rounds.wrapping_add(1);
-                if let Some(queue) = slot.get() {
+                // A store no route opened may hold events `hookgate events
+                // replay` put there from another process.
+                let store = &live.peek().config.server.store;
+                if let Some(queue) = slot.get().or_else(|| slot.open_if_stored(store)) {
                     let sweep = rounds % SWEEP_EVERY == 0;
                     holding = keep_house(&live, queue, sweep, &mut faults).await;
                 }

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use base64::Engine;
 use poem::Request;
-use poem::http::{HeaderMap, HeaderName, HeaderValue};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -12,11 +11,9 @@ use poem_openapi::{Enum, Object, OpenApi};
 
 use super::auth::{AdminAuth, check};
 use super::{AdminError, AdminResult, Tag};
-use crate::events::{REDACTED, query};
-use crate::forward::{Outbound, Peer};
-use crate::queue::QueueError;
+use crate::events::query;
+use crate::replay;
 use crate::server::context::Context;
-use crate::signature::VerifiedBody;
 
 /// Records listed per page by default, and at most.
 const DEFAULT_PAGE: usize = 50;
@@ -37,7 +34,7 @@ pub enum StatusClass {
 }
 
 impl StatusClass {
-    fn first_digit(self) -> u16 {
+    pub(super) fn first_digit(self) -> u16 {
         match self {
             Self::Success => 2,
             Self::ClientError => 4,
@@ -211,34 +208,14 @@ impl EventsApi {
     ) -> AdminResult<EventReplayed> {
         check(&context, &auth, request)?;
         let record = find(&context, &id)?;
-        let Some(body) = record.body else {
+        if record.body.is_none() {
             return Err(AdminError::NotReplayable(id.0).into());
-        };
+        }
         let snapshot = context.live.load();
         let route = snapshot.config.routes.by_name(&record.summary.route);
         let route = route.ok_or_else(|| AdminError::NoRoute(record.summary.route.clone()))?;
         let queue = context.queue.open(&snapshot.config.server.store)?;
-        let request_id = HeaderValue::try_from(record.summary.request_id.as_str())
-            .unwrap_or_else(|_| HeaderValue::from_static("replay"));
-        let headers = kept_headers(record.headers.unwrap_or_default());
-        // The log keeps only bodies that passed their signature check.
-        let body = VerifiedBody::from_store(body.into());
-        let peer = Peer {
-            ip: None,
-            tls: false,
-        };
-        let outbound = Outbound::new(route, &headers, peer, &request_id, &body);
-        queue
-            .resend(&outbound, &id)
-            .await
-            .map_err(|error| match error {
-                // Still in the store from an earlier replay (or its queued delivery).
-                QueueError::Store(cause) if cause.to_string().contains("UNIQUE") => {
-                    AdminError::AlreadyQueued(id.0.clone())
-                }
-                other => AdminError::from(other),
-            })?;
-        tracing::info!(event_id = %id.0, route = %route.name, "event replayed");
+        replay::one(queue, route, record).await?;
         Ok(Json(EventReplayed {
             success: true,
             id: id.0,
@@ -263,20 +240,8 @@ fn find(context: &Context, id: &str) -> Result<query::Record, AdminError> {
         .ok_or_else(|| AdminError::NoEvent(id.to_string()))
 }
 
-/// The logged headers to send again: redacted ones (signatures, credentials) left out.
-fn kept_headers(pairs: Vec<(String, String)>) -> HeaderMap {
-    pairs
-        .into_iter()
-        .filter(|(_, value)| value != REDACTED)
-        .filter_map(|(name, value)| {
-            let name = HeaderName::try_from(name).ok()?;
-            Some((name, HeaderValue::try_from(value).ok()?))
-        })
-        .collect()
-}
-
 /// A filter given empty (`?route=`) is no filter.
-fn given(value: Option<String>) -> Option<String> {
+pub(super) fn given(value: Option<String>) -> Option<String> {
     value.filter(|text| !text.is_empty())
 }
 

@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, Object};
 use super::guard::LOCKOUT;
 use crate::config::ConfigError;
 use crate::queue::QueueError;
+use crate::replay::ReplayError;
 use crate::server::error::queue_status;
 
 /// Why an admin call failed.
@@ -39,6 +40,11 @@ pub enum AdminError {
     /// The event is in the queue already (replayed, not yet delivered).
     #[error("event `{0}` is in the queue already")]
     AlreadyQueued(String),
+    /// A replay given both a dead letter's `id` and event log filters.
+    #[error(
+        "`id` names one dead letter; the filters select from the event log: give one or the other"
+    )]
+    IdAndFilters,
     /// The event log could not be read.
     #[error("cannot read the event log: {0}")]
     EventLog(#[from] rusqlite::Error),
@@ -76,7 +82,7 @@ pub enum AdminFailure {
     /// without calling.
     #[oai(status = 429)]
     LockedOut(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
-    /// A filter is malformed.
+    /// A filter is malformed, or a replay names both a dead letter and filters.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
     /// The event cannot be replayed: no kept, verified body.
@@ -106,6 +112,7 @@ impl AdminError {
             }
             AdminError::NotReplayable(_) => StatusCode::CONFLICT,
             AdminError::AlreadyQueued(_) => StatusCode::CONFLICT,
+            AdminError::IdAndFilters => StatusCode::BAD_REQUEST,
             AdminError::EventLog(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AdminError::WrongToken | AdminError::NoSession => StatusCode::UNAUTHORIZED,
             AdminError::Csrf => StatusCode::FORBIDDEN,
@@ -135,6 +142,23 @@ impl From<AdminError> for AdminFailure {
             StatusCode::SERVICE_UNAVAILABLE => AdminFailure::Unavailable(body),
             _ => AdminFailure::Failed(body),
         }
+    }
+}
+
+impl From<ReplayError> for AdminError {
+    fn from(error: ReplayError) -> Self {
+        match error {
+            ReplayError::NoBody(id) => AdminError::NotReplayable(id),
+            ReplayError::AlreadyQueued(id) => AdminError::AlreadyQueued(id),
+            ReplayError::Queue(error) => AdminError::Queue(error),
+            ReplayError::Log(error) => AdminError::EventLog(error),
+        }
+    }
+}
+
+impl From<ReplayError> for AdminFailure {
+    fn from(error: ReplayError) -> Self {
+        AdminError::from(error).into()
     }
 }
 

@@ -1,5 +1,5 @@
 //! The admin API of a route's queue: inspect it, replay or purge its dead
-//! letters.
+//! letters, or replay the event log records a filter selects.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -11,8 +11,11 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use super::auth::{AdminAuth, check};
+use super::events::{StatusClass, given};
 use super::{AdminError, AdminResult, Tag};
+use crate::events::query;
 use crate::queue::{EventState, EventSummary, Purge, Queue, QueueError, QueueSlot};
+use crate::replay;
 use crate::server::context::Context;
 
 /// The most dead letters listed by `GET /admin/routes/{name}/queue`.
@@ -63,11 +66,24 @@ pub struct Purged {
 
 /// The outcome of a replay.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Replayed {
     /// Always true.
     success: bool,
-    /// Dead letters put back into the queue.
+    /// Dead letters put back into the queue; with filters, event log
+    /// records put into the queue.
     replayed: u64,
+    /// With filters: the records selected but not replayed, by reason.
+    skipped: Option<Skipped>,
+}
+
+/// Records a replay by filter selected but did not replay.
+#[derive(Object)]
+pub struct Skipped {
+    /// No kept, verified body (refused, or the route keeps no bodies).
+    no_body: u64,
+    /// Their event is in the queue already (replayed, not yet delivered).
+    already_queued: u64,
 }
 
 /// The token-guarded queue endpoints.
@@ -106,12 +122,16 @@ impl QueueApi {
         Ok(Json(view))
     }
 
-    /// Put a route's dead letters back into the queue: the one with `id`, or all.
+    /// Put a route's dead letters back into the queue: the one with `id`, or
+    /// all. With event log filters instead: deliver again every record of
+    /// the route they select (its kept, verified body, through the queue,
+    /// with the same event id), skipping those without a body or already queued.
     #[oai(
         path = "/admin/routes/:name/replay",
         method = "post",
         tag = "Tag::Admin"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn replay(
         &self,
         auth: AdminAuth,
@@ -121,9 +141,35 @@ impl QueueApi {
         name: Path<String>,
         /// One dead letter's event id; all of the route's when absent.
         id: Query<Option<String>>,
+        /// Event log filter: only this outcome (`downstream_error`, ...).
+        outcome: Query<Option<String>>,
+        /// Event log filter: only this status class.
+        status: Query<Option<StatusClass>>,
+        /// Event log filter: received at or after (Unix milliseconds).
+        since_ms: Query<Option<i64>>,
+        /// Event log filter: received before (Unix milliseconds).
+        until_ms: Query<Option<i64>>,
+        /// Event log filter: the source's delivery id.
+        delivery_id: Query<Option<String>>,
     ) -> AdminResult<Replayed> {
         let queue = admit(&context, &auth, request, &name)?;
-        let replayed = match (queue, id.0.as_deref()) {
+        let filter = query::Filter {
+            outcome: given(outcome.0),
+            status_class: status.0.map(StatusClass::first_digit),
+            since_ms: since_ms.0,
+            until_ms: until_ms.0,
+            delivery_id: given(delivery_id.0),
+            ..Default::default()
+        };
+        // Unlike a filter, an empty `id` is not taken for none: it names no dead letter.
+        let id = id.0;
+        if filter.narrows() {
+            if id.is_some() {
+                return Err(AdminError::IdAndFilters.into());
+            }
+            return from_log(&context, &name, filter).await;
+        }
+        let replayed = match (queue, id.as_deref()) {
             (Some(queue), id) => queue.replay(&name, id).await?,
             (None, Some(id)) => return Err(QueueError::NotFound(id.to_string()).into()),
             (None, None) => 0,
@@ -131,6 +177,7 @@ impl QueueApi {
         Ok(Json(Replayed {
             success: true,
             replayed,
+            skipped: None,
         }))
     }
 
@@ -164,6 +211,23 @@ impl QueueApi {
             purged,
         }))
     }
+}
+
+/// Replays the records of route `name` that `filter` selects.
+async fn from_log(context: &Context, name: &str, filter: query::Filter) -> AdminResult<Replayed> {
+    let snapshot = context.live.load();
+    let route = (snapshot.config.routes.by_name(name))
+        .ok_or_else(|| AdminError::NoRoute(name.to_string()))?;
+    let queue = context.queue.open(&snapshot.config.server.store)?;
+    let tally = replay::matching(&context.events_path, queue, route, filter).await?;
+    Ok(Json(Replayed {
+        success: true,
+        replayed: tally.replayed,
+        skipped: Some(Skipped {
+            no_body: tally.no_body,
+            already_queued: tally.already_queued,
+        }),
+    }))
 }
 
 /// The token and the route checked; the store, when one is open.

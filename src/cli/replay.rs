@@ -1,0 +1,88 @@
+//! `hookgate events replay`: event log records delivered again, written to
+//! the store directly like `hookgate queue replay`, so it works with the
+//! gateway stopped; a running gateway's delivery picks the events up within
+//! a second.
+
+use super::ConfigArg;
+use crate::config::{self, Config};
+use crate::events::{self, query};
+use crate::queue::Queue;
+use crate::replay;
+
+/// Replays the record `id`, or every record of `route` that `filter`
+/// selects, printing what was done.
+pub fn run(
+    config: &ConfigArg,
+    id: Option<String>,
+    route: Option<String>,
+    filter: query::Filter,
+) -> Result<(), String> {
+    // Secrets need not be set: only the routes' names and the store are used.
+    let loaded = config::load_for_docs(&config.config, &config::Vars::process())
+        .map_err(|e| e.to_string())?;
+    let log = events::path_beside(&loaded.server.store.path);
+    let queue = Queue::open(&loaded.server.store).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        match (id, route) {
+            (Some(id), _) => one(&loaded, &queue, &log, &id).await,
+            (None, Some(_)) if !filter.narrows() => Err(
+                "give at least one filter (--outcome, --status, --since, --until, --delivery-id): \
+                 a replay delivers again, even what was delivered"
+                    .into(),
+            ),
+            (None, Some(route)) => matching(&loaded, &queue, &log, &route, filter).await,
+            (None, None) => Err("give an event id, or --route and filters".into()),
+        }
+    })
+}
+
+async fn one(
+    loaded: &Config,
+    queue: &Queue,
+    log: &std::path::Path,
+    id: &str,
+) -> Result<(), String> {
+    let connection = query::open(log)
+        .map_err(|e| format!("{}: {e}", log.display()))?
+        .ok_or_else(|| format!("{}: no event log there", log.display()))?;
+    let record = query::get(&connection, id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no event `{id}` in the event log"))?;
+    let name = record.summary.route.clone();
+    let route = route_named(loaded, &name)?;
+    replay::one(queue, route, record)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("replayed event {id} of route `{name}`");
+    Ok(())
+}
+
+async fn matching(
+    loaded: &Config,
+    queue: &Queue,
+    log: &std::path::Path,
+    name: &str,
+    filter: query::Filter,
+) -> Result<(), String> {
+    let route = route_named(loaded, name)?;
+    let tally = replay::matching(log, queue, route, filter)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "replayed {} events of route `{name}`; skipped {} without a kept body, {} still queued",
+        tally.replayed, tally.no_body, tally.already_queued
+    );
+    Ok(())
+}
+
+fn route_named<'a>(loaded: &'a Config, name: &str) -> Result<&'a crate::routes::Route, String> {
+    loaded
+        .routes
+        .by_name(name)
+        .map(|route| route.as_ref())
+        .ok_or_else(|| format!("no route named `{name}` in the config"))
+}

@@ -1,0 +1,222 @@
+//! Keeps each route's log within its `retention` and `max_events`, a little
+//! at a time, so that pruning never stalls the writer.
+//!
+//! At a sustained rate the log deletes as many records as it inserts. Done
+//! in one sweep every few seconds, that delete took long enough for the
+//! channel to fill and records to be dropped; so each route's cut-off id is
+//! worked out once a second, and every written batch is followed by the
+//! delete of at most twice as many expired records. When the gateway is
+//! quiet, bigger steps catch up.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use rusqlite::{Connection, params};
+
+use super::record::unix_ms;
+
+/// How often each route's cut-off id is worked out again.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+
+/// A route's bounds, as its latest record gave them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// `retention`, in milliseconds.
+    pub retention_ms: u64,
+    /// `max_events`.
+    pub max_events: u64,
+}
+
+/// Each route's bounds and the id below which its records go.
+#[derive(Debug)]
+pub struct Pruner {
+    bounds: HashMap<String, Bounds>,
+    cutoffs: HashMap<String, String>,
+    refreshed_at: Option<Instant>,
+}
+
+impl Pruner {
+    /// A pruner that knows no route yet.
+    pub fn new() -> Self {
+        Self {
+            bounds: HashMap::new(),
+            cutoffs: HashMap::new(),
+            refreshed_at: None,
+        }
+    }
+
+    /// `route`'s latest record came with `bounds`.
+    pub fn note(&mut self, route: &str, bounds: Bounds) {
+        if self.bounds.get(route) != Some(&bounds) {
+            self.bounds.insert(route.to_string(), bounds);
+        }
+    }
+
+    /// Works out each route's cut-off again, if it is time, and sweeps the
+    /// attempts whose events are gone from every route.
+    pub fn refresh(&mut self, connection: &Connection) -> rusqlite::Result<()> {
+        if self
+            .refreshed_at
+            .is_some_and(|at| at.elapsed() < REFRESH_EVERY)
+        {
+            return Ok(());
+        }
+        self.refreshed_at = Some(Instant::now());
+        let now = unix_ms(SystemTime::now());
+        for (route, bounds) in &self.bounds {
+            let cutoff = cutoff(connection, route, now, *bounds)?;
+            self.cutoffs.insert(route.clone(), cutoff);
+        }
+        if let Some(lowest) = self.cutoffs.values().min() {
+            // Below every route's cut-off, an attempt's event is gone or was
+            // never logged (dropped): no route's prune would find it.
+            connection
+                .prepare_cached("DELETE FROM attempts WHERE event_id < ?1")?
+                .execute(params![lowest])?;
+        }
+        Ok(())
+    }
+
+    /// Deletes at most `limit` expired records of each route, with their
+    /// attempts.
+    pub fn prune_some(&self, connection: &mut Connection, limit: usize) -> rusqlite::Result<()> {
+        let transaction = connection.transaction()?;
+        for (route, cutoff) in &self.cutoffs {
+            let oldest = "SELECT id FROM events WHERE route = ?1 AND id < ?2 ORDER BY id LIMIT ?3";
+            transaction
+                .prepare_cached(&format!(
+                    "DELETE FROM attempts WHERE event_id IN ({oldest})"
+                ))?
+                .execute(params![route, cutoff, limit as i64])?;
+            transaction
+                .prepare_cached(&format!("DELETE FROM events WHERE id IN ({oldest})"))?
+                .execute(params![route, cutoff, limit as i64])?;
+        }
+        transaction.commit()
+    }
+}
+
+/// The id below which `route`'s records are older than its retention or
+/// past its newest `max_events`.
+///
+/// Ids are UUIDv7, ordered by time, so both bounds become one id bound and
+/// each delete is a range on an index, never a scan of the table (whose
+/// rows hold the bodies).
+fn cutoff(
+    connection: &Connection,
+    route: &str,
+    now_ms: i64,
+    bounds: Bounds,
+) -> rusqlite::Result<String> {
+    let oldest_kept: Option<String> = connection
+        .prepare_cached(
+            "SELECT id FROM events WHERE route = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
+        )?
+        .query_row(params![route, bounds.max_events as i64 - 1], |row| {
+            row.get(0)
+        })
+        .ok();
+    let by_age = first_id_at(now_ms - bounds.retention_ms as i64);
+    Ok(match oldest_kept {
+        Some(by_count) if by_count > by_age => by_count,
+        _ => by_age,
+    })
+}
+
+/// The smallest UUIDv7 (as text) of the millisecond `ms`: every id made at
+/// or after `ms` sorts at or after it.
+fn first_id_at(ms: i64) -> String {
+    let ms = ms.max(0) as u64;
+    format!(
+        "{:08x}-{:04x}-7000-8000-000000000000",
+        ms >> 16,
+        ms & 0xffff
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log with `n` records of `route` made `age_ms` ago, each with an attempt.
+    fn log_with(connection: &Connection, route: &str, n: usize, age_ms: i64) {
+        let at = unix_ms(SystemTime::now()) - age_ms;
+        for i in 0..n {
+            let id = format!("{}-{route}-{i:06}", first_id_at(at));
+            connection
+                .execute(
+                    "INSERT INTO events (id, received_at, route, request_id, status, outcome, \
+                     body_size, duration_ms) VALUES (?1, ?2, ?3, 'r', 200, 'forwarded', 0, 0)",
+                    params![id, at, route],
+                )
+                .unwrap();
+            connection
+                .execute(
+                    "INSERT INTO attempts (event_id, route, at, duration_ms, answer) \
+                     VALUES (?1, ?2, ?3, 0, '')",
+                    params![id, route, at],
+                )
+                .unwrap();
+        }
+    }
+
+    fn count(connection: &Connection, table: &str, route: &str) -> i64 {
+        connection
+            .query_row(
+                &format!("SELECT count(*) FROM {table} WHERE route = ?1"),
+                [route],
+                |row| row.get(0),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn expired_records_go_a_step_at_a_time_with_their_attempts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut connection = super::super::writer::open(&dir.path().join("log.db")).unwrap();
+        log_with(&connection, "old", 30, 3_600_000);
+        log_with(&connection, "kept", 30, 0);
+        let mut pruner = Pruner::new();
+        let bounds = Bounds {
+            retention_ms: 60_000,
+            max_events: 1_000,
+        };
+        pruner.note("old", bounds);
+        pruner.note("kept", bounds);
+        pruner.refresh(&connection).unwrap();
+
+        pruner.prune_some(&mut connection, 10).unwrap();
+        assert_eq!(count(&connection, "events", "old"), 20);
+
+        pruner.prune_some(&mut connection, 100).unwrap();
+        assert_eq!(count(&connection, "events", "old"), 0);
+        assert_eq!(count(&connection, "attempts", "old"), 0);
+        assert_eq!(count(&connection, "events", "kept"), 30);
+        assert_eq!(count(&connection, "attempts", "kept"), 30);
+    }
+
+    #[test]
+    fn attempts_whose_event_was_never_logged_are_swept_past_every_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let connection = super::super::writer::open(&dir.path().join("log.db")).unwrap();
+        log_with(&connection, "old", 5, 3_600_000);
+        connection.execute("DELETE FROM events", []).unwrap();
+        let mut pruner = Pruner::new();
+        let bounds = Bounds {
+            retention_ms: 60_000,
+            max_events: 1_000,
+        };
+        pruner.note("other", bounds);
+        pruner.refresh(&connection).unwrap();
+        assert_eq!(count(&connection, "attempts", "old"), 0);
+    }
+
+    #[test]
+    fn the_first_id_of_a_millisecond_sorts_between_the_ids_around_it() {
+        let before = uuid::Uuid::now_v7().to_string();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let bound = first_id_at(unix_ms(SystemTime::now()) - 1);
+        let after = uuid::Uuid::now_v7().to_string();
+        assert!(before < bound && bound < after, "{before} {bound} {after}");
+    }
+}

@@ -1,0 +1,145 @@
+//! Replay from the event log: a record's kept, verified body delivered
+//! again through the durable queue (so it is retried), with the original
+//! bytes and the same event id (`X-Hookgate-Event-Id`), to the route's
+//! current downstream. One record, or every record a filter selects.
+//!
+//! Used by the admin API and by `hookgate events replay`, which works on the
+//! store directly: a running gateway's delivery picks the events up.
+
+use std::path::Path;
+
+use poem::http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::events::{REDACTED, query};
+use crate::forward::{Outbound, Peer};
+use crate::queue::{Queue, QueueError};
+use crate::routes::Route;
+use crate::signature::VerifiedBody;
+
+/// Records listed per page while collecting a filter's matches.
+const PAGE: usize = 500;
+
+/// Why a record was not replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The record keeps no verified body (refused, or the route keeps none).
+    #[error("event `{0}` has no kept, verified body to replay")]
+    NoBody(String),
+    /// The event is in the queue already (replayed, not yet delivered).
+    #[error("event `{0}` is in the queue already")]
+    AlreadyQueued(String),
+    /// The store refused or failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The event log could not be read.
+    #[error("cannot read the event log: {0}")]
+    Log(#[from] rusqlite::Error),
+}
+
+/// What a replay by filter did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Records put into the queue.
+    pub replayed: u64,
+    /// Records skipped: no kept, verified body.
+    pub no_body: u64,
+    /// Records skipped: their event is in the queue already.
+    pub already_queued: u64,
+}
+
+/// Puts `record` of `route` into `queue` under its own id.
+pub async fn one(queue: &Queue, route: &Route, record: query::Record) -> Result<(), ReplayError> {
+    let id = record.summary.id;
+    let Some(body) = record.body else {
+        return Err(ReplayError::NoBody(id));
+    };
+    let request_id = HeaderValue::try_from(record.summary.request_id.as_str())
+        .unwrap_or_else(|_| HeaderValue::from_static("replay"));
+    let headers = kept_headers(record.headers.unwrap_or_default());
+    // The log keeps only bodies that passed their signature check.
+    let body = VerifiedBody::from_store(body.into());
+    let peer = Peer {
+        ip: None,
+        tls: false,
+    };
+    let outbound = Outbound::new(route, &headers, peer, &request_id, &body);
+    queue
+        .resend(&outbound, &id)
+        .await
+        .map_err(|error| match error {
+            // Still in the store from an earlier replay (or its queued delivery).
+            QueueError::Store(cause) if cause.to_string().contains("UNIQUE") => {
+                ReplayError::AlreadyQueued(id.clone())
+            }
+            other => ReplayError::Queue(other),
+        })?;
+    tracing::info!(event_id = %id, route = %route.name, "event replayed");
+    Ok(())
+}
+
+/// Replays every record of `route` in the log at `log` that `filter`
+/// selects (its `route`, `before` and `limit` are set here), oldest first;
+/// skips and counts those without a body or already queued.
+pub async fn matching(
+    log: &Path,
+    queue: &Queue,
+    route: &Route,
+    filter: query::Filter,
+) -> Result<Tally, ReplayError> {
+    let mut tally = Tally::default();
+    let Some(connection) = query::open(log)? else {
+        return Ok(tally);
+    };
+    let mut found = selected(&connection, route, filter)?;
+    found.reverse();
+    for summary in found {
+        if !summary.body_kept {
+            tally.no_body += 1;
+            continue;
+        }
+        // Pruned since it was listed: nothing to replay.
+        let Some(record) = query::get(&connection, &summary.id)? else {
+            continue;
+        };
+        match one(queue, route, record).await {
+            Ok(()) => tally.replayed += 1,
+            Err(ReplayError::NoBody(_)) => tally.no_body += 1,
+            Err(ReplayError::AlreadyQueued(_)) => tally.already_queued += 1,
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(tally)
+}
+
+/// Every record of `route` that `filter` selects, newest first.
+fn selected(
+    connection: &rusqlite::Connection,
+    route: &Route,
+    mut filter: query::Filter,
+) -> rusqlite::Result<Vec<query::Summary>> {
+    filter.route = Some(route.name.clone());
+    filter.limit = PAGE;
+    filter.before = None;
+    let mut found = Vec::new();
+    loop {
+        let page = query::list(connection, &filter)?;
+        let last = page.len() < PAGE;
+        filter.before = page.last().map(|s| s.id.clone());
+        found.extend(page);
+        if last {
+            return Ok(found);
+        }
+    }
+}
+
+/// The logged headers to send again: redacted ones (signatures, credentials) left out.
+fn kept_headers(pairs: Vec<(String, String)>) -> HeaderMap {
+    pairs
+        .into_iter()
+        .filter(|(_, value)| value != REDACTED)
+        .filter_map(|(name, value)| {
+            let name = HeaderName::try_from(name).ok()?;
+            Some((name, HeaderValue::try_from(value).ok()?))
+        })
+        .collect()
+}

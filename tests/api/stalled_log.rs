@@ -1,0 +1,123 @@
+//! A stalled event log: its writer blocked on a lock held by another
+//! connection drops and counts records, never slows a request, and writes
+//! again once the lock is released.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use hookgate::events::{BACKLOG, BUSY_TIMEOUT};
+use support::*;
+
+const TOKEN: &str = "admin-token-for-stall-tests";
+
+/// More requests than the writer's batch (1,024) and its channel hold.
+const REQUESTS: usize = BACKLOG + 2048;
+/// Requests in flight at once.
+const CLIENTS: usize = 16;
+
+fn config(downstream: &Downstream) -> String {
+    let config = chatwoot_config(&downstream.url("/hook"), "");
+    format!("{config}\n[admin]\ntoken = \"{TOKEN}\"\n")
+}
+
+/// The event log's file: beside the store `spawn_app` puts in the config's directory.
+fn log_file(app: &TestApp) -> std::path::PathBuf {
+    app.config_path.with_file_name("hookgate-events.db")
+}
+
+/// The records carrying the source's delivery id `id`.
+async fn logged(app: &TestApp, id: &str) -> usize {
+    let url = app.admin_url(&format!("/admin/events?delivery_id={id}"));
+    let response = app.client.get(url).bearer_auth(TOKEN).send().await.unwrap();
+    let page: Value = response.json().await.unwrap();
+    page["events"].as_array().map_or(0, Vec::len)
+}
+
+/// `hookgate_event_log_dropped_total`.
+async fn dropped(app: &TestApp) -> u64 {
+    let metrics = app.get_text("/metrics").await;
+    let line = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("hookgate_event_log_dropped_total "));
+    line.map_or(0, |count| count.parse().unwrap())
+}
+
+/// Posts a signed event whose delivery id is `id`.
+async fn post_with_delivery_id(app: &TestApp, id: &str) {
+    let mut headers = chatwoot_headers(SECRET, now_secs(), EVENT);
+    headers.retain(|(name, _)| !name.eq_ignore_ascii_case("x-chatwoot-delivery"));
+    headers.push(("X-Chatwoot-Delivery", id.to_string()));
+    assert_eq!(app.post(CHATWOOT_PATH, &headers, EVENT).await.status(), 200);
+}
+
+/// Posts events with the delivery id `id` until one is in the log: one
+/// posted while the channel is still full is dropped, as it should be.
+async fn post_until_logged(app: &TestApp, id: &str) {
+    eventually(format!("an event `{id}` in the log"), || async {
+        post_with_delivery_id(app, id).await;
+        logged(app, id).await > 0
+    })
+    .await;
+}
+
+/// Sends [`REQUESTS`] refused (wrongly signed) events, [`CLIENTS`] at a
+/// time, and returns the longest any took to be answered.
+async fn flood(app: &TestApp) -> Duration {
+    let forged = chatwoot_headers("not-the-secret", now_secs(), EVENT);
+    let clients = (0..CLIENTS).map(|_| {
+        let (client, url, forged) = (app.client.clone(), app.url(CHATWOOT_PATH), forged.clone());
+        tokio::spawn(async move {
+            let mut slowest = Duration::ZERO;
+            for _ in 0..REQUESTS / CLIENTS {
+                let mut request = client.post(&url).body(EVENT);
+                for (name, value) in &forged {
+                    request = request.header(*name, value);
+                }
+                let started = Instant::now();
+                let status = request.send().await.unwrap().status();
+                slowest = slowest.max(started.elapsed());
+                assert_eq!(status, 401);
+            }
+            slowest
+        })
+    });
+    let mut slowest = Duration::ZERO;
+    for client in clients.collect::<Vec<_>>() {
+        slowest = slowest.max(client.await.unwrap());
+    }
+    slowest
+}
+
+#[tokio::test]
+async fn a_stalled_event_log_drops_and_counts_records_without_slowing_a_request() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&config(&downstream)).await;
+    post_until_logged(&app, "before-the-stall").await;
+    let holder = rusqlite::Connection::open(log_file(&app)).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let slowest = flood(&app).await;
+
+    // The writer waits BUSY_TIMEOUT per batch; a request waiting on it
+    // would take at least that long.
+    assert!(
+        slowest < BUSY_TIMEOUT / 2,
+        "a request took {slowest:?} while the log was stalled"
+    );
+    eventually("the records that did not fit are counted", || async {
+        dropped(&app).await > 0
+    })
+    .await;
+    post_with_delivery_id(&app, "during-the-stall").await;
+    assert_eq!(
+        logged(&app, "during-the-stall").await,
+        0,
+        "the log is stalled"
+    );
+
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    post_until_logged(&app, "after-the-stall").await;
+    app.stop().await;
+}
