@@ -168,3 +168,44 @@ mod tests {
         assert!(error.contains(OTEL_EXPORTER_OTLP_ENDPOINT), "{error}");
     }
 }
+
+#[cfg(test)]
+mod file_tests {
+    use std::path::Path;
+
+    use crate::config::{Vars, from_text};
+
+    #[test]
+    fn a_bad_endpoint_in_the_file_is_refused_with_the_file_and_field_named() {
+        let text = "[telemetry]\notlp_endpoint = \"localhost:4318\"\n";
+
+        let error = from_text(text, Path::new("routes.toml"), &Vars::default()).unwrap_err();
+
+        let message = error.to_string();
+        assert!(
+            message.starts_with("routes.toml: field `telemetry.otlp_endpoint`: "),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_telemetry_key_is_refused() {
+        let text = "[telemetry]\nendpoint = \"http://127.0.0.1:4318\"\n";
+
+        let error = from_text(text, Path::new("routes.toml"), &Vars::default()).unwrap_err();
+
+        assert!(error.to_string().contains("unknown field"), "{error}");
+    }
+
+    #[test]
+    fn the_standard_variables_come_from_the_injected_environment() {
+        let vars: Vars = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]
+            .into_iter()
+            .collect();
+
+        let config = from_text("", Path::new("routes.toml"), &vars).unwrap();
+
+        let endpoint = config.telemetry.traces_endpoint.map(String::from);
+        assert_eq!(endpoint.as_deref(), Some("http://collector:4318/v1/traces"));
+    }
+}

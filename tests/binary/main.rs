@@ -15,3 +15,4 @@ mod openapi_files;
 mod process;
 mod queue;
 mod reload;
+mod traces;
