@@ -221,13 +221,14 @@ for c in "${connections[@]}"; do
   run direct "http://127.0.0.1:$stub_port/webhooks/chatwoot" "$c"
   run nginx "http://127.0.0.1:$proxy_port/webhooks/chatwoot" "$c"
   run hookgate "http://127.0.0.1:$gate_port/api/webhooks/chatwoot" "$c" "$gate"
+  # Right after hookgate, before the queued run's backlog and log: the ratio of two neighbours.
+  if [ -n "$otlp" ]; then
+    run otlp "http://127.0.0.1:$otlp_port/api/webhooks/chatwoot" "$c" "$otlp_pid"
+  fi
   run queued "http://127.0.0.1:$gate_port/api/webhooks/chatwoot-queued" "$c"
   drain
   if [ -n "$compare" ]; then
     run compare "http://127.0.0.1:$compare_port/api/webhooks/chatwoot" "$c" "$compare_pid"
-  fi
-  if [ -n "$otlp" ]; then
-    run otlp "http://127.0.0.1:$otlp_port/api/webhooks/chatwoot" "$c" "$otlp_pid"
   fi
   if [ -n "$docs_flood" ]; then
     wrk -t1 -c4 -d"$duration" "http://127.0.0.1:$gate_port/docs" > "$work/docs-flood-$c.log" & flood=$!

@@ -33,10 +33,10 @@ use crate::config::TelemetrySettings;
 use crate::routes::Route;
 
 /// Spans waiting for export at most; past it new ones are dropped rather
-/// than requests slowed (a few seconds of a busy gateway's spans).
-const MAX_QUEUED_SPANS: usize = 64 * 1024;
-/// Spans per OTLP request.
-const EXPORT_BATCH: usize = 4 * 1024;
+/// than requests slowed. The SDK's channel preallocates them (a few MiB).
+const MAX_QUEUED_SPANS: usize = 16 * 1024;
+/// Spans per OTLP request; a full batch is sent at once.
+const EXPORT_BATCH: usize = 2 * 1024;
 /// How often a partial batch goes out.
 const EXPORT_EVERY: Duration = Duration::from_secs(1);
 /// How long shutdown waits for the last spans to be sent.
