@@ -114,17 +114,17 @@ impl Writer {
                         let pruned = self
                             .pruner
                             .prune_some(&mut self.connection, 2 * chunk.len());
-                        self.report(pruned);
+                        self.report_failure(pruned);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     let pruned = self.pruner.prune_some(&mut self.connection, IDLE_PRUNE);
-                    self.report(pruned);
+                    self.report_failure(pruned);
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             let refreshed = self.pruner.refresh(&self.connection);
-            self.report(refreshed);
+            self.report_failure(refreshed);
         }
     }
 
@@ -153,6 +153,15 @@ impl Writer {
 
     /// Logs a failing write or prune once per interval (a full disk would
     /// otherwise log per batch).
+    /// A failing prune is reported like a failing write; its success is
+    /// not taken for the end of a failure (on a full disk a delete that
+    /// found nothing succeeds between two failing writes).
+    fn report_failure(&mut self, result: rusqlite::Result<()>) {
+        if result.is_err() {
+            self.report(result);
+        }
+    }
+
     fn report(&mut self, result: rusqlite::Result<()>) {
         match result {
             Ok(()) => {
