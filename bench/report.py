@@ -26,7 +26,7 @@ def main():
     print(f"hookgate benchmark: {duration} per run, payload {Path('bench/payload.json').stat().st_size} B, loopback")
     for c in connections:
         optional = [
-            name for name in ("queued", "compare", "floor", "flooded") if (work / f"{name}-{c}.txt").exists()
+            name for name in ("queued", "compare", "otlp", "floor", "flooded") if (work / f"{name}-{c}.txt").exists()
         ]
         names = ["direct", "nginx", "hookgate"] + optional
         rows = {name: parse(work / f"{name}-{c}.txt") for name in names}
@@ -43,6 +43,9 @@ def main():
         if "compare" in rows:
             other = rows["compare"]
             print(f"compare/nginx   throughput {other[0] / nginx[0]:.2f}x   p99 {other[2] / nginx[2]:.2f}x")
+        if "otlp" in rows:
+            traced = rows["otlp"]
+            print(f"otlp/sync       throughput {traced[0] / gate[0]:.2f}x   p99 {traced[2] / gate[2]:.2f}x")
         if "flooded" in rows:
             flooded = rows["flooded"]
             print(f"flooded/sync    throughput {flooded[0] / gate[0]:.2f}x   p99 {flooded[2] / gate[2]:.2f}x")

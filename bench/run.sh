@@ -10,12 +10,16 @@
 #                gateway on this stack could do)
 #   6. flooded:  wrk -> hookgate -> stub while 4 more connections loop on GET /docs (with
 #                --docs-flood: the unauthenticated docs page must not take the webhooks' capacity)
+#   7. otlp:     wrk -> hookgate -> stub with traces exported (with --otlp: a second gateway of the
+#                same build, its sync route alone, `[telemetry] otlp_endpoint` at the stub, which
+#                answers POST /v1/traces with 200)
 # Prints requests/s, p50/p99 latency, errors, hookgate's peak RSS and the ratios.
 #
-# Usage: bench/run.sh [--sweep] [--floor] [--docs-flood] [--event-log M] [--duration 10s] [--connections 64] [--compare BIN]
+# Usage: bench/run.sh [--sweep] [--floor] [--docs-flood] [--otlp] [--event-log M] [--duration 10s] [--connections 64] [--compare BIN]
 #   --sweep          runs each at 1, 64 and 256 connections.
 #   --floor          also measures examples/stack_floor.rs, as "floor".
 #   --docs-flood     also measures hookgate while /docs is flooded, as "flooded".
+#   --otlp           also measures the sync route with OpenTelemetry traces exported, as "otlp".
 #   --event-log M    what the event log keeps of the sync route: bodies (the default), metadata, off.
 #   --compare BIN    also measures another hookgate build (e.g. a branch), as "compare".
 #   --compare-event-log M  what the compared build's event log keeps (default: its default).
@@ -27,6 +31,7 @@ connections=(64)
 compare=""
 floor=""
 docs_flood=""
+otlp=""
 event_log=bodies
 compare_event_log=""
 while [ $# -gt 0 ]; do
@@ -34,6 +39,7 @@ while [ $# -gt 0 ]; do
     --sweep) connections=(1 64 256) ;;
     --floor) floor=yes ;;
     --docs-flood) docs_flood=yes ;;
+    --otlp) otlp=yes ;;
     --event-log) event_log=$2; shift ;;
     --duration) duration=$2; shift ;;
     --connections) connections=("$2"); shift ;;
@@ -69,7 +75,7 @@ mkdir "$conf"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 stub_port=$(free_port); proxy_port=$(free_port); gate_port=$(free_port); compare_port=$(free_port)
-floor_port=$(free_port)
+floor_port=$(free_port); otlp_port=$(free_port)
 
 # The downstream stub: one nginx worker answering 200 at once.
 cat > "$work/stub.conf" <<CONF
@@ -81,7 +87,12 @@ events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
-  server { listen 127.0.0.1:$stub_port; location / { return 200 '{"ok":true}'; } }
+  server {
+    listen 127.0.0.1:$stub_port;
+    location / { return 200 '{"ok":true}'; }
+    # The OTLP collector of --otlp: an empty body is an empty ExportTraceServiceResponse.
+    location = /v1/traces { return 200 ''; }
+  }
 }
 CONF
 # The reference: nginx proxy_pass with upstream keep-alive, default access log on.
@@ -148,9 +159,21 @@ ports="$stub_port $proxy_port $gate_port"
 if [ -n "$compare" ]; then
   sed "s/$gate_port/$compare_port/" "$conf/sync.toml" > "$conf/compare.toml"
   keep "$compare_event_log" "$conf/compare.toml"
-  RUST_LOG=info "$compare" serve --config "$conf/compare.toml" 2>"$work/compare.log" & compare_pid=$!
+  # Its admin API on a port of its own: the default 127.0.0.1:9180 is the first gateway's.
+  HOOKGATE_ADMIN__LISTEN=127.0.0.1:0 RUST_LOG=info "$compare" serve --config "$conf/compare.toml" 2>"$work/compare.log" & compare_pid=$!
   pids+=($compare_pid)
   ports="$ports $compare_port"
+fi
+if [ -n "$otlp" ]; then
+  # The sync route alone, as "hookgate" measures it, with its own event log and traces on.
+  sed "s/$gate_port/$otlp_port/" "$conf/sync.toml" > "$conf/otlp.toml"
+  keep "$event_log" "$conf/otlp.toml"
+  mkdir -p "$store/otlp"
+  printf '[store]\npath = "%s"\n[telemetry]\notlp_endpoint = "http://127.0.0.1:%s"\n' \
+    "$store/otlp/hookgate.db" "$stub_port" >> "$conf/otlp.toml"
+  HOOKGATE_ADMIN__LISTEN=127.0.0.1:0 RUST_LOG=info target/release/hookgate serve --config "$conf/otlp.toml" 2>"$work/otlp.log" & otlp_pid=$!
+  pids+=($otlp_pid)
+  ports="$ports $otlp_port"
 fi
 if [ -n "$floor" ]; then
   target/release/examples/stack_floor "127.0.0.1:$floor_port" "http://127.0.0.1:$stub_port/webhooks/chatwoot" & pids+=($!)
@@ -198,6 +221,10 @@ for c in "${connections[@]}"; do
   run direct "http://127.0.0.1:$stub_port/webhooks/chatwoot" "$c"
   run nginx "http://127.0.0.1:$proxy_port/webhooks/chatwoot" "$c"
   run hookgate "http://127.0.0.1:$gate_port/api/webhooks/chatwoot" "$c" "$gate"
+  # Right after hookgate, before the queued run's backlog and log: the ratio of two neighbours.
+  if [ -n "$otlp" ]; then
+    run otlp "http://127.0.0.1:$otlp_port/api/webhooks/chatwoot" "$c" "$otlp_pid"
+  fi
   run queued "http://127.0.0.1:$gate_port/api/webhooks/chatwoot-queued" "$c"
   drain
   if [ -n "$compare" ]; then

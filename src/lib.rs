@@ -28,7 +28,7 @@
 //!   use; every call bounded, failing fast for a second after a failure.
 //! - [`metrics`], [`streak`]: Prometheus metrics and per-route failure streaks.
 //! - [`quiet`]: a lasting fault logged once per interval, not once per try.
-//! - [`telemetry`]: tracing subscriber set-up.
+//! - [`telemetry`]: tracing subscriber set-up; OpenTelemetry traces over OTLP/HTTP.
 //! - [`systemd`]: readiness, reload and shutdown notifications to systemd.
 //! - [`cli`]: the `hookgate` command line and its subcommands.
 

@@ -15,6 +15,7 @@ pub mod schema;
 mod secrets;
 mod signature;
 mod store;
+mod telemetry;
 mod validate;
 mod vars;
 
@@ -35,6 +36,7 @@ pub use admin::{AdminListen, DEFAULT_ADMIN_LISTEN};
 pub use limits::{ConnectionSettings, UnverifiedSettings};
 pub use schema::Environment;
 pub use store::{StoreBackend, StoreSettings};
+pub use telemetry::{OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, TelemetrySettings};
 pub use validate::{AdminSettings, ServerSettings};
 pub use vars::{ENV_PREFIX, Vars};
 
@@ -47,6 +49,8 @@ pub struct Config {
     pub server: ServerSettings,
     /// `[routes.*]`.
     pub routes: RouteTable,
+    /// `[telemetry]`: read at start only.
+    pub telemetry: TelemetrySettings,
     /// The first 12 hex digits of the file's SHA-256, to tell versions apart.
     pub content_hash: String,
     /// What is valid but risky (a weak signature algorithm), for `check` and the log.
@@ -61,6 +65,7 @@ impl Config {
         Self {
             server: valid.server,
             routes: valid.routes,
+            telemetry: TelemetrySettings::default(),
             content_hash: String::new(),
             warnings: Vec::new(),
         }
@@ -174,12 +179,16 @@ fn build(text: &str, file: &Path, vars: &Vars, for_docs: bool) -> Result<Config,
     let shadowed = |p: &Problem| unset_problems_cover(&problems, p);
     let more: Vec<Problem> = found.filter(|p| !shadowed(p)).cloned().collect();
     problems.extend(more);
-    match valid {
-        Ok(mut valid) if problems.is_empty() => {
+    let telemetry = telemetry::telemetry_settings(&raw.telemetry, vars)
+        .map_err(|found| problems.extend(found))
+        .ok();
+    match (valid, telemetry) {
+        (Ok(mut valid), Some(telemetry)) if problems.is_empty() => {
             store::place_in_state_directory(&mut valid.server.store, vars);
             Ok(Config {
                 server: valid.server,
                 routes: valid.routes,
+                telemetry,
                 content_hash: content_hash(text),
                 warnings: valid.warnings,
             })

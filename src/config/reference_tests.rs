@@ -7,7 +7,7 @@ use serde_aux::serde_introspection::serde_introspect;
 
 use super::schema::{
     Generic, GenericSha256, Keyed, NoSecret, RawAdmin, RawConfig, RawDedupe, RawLog, RawRetry,
-    RawRoute, RawServer, RawStore, SharedToken, Timed,
+    RawRoute, RawServer, RawStore, RawTelemetry, SharedToken, Timed,
 };
 
 /// The keys of each table, by the heading that documents it.
@@ -37,6 +37,7 @@ fn schema_keys() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ("[routes.NAME.log]", keys(&[serde_introspect::<RawLog>()])),
         ("[admin]", keys(&[serde_introspect::<RawAdmin>()])),
         ("[store]", keys(&[serde_introspect::<RawStore>()])),
+        ("[telemetry]", keys(&[serde_introspect::<RawTelemetry>()])),
     ])
 }
 
@@ -73,7 +74,10 @@ fn the_configuration_reference_lists_exactly_the_keys_of_the_schema() {
     let documented = documented_keys(&reference);
     let schema = schema_keys();
     let top: BTreeSet<&str> = serde_introspect::<RawConfig>().iter().copied().collect();
-    assert_eq!(top, BTreeSet::from(["admin", "routes", "server", "store"]));
+    assert_eq!(
+        top,
+        BTreeSet::from(["admin", "routes", "server", "store", "telemetry"])
+    );
     for (table, keys) in &schema {
         let listed: BTreeSet<&str> = documented
             .get(*table)

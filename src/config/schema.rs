@@ -27,6 +27,20 @@ pub struct RawConfig {
     /// The `[store]` table: where queued events are kept.
     #[serde(default)]
     pub store: RawStore,
+    /// The `[telemetry]` table: where traces are exported.
+    #[serde(default)]
+    pub telemetry: RawTelemetry,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    /// The OTLP/HTTP collector's base URL, e.g. `http://127.0.0.1:4318`;
+    /// default `OTEL_EXPORTER_OTLP_ENDPOINT`, else no traces.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` of the spans; default `OTEL_SERVICE_NAME`, else `hookgate`.
+    pub service_name: Option<String>,
 }
 
 /// `[store]`.

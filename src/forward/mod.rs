@@ -29,6 +29,7 @@ pub use outbound::Outbound;
 use crate::metrics::RouteMetrics;
 use crate::routes::Route;
 use crate::signature::VerifiedBody;
+use crate::telemetry::ClientSpan;
 
 /// How much of a failing downstream's body is kept for the log.
 const ERROR_BODY_EXCERPT: usize = 1024;
@@ -60,6 +61,15 @@ pub enum ForwardError {
 }
 
 impl ForwardError {
+    /// What went wrong, in a word (for a span: never the downstream's answer).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ForwardError::Status { .. } => "status",
+            ForwardError::Timeout(_) => "timeout",
+            ForwardError::Unreachable(_) => "unreachable",
+        }
+    }
+
     /// The downstream's status, when it answered.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
@@ -77,6 +87,20 @@ pub fn record(metrics: &RouteMetrics, route: &Route, forwarded: &Result<Delivere
             let status = error.status().map(|s| s.as_u16());
             metrics.failed(status, error.to_string(), route.alert_after);
         }
+    }
+}
+
+/// Ends a downstream call's `span` (if traced) with the call's outcome;
+/// `attempt` is a queued event's attempt number.
+pub fn finish_span(
+    span: Option<ClientSpan>,
+    attempt: Option<u32>,
+    forwarded: &Result<Delivered, ForwardError>,
+) {
+    let Some(span) = span else { return };
+    match forwarded {
+        Ok(delivered) => span.finish(attempt, Some(delivered.status), None),
+        Err(error) => span.finish(attempt, error.status(), Some(error.kind())),
     }
 }
 
@@ -142,7 +166,9 @@ impl Forwarder {
     }
 
     /// POSTs `body`, the event `event_id`, to the route's downstream with
-    /// the forwarded headers.
+    /// the forwarded headers; with `span`, its `traceparent` instead of the
+    /// source's.
+    #[allow(clippy::too_many_arguments)] // one call site, each a distinct fact of the request
     pub async fn forward(
         &self,
         route: &Route,
@@ -151,19 +177,24 @@ impl Forwarder {
         request_id: &HeaderValue,
         event_id: &HeaderValue,
         body: &VerifiedBody,
+        span: Option<&ClientSpan>,
     ) -> Result<Delivered, ForwardError> {
         let mut headers = outgoing_headers(incoming, peer, request_id, &route.route_header);
         headers.insert(EVENT_ID.clone(), event_id.clone());
+        if let Some(span) = span {
+            span.inject(&mut headers);
+        }
         self.post(route, headers, body.bytes().clone()).await
     }
 
     /// POSTs `outbound` to the downstream of `route` (its live settings:
     /// downstream, timeout) as it is: its headers went through the rules
-    /// when it was made.
+    /// when it was made. With `span`, its `traceparent` is sent.
     pub async fn send(
         &self,
         route: &Route,
         outbound: &Outbound,
+        span: Option<&ClientSpan>,
     ) -> Result<Delivered, ForwardError> {
         debug_assert_eq!(
             outbound.route(),
@@ -171,7 +202,11 @@ impl Forwarder {
             "an event sent on another route"
         );
         let body = outbound.body().bytes().clone();
-        self.post(route, outbound.headers().clone(), body).await
+        let mut headers = outbound.headers().clone();
+        if let Some(span) = span {
+            span.inject(&mut headers);
+        }
+        self.post(route, headers, body).await
     }
 
     async fn post(

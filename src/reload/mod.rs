@@ -247,6 +247,10 @@ fn hash(bytes: &[u8]) -> String {
 
 /// Settings bound at start stay as they are, with a warning that a restart is needed.
 fn keep_what_needs_a_restart(new: &mut Config, running: &Config) {
+    if new.telemetry != running.telemetry {
+        warn!("telemetry changed: restart required");
+        new.telemetry = running.telemetry.clone();
+    }
     let (new, running) = (&mut new.server, &running.server);
     if new.listen != running.listen {
         warn!(running = %running.listen, configured = %new.listen, "server.listen changed: restart required");

@@ -94,3 +94,20 @@ fn an_event_that_finds_the_file_as_last_read_reads_nothing() {
 
     assert_eq!(reloads(&reloader), before, "no reload was counted");
 }
+
+#[test]
+fn a_changed_telemetry_table_is_kept_as_started_until_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let reloader = serving(dir.path(), &format!("{SERVER}{ROUTE}"));
+
+    let traced = "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\n";
+    std::fs::write(&reloader.path, format!("{SERVER}{ROUTE}{traced}")).unwrap();
+    let applied = reloader.reload(false);
+
+    assert!(
+        matches!(applied, Ok(Outcome::Applied { .. })),
+        "{applied:?}"
+    );
+    let telemetry = reloader.live.peek().config.telemetry.clone();
+    assert_eq!(telemetry, config::TelemetrySettings::default());
+}

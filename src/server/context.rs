@@ -18,6 +18,7 @@ use crate::history::History;
 use crate::live::Live;
 use crate::queue::QueueSlot;
 use crate::redis_link::Link;
+use crate::telemetry::Traces;
 
 /// Spec and docs requests per second per client address: a person
 /// reading, or a tool fetching the spec, never needs more.
@@ -46,6 +47,8 @@ pub struct Context {
     pub events: Option<EventLog>,
     /// Where the event log is, for reading.
     pub events_path: PathBuf,
+    /// The OpenTelemetry traces, with `[telemetry] otlp_endpoint` (at start).
+    pub traces: Option<Traces>,
     /// The in-process dedupe keys, shared by every worker (with
     /// `backend = "embedded"`).
     memory: Arc<dedupe::MemoryStore>,
@@ -69,6 +72,7 @@ impl Context {
             history: Arc::default(),
             events,
             events_path,
+            traces: None,
             live,
             queue,
             rendered: RenderedCache::default(),

@@ -34,6 +34,7 @@ use crate::forward::Forwarder;
 use crate::live::{Live, Snapshot};
 use crate::queue::QueueSlot;
 use crate::systemd::{self, Notifier};
+use crate::telemetry::Traces;
 use crate::{queue, reload};
 
 /// Why the application could not start.
@@ -67,6 +68,9 @@ pub enum StartError {
     /// The HTTP client could not be built (TLS roots).
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] crate::forward::ClientError),
+    /// `[telemetry]`'s exporter could not be set up.
+    #[error(transparent)]
+    Traces(#[from] crate::telemetry::TracesError),
 }
 
 /// A built, bound gateway, ready to run.
@@ -88,6 +92,7 @@ impl Application {
         for warning in &config.warnings {
             tracing::warn!("{}: {warning}", config_path.display());
         }
+        let traces = Traces::start(&config.telemetry)?;
         let addr = config.server.listen;
         let listeners = workers::bind(addr, config.server.workers)
             .map_err(|source| StartError::Bind { addr, source })?;
@@ -113,7 +118,9 @@ impl Application {
         let notifier = Notifier::new(vars.get(systemd::NOTIFY_SOCKET));
         let reloader = reload::Reloader::new(config_path, vars, live.clone(), prepare);
         let watch = reload::watch(reloader).map_err(StartError::Watch)?;
-        let context = Arc::new(Context::new(live, queue));
+        let mut context = Context::new(live, queue);
+        context.traces = traces;
+        let context = Arc::new(context);
         Ok(Self {
             listeners,
             addr,
@@ -167,6 +174,7 @@ impl Application {
             self.context.queue.clone(),
             Forwarder::new().map_err(std::io::Error::other)?,
             self.context.events.clone(),
+            self.context.traces.clone(),
             shutdown.clone(),
         ));
         let history = self.context.history.clone();
@@ -222,6 +230,10 @@ impl Application {
             tracing::warn!(
                 "delivery attempts still in flight at shutdown; their events stay queued"
             );
+        }
+        if let Some(traces) = self.context.traces.clone() {
+            // Blocks until the last spans are sent (bounded): off the runtime.
+            let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
         }
         tracing::info!("stopped");
         Ok(())

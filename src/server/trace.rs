@@ -61,6 +61,11 @@ impl Trace {
         value
     }
 
+    /// The event's id, once it has one.
+    pub fn event_id(&self) -> Option<&str> {
+        self.event_id.as_deref()
+    }
+
     /// The queue stored the event as `id`.
     pub fn stored_as(&mut self, id: &str) {
         self.event_id = Some(id.to_string());

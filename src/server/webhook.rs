@@ -28,6 +28,7 @@ use crate::metrics::RouteMetrics;
 use crate::queue::QueueError;
 use crate::routes::{Delivery, Route};
 use crate::signature::{Presented, UnverifiedBody, VerifiedBody, Verifier};
+use crate::telemetry::RequestSpan;
 
 /// How long a client may take to send its body.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -65,9 +66,19 @@ pub async fn handle(
     );
     let started = Instant::now();
     let mut trace = Trace::start(route, request.headers());
-    let outcome = process(worker, snapshot, live, request, &request_id, &mut trace)
-        .instrument(span.clone())
-        .await;
+    let traces = worker.context.traces.as_ref();
+    let otel = traces.map(|traces| traces.request(route, request.headers()));
+    let outcome = process(
+        worker,
+        snapshot,
+        live,
+        request,
+        &request_id,
+        &mut trace,
+        otel.as_ref(),
+    )
+    .instrument(span.clone())
+    .await;
     metrics
         .series
         .request_duration
@@ -96,6 +107,9 @@ pub async fn handle(
             (error.to_response(), error.outcome(), Some(error))
         }
     };
+    if let Some(otel) = otel {
+        otel.finish(response.status(), outcome, trace.event_id());
+    }
     if let Some(log) = worker.context.events.as_ref().filter(|_| route.log.enabled) {
         let status = response.status();
         log.record(trace.finish(route, &request_id, status, outcome, error.as_ref()));
@@ -113,6 +127,7 @@ async fn process(
     mut request: Request,
     request_id: &HeaderValue,
     trace: &mut Trace,
+    otel: Option<&RequestSpan<'_>>,
 ) -> Result<Answered, WebhookError> {
     let LiveRoute { route, metrics } = live;
     // Debug, not info: every request already ends in one info (or warn/error)
@@ -162,6 +177,10 @@ async fn process(
     let answer = match route.delivery {
         Delivery::Queued => {
             let context = &worker.context;
+            // Traced: stored with the request span as `traceparent`, so
+            // that each delivery attempt is its child.
+            let traced = otel.map(|otel| otel.stored_headers(headers));
+            let headers = traced.as_ref().unwrap_or(headers);
             let stored = enqueue(context, route, headers, peer, request_id, &verified).await;
             stored.map(|(response, id)| {
                 trace.stored_as(&id);
@@ -171,9 +190,20 @@ async fn process(
         Delivery::Sync => {
             let event_id = trace.new_event_id();
             let at = SystemTime::now();
+            let id = trace.event_id().unwrap_or_default();
+            let client_span = otel.map(|otel| otel.forward(route, id));
             let forwarded = (worker.forwarder)
-                .forward(route, headers, peer, request_id, &event_id, &verified)
+                .forward(
+                    route,
+                    headers,
+                    peer,
+                    request_id,
+                    &event_id,
+                    &verified,
+                    client_span.as_ref(),
+                )
                 .await;
+            forward::finish_span(client_span, None, &forwarded);
             forward::record(metrics, route, &forwarded);
             trace.forwarded(at, &forwarded);
             forwarded.map(processed).map_err(WebhookError::from)

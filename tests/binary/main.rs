@@ -17,3 +17,4 @@ mod openapi_files;
 mod process;
 mod queue;
 mod reload;
+mod traces;

@@ -36,6 +36,7 @@ use crate::events::EventLog;
 use crate::forward::Forwarder;
 use crate::live::{Live, LiveRoute};
 use crate::routes::{Delivery, RouteTable};
+use crate::telemetry::Traces;
 use faults::{Faults, Operation};
 use worker::Worker;
 
@@ -52,6 +53,7 @@ pub async fn run(
     slot: Arc<QueueSlot>,
     forwarder: Forwarder,
     events: Option<EventLog>,
+    traces: Option<Traces>,
     shutdown: CancellationToken,
 ) {
     let forwarder = Arc::new(forwarder);
@@ -76,6 +78,7 @@ pub async fn run(
                         queue: queue.clone(),
                         forwarder: forwarder.clone(),
                         events: events.clone(),
+                        traces: traces.clone(),
                     };
                     workers.insert(name, tokio::spawn(worker.run(shutdown.clone())));
                 }

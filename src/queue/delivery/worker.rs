@@ -18,6 +18,7 @@ use crate::live::{Live, LiveRoute};
 use crate::metrics::RouteMetrics;
 use crate::queue::{Finish, Queue, QueueError, StoredEvent, Ticket, backoff};
 use crate::routes::{Delivery, Route};
+use crate::telemetry::Traces;
 
 /// The longest a worker sleeps without looking at the store: picks up
 /// replays and purges made by `hookgate queue` in another process.
@@ -31,6 +32,8 @@ pub(super) struct Worker {
     pub forwarder: Arc<Forwarder>,
     /// Where each attempt is recorded, if there is an event log.
     pub events: Option<EventLog>,
+    /// A span per attempt, with `[telemetry] otlp_endpoint`.
+    pub traces: Option<Traces>,
 }
 
 impl Worker {
@@ -160,6 +163,7 @@ impl Worker {
                 queue: self.queue.clone(),
                 forwarder: self.forwarder.clone(),
                 events: self.events.clone(),
+                traces: self.traces.clone(),
             };
             claimed.insert(attempts.spawn(attempt.run(event)).id(), ticket);
         }
@@ -221,6 +225,7 @@ struct Attempt {
     queue: Arc<Queue>,
     forwarder: Arc<Forwarder>,
     events: Option<EventLog>,
+    traces: Option<Traces>,
 }
 
 /// An attempt's outcome the store refused to record, with its event: the
@@ -244,7 +249,13 @@ impl Attempt {
         );
         async move {
             let at = SystemTime::now();
-            let forwarded = self.forwarder.send(&self.route, &event.outbound).await;
+            // A child of the request span stored as the event's `traceparent`.
+            let headers = event.outbound.headers();
+            let span = (self.traces.as_ref()).map(|t| t.delivery(&self.route, &event.id, headers));
+            let forwarded = (self.forwarder)
+                .send(&self.route, &event.outbound, span.as_ref())
+                .await;
+            forward::finish_span(span, Some(event.attempts + 1), &forwarded);
             forward::record(&self.metrics, &self.route, &forwarded);
             if let Some(events) = &self.events {
                 let attempt = AttemptRecord::of(at, &forwarded);

@@ -1,4 +1,9 @@
-//! Tracing set-up: `RUST_LOG` filter, text or JSON lines, non-blocking stderr.
+//! Tracing set-up: `RUST_LOG` filter, text or JSON lines, non-blocking
+//! stderr; and the OpenTelemetry traces of `[telemetry]` ([`traces`]).
+
+pub mod traces;
+
+pub use traces::{ClientSpan, RequestSpan, Traces, TracesError};
 
 use std::io::IsTerminal;
 
