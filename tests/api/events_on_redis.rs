@@ -9,12 +9,15 @@ use support::*;
 
 const TOKEN: &str = "admin-token-for-redis-log-tests";
 
-/// A gateway config on the Redis at `url` under `prefix`, with `route_keys`.
-fn on_redis(downstream: &Downstream, url: &str, prefix: &str, route_keys: &str) -> String {
+/// A gateway config on the Redis at `url` under `prefix`, with `log` keys
+/// added to the route's; records expire after 10 minutes, so that test runs
+/// leave little behind on the shared Redis.
+fn on_redis(downstream: &Downstream, url: &str, prefix: &str, log: &str) -> String {
+    let route_keys = format!("log = {{ retention = \"10m\"{log} }}");
     format!(
         "{}\n[store]\nbackend = \"redis\"\nurl = \"{url}\"\nprefix = \"{prefix}\"\n\n\
          [admin]\ntoken = \"{TOKEN}\"\n",
-        chatwoot_config(&downstream.url("/hook"), route_keys)
+        chatwoot_config(&downstream.url("/hook"), &route_keys)
     )
 }
 
@@ -143,7 +146,7 @@ async fn on_redis_a_route_keeps_at_most_max_events_records() {
     let Some(url) = redis_url() else { return };
     let prefix = own_prefix();
     let downstream = Downstream::start().await;
-    let config = on_redis(&downstream, &url, &prefix, "log = { max_events = 2 }");
+    let config = on_redis(&downstream, &url, &prefix, ", max_events = 2");
     let app = spawn_app(&config).await;
     post(&app, SECRET, "d-1").await;
     eventually("the first record is listed", || async {
