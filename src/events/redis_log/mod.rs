@@ -12,13 +12,16 @@
 //!   of score 0, so ordered by id (UUIDv7: by time); the writer trims it to
 //!   `retention` and `max_events` after each batch and deletes the records
 //!   it trims by count.
-//! - `log:routes`: the set of routes with an index.
+//! - `log:routes`: the routes with an index, each scored with the time
+//!   (Unix ms) until which its records may live.
 //!
 //! The writer (`write`) pipelines each batch in one round trip; the reader
 //! (`read`) pages through the indexes newest first, skipping ids whose
 //! record has expired.
 
 mod read;
+#[cfg(test)]
+mod tests;
 mod write;
 
 use std::time::Duration;

@@ -9,9 +9,11 @@
 //! matching little costs a bounded walk, not the whole log.
 
 use std::collections::HashMap;
+use std::time::SystemTime;
 
 use super::super::prune::first_id_at;
 use super::super::query::{Attempt, Filter, Record, Summary};
+use super::super::record::unix_ms;
 use super::{Keys, READ_TIMEOUT, RedisLogError};
 use crate::redis_link::{Connection, Link};
 
@@ -57,8 +59,10 @@ impl RedisReader {
         let routes: Vec<String> = match &filter.route {
             Some(route) => vec![route.clone()],
             None => {
-                redis::cmd("SMEMBERS")
+                redis::cmd("ZRANGEBYSCORE")
                     .arg(self.keys.routes())
+                    .arg(unix_ms(SystemTime::now()))
+                    .arg("+inf")
                     .query_async(&mut connection)
                     .await?
             }

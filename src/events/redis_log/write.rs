@@ -101,7 +101,7 @@ fn run(
 }
 
 /// Writes `batch` in one pipeline, then trims the routes it touched.
-async fn write(link: &Link, keys: &Keys, batch: &[Entry]) -> Result<(), RedisLogError> {
+pub(super) async fn write(link: &Link, keys: &Keys, batch: &[Entry]) -> Result<(), RedisLogError> {
     let mut connection = link.connection().await?;
     let mut pipe = redis::pipe();
     let mut routes: HashMap<&str, Bounds> = HashMap::new();
@@ -121,7 +121,6 @@ async fn write(link: &Link, keys: &Keys, batch: &[Entry]) -> Result<(), RedisLog
         }
     }
     let now = unix_ms(SystemTime::now());
-    let longest = routes.values().map(|b| b.retention_ms).max();
     for (route, bounds) in &routes {
         let first_kept = first_id_at(now - bounds.retention_ms as i64);
         pipe.cmd("EVAL")
@@ -133,10 +132,21 @@ async fn write(link: &Link, keys: &Keys, batch: &[Entry]) -> Result<(), RedisLog
             .arg(bounds.max_events)
             .arg(bounds.retention_ms)
             .ignore();
-        pipe.cmd("SADD").arg(keys.routes()).arg(*route).ignore();
+        // Listed until its index may have expired: GT, so that a route's
+        // shorter retention never hides a longer one's records.
+        pipe.cmd("ZADD")
+            .arg(keys.routes())
+            .arg("GT")
+            .arg(now + bounds.retention_ms as i64)
+            .arg(*route)
+            .ignore();
     }
-    if let Some(longest) = longest {
-        pipe.cmd("PEXPIRE").arg(keys.routes()).arg(longest).ignore();
+    if !routes.is_empty() {
+        pipe.cmd("ZREMRANGEBYSCORE")
+            .arg(keys.routes())
+            .arg("-inf")
+            .arg(format!("({now}"))
+            .ignore();
     }
     pipe.query_async::<()>(&mut connection).await?;
     Ok(())
