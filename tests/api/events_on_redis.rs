@@ -194,6 +194,39 @@ async fn with_redis_down_the_event_log_drops_and_counts_records_and_requests_are
     app.stop().await;
 }
 
+#[tokio::test]
+async fn a_redis_that_hangs_costs_records_counted_and_the_log_is_written_again_once_it_is_back() {
+    let Some(mut redis) = ThrowawayRedis::start().await else {
+        return;
+    };
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&on_redis(&downstream, &redis.url(), &own_prefix(), "")).await;
+    post(&app, SECRET, "d-before").await;
+    eventually("the first record is listed", || async {
+        deliveries(&app, "/admin/events").await == ["d-before"]
+    })
+    .await;
+
+    redis.pause();
+    assert_eq!(post(&app, SECRET, "d-while-hung").await.status(), 200);
+    eventually("the record Redis did not answer for is counted", || async {
+        dropped(&app).await > 0
+    })
+    .await;
+
+    redis.restart().await;
+    eventually("records are written again", || async {
+        post(&app, SECRET, "d-after").await;
+        let listing = admin(&app, "/admin/events?delivery_id=d-after").await;
+        listing.status() == 200 && {
+            let page: Value = listing.json().await.unwrap();
+            !page["events"].as_array().unwrap().is_empty()
+        }
+    })
+    .await;
+    app.stop().await;
+}
+
 /// `hookgate_event_log_dropped_total`.
 async fn dropped(app: &TestApp) -> u64 {
     let metrics = app.get_text("/metrics").await;
