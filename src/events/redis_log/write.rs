@@ -5,11 +5,12 @@
 //! it is on its way the channel fills with the next one.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
-use redis::Pipeline;
+use redis::{Pipeline, Script};
 
 use super::super::prune::first_id_at;
 use super::super::record::{redacted_headers, unix_ms};
@@ -29,9 +30,10 @@ const IDLE: Duration = Duration::from_secs(1);
 const ORPHAN_ATTEMPTS_MS: u64 = 3_600_000;
 
 /// Appends an attempt and gives the list its event's time to live.
-const APPEND_ATTEMPT: &str = include_str!("append_attempt.lua");
+static APPEND_ATTEMPT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("append_attempt.lua")));
 /// Trims a route's index to its retention and `max_events`.
-const TRIM: &str = include_str!("trim.lua");
+static TRIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("trim.lua")));
 
 /// A route's bounds, as its latest record in a batch gave them.
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +106,11 @@ fn run(
 pub(super) async fn write(link: &Link, keys: &Keys, batch: &[Entry]) -> Result<(), RedisLogError> {
     let mut connection = link.connection().await?;
     let mut pipe = redis::pipe();
+    // Loaded at the head of every batch (a Redis restarted since the last
+    // one has forgotten them), then run by their SHA: each script's text
+    // travels once per batch, not once per attempt or route.
+    pipe.load_script(&APPEND_ATTEMPT).ignore();
+    pipe.load_script(&TRIM).ignore();
     let mut routes: HashMap<&str, Bounds> = HashMap::new();
     for entry in batch {
         match entry {
@@ -123,15 +130,14 @@ pub(super) async fn write(link: &Link, keys: &Keys, batch: &[Entry]) -> Result<(
     let now = unix_ms(SystemTime::now());
     for (route, bounds) in &routes {
         let first_kept = first_id_at(now - bounds.retention_ms as i64);
-        pipe.cmd("EVAL")
-            .arg(TRIM)
-            .arg(1)
-            .arg(keys.route(route))
-            .arg(keys.event_base())
-            .arg(first_kept)
-            .arg(bounds.max_events)
-            .arg(bounds.retention_ms)
-            .ignore();
+        pipe.invoke_script(
+            TRIM.key(keys.route(route))
+                .arg(keys.event_base())
+                .arg(first_kept)
+                .arg(bounds.max_events)
+                .arg(bounds.retention_ms),
+        )
+        .ignore();
         // Listed until its index may have expired: GT, so that a route's
         // shorter retention never hides a longer one's records.
         pipe.cmd("ZADD")
@@ -234,14 +240,14 @@ fn add_attempt(
                 .ignore();
         }
         None => {
-            pipe.cmd("EVAL")
-                .arg(APPEND_ATTEMPT)
-                .arg(2)
-                .arg(&attempts)
-                .arg(keys.event(event_id))
-                .arg(json)
-                .arg(ORPHAN_ATTEMPTS_MS)
-                .ignore();
+            pipe.invoke_script(
+                APPEND_ATTEMPT
+                    .key(&attempts)
+                    .key(keys.event(event_id))
+                    .arg(json)
+                    .arg(ORPHAN_ATTEMPTS_MS),
+            )
+            .ignore();
         }
     }
 }
