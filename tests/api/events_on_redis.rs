@@ -83,6 +83,13 @@ async fn the_redis_backend_shows_events_recorded_by_another_instance() {
     assert_eq!(detail["body"].as_str().unwrap().as_bytes(), EVENT);
     assert_eq!(detail["outcome"], "forwarded");
     assert_eq!(detail["attempts"][0]["status"], 200);
+    let signature = detail["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|pair| pair[0] == "x-chatwoot-signature")
+        .map(|pair| pair[1].clone());
+    assert_eq!(signature, Some("<redacted>".into()), "{detail}");
 
     let replay = b.admin_url(&format!("/admin/events/{id}/replay"));
     let replayed = b.client.post(replay).bearer_auth(TOKEN).send().await;
