@@ -110,6 +110,46 @@ async fn the_redis_backend_shows_events_recorded_by_another_instance() {
 }
 
 #[tokio::test]
+async fn on_redis_a_replay_by_filter_on_one_instance_redelivers_another_instances_failures() {
+    let Some(url) = redis_url() else { return };
+    let prefix = own_prefix();
+    let downstream = Downstream::start().await;
+    let a = spawn_app(&on_redis(&downstream, &url, &prefix, "")).await;
+    let b = spawn_app(&on_redis(&downstream, &url, &prefix, "")).await;
+    downstream.answer_with(500);
+    post(&a, SECRET, "d-failed-1").await;
+    post(&a, SECRET, "d-failed-2").await;
+    downstream.answer_with(200);
+    post(&a, SECRET, "d-forwarded").await;
+    eventually("B lists A's three records", || async {
+        listed(&b, "/admin/events").await.len() == 3
+    })
+    .await;
+
+    let replay = b.admin_url("/admin/routes/chatwoot/replay?outcome=downstream_error");
+    let response = b.client.post(replay).bearer_auth(TOKEN).send().await;
+    let tally: Value = response.unwrap().json().await.unwrap();
+
+    assert_eq!(tally["replayed"], 2, "{tally}");
+    eventually("both failures are delivered again", || async {
+        downstream.received().len() == 5
+    })
+    .await;
+    let again: Vec<String> = downstream.received()[3..]
+        .iter()
+        .map(|r| {
+            r.headers["x-chatwoot-delivery"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(again.iter().all(|d| d.starts_with("d-failed")), "{again:?}");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
 async fn on_redis_the_event_list_filters_and_pages_like_on_sqlite() {
     let Some(url) = redis_url() else { return };
     let prefix = own_prefix();
