@@ -6,11 +6,9 @@
 //! Used by the admin API and by `hookgate events replay`, which works on the
 //! store directly: a running gateway's delivery picks the events up.
 
-use std::path::Path;
-
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::events::{REDACTED, query};
+use crate::events::{REDACTED, ReadError, Reader, query};
 use crate::forward::{Outbound, Peer};
 use crate::queue::{Queue, QueueError};
 use crate::routes::Route;
@@ -33,7 +31,7 @@ pub enum ReplayError {
     Queue(#[from] QueueError),
     /// The event log could not be read.
     #[error("cannot read the event log: {0}")]
-    Log(#[from] rusqlite::Error),
+    Log(#[from] ReadError),
 }
 
 /// What a replay by filter did.
@@ -81,16 +79,13 @@ pub async fn one(queue: &Queue, route: &Route, record: query::Record) -> Result<
 /// selects (its `route`, `before` and `limit` are set here), oldest first;
 /// skips and counts those without a body or already queued.
 pub async fn matching(
-    log: &Path,
+    log: &Reader,
     queue: &Queue,
     route: &Route,
     filter: query::Filter,
 ) -> Result<Tally, ReplayError> {
     let mut tally = Tally::default();
-    let Some(connection) = query::open(log)? else {
-        return Ok(tally);
-    };
-    let mut found = selected(&connection, route, filter)?;
+    let mut found = selected(log, route, filter).await?;
     found.reverse();
     for summary in found {
         if !summary.body_kept {
@@ -98,7 +93,7 @@ pub async fn matching(
             continue;
         }
         // Pruned since it was listed: nothing to replay.
-        let Some(record) = query::get(&connection, &summary.id)? else {
+        let Some(record) = log.get(&summary.id).await? else {
             continue;
         };
         match one(queue, route, record).await {
@@ -112,17 +107,17 @@ pub async fn matching(
 }
 
 /// Every record of `route` that `filter` selects, newest first.
-fn selected(
-    connection: &rusqlite::Connection,
+async fn selected(
+    log: &Reader,
     route: &Route,
     mut filter: query::Filter,
-) -> rusqlite::Result<Vec<query::Summary>> {
+) -> Result<Vec<query::Summary>, ReadError> {
     filter.route = Some(route.name.clone());
     filter.limit = PAGE;
     filter.before = None;
     let mut found = Vec::new();
     loop {
-        let page = query::list(connection, &filter)?;
+        let page = log.list(&filter).await?;
         let last = page.len() < PAGE;
         filter.before = page.last().map(|s| s.id.clone());
         found.extend(page);

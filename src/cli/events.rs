@@ -1,8 +1,8 @@
 //! `hookgate events ls|show|tail|replay`: the event log, read from its file
-//! directly (SQLite's WAL lets this run beside a running gateway); a replay
-//! writes to the store directly (see `replay.rs`).
+//! directly (SQLite's WAL lets this run beside a running gateway), or from
+//! Redis with `[store] backend = "redis"`; a replay writes to the store
+//! directly (see `replay.rs`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 
 use super::{ConfigArg, replay};
 use crate::config;
-use crate::events::{self, query};
+use crate::events::{self, Reader, query};
 
 /// How often `tail` looks for new records.
 const TAIL_EVERY: Duration = Duration::from_millis(500);
@@ -127,48 +127,52 @@ pub fn run(action: Action) -> ExitCode {
 }
 
 fn execute(action: Action) -> Result<(), String> {
-    match action {
-        Action::Ls {
-            filter,
-            config,
-            limit,
-        } => {
-            let connection = open(&config)?;
-            let found =
-                query::list(&connection, &filter.filter(limit)).map_err(|e| e.to_string())?;
-            print_header();
-            found
-                .iter()
-                .for_each(|summary| println!("{}", line(summary)));
-            Ok(())
-        }
-        Action::Show { id, config } => show(&open(&config)?, &id),
-        Action::Tail { filter, config } => tail(&open(&config)?, filter),
-        Action::Replay { id, filter, config } => {
-            let route = filter.route.clone();
-            replay::run(&config, id, route, filter.filter(0))
-        }
+    if let Action::Replay { id, filter, config } = action {
+        let route = filter.route.clone();
+        return replay::run(&config, id, route, filter.filter(0));
     }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        match action {
+            Action::Ls {
+                filter,
+                config,
+                limit,
+            } => {
+                let found = (open(&config)?.list(&filter.filter(limit)).await)
+                    .map_err(|e| e.to_string())?;
+                print_header();
+                found
+                    .iter()
+                    .for_each(|summary| println!("{}", line(summary)));
+                Ok(())
+            }
+            Action::Show { id, config } => show(&open(&config)?, &id).await,
+            Action::Tail { filter, config } => tail(&open(&config)?, filter).await,
+            Action::Replay { .. } => unreachable!("replayed above"),
+        }
+    })
 }
 
 /// The log of the store the config names; an absent file is an error.
-fn open(config: &ConfigArg) -> Result<rusqlite::Connection, String> {
+pub(super) fn open(config: &ConfigArg) -> Result<Reader, String> {
     let store = config::store_settings(&config.config, &config::Vars::process())
         .map_err(|e| e.to_string())?;
-    let path: PathBuf = events::path_beside(&store.path);
-    let missing = || {
-        format!(
+    let reader = Reader::for_store(&store).map_err(|e| e.to_string())?;
+    if let Some(path) = reader.missing_file() {
+        return Err(format!(
             "{}: no event log there (the gateway has not run with this config)",
             path.display()
-        )
-    };
-    query::open(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .ok_or_else(missing)
+        ));
+    }
+    Ok(reader)
 }
 
-fn show(connection: &rusqlite::Connection, id: &str) -> Result<(), String> {
-    let record = query::get(connection, id)
+async fn show(log: &Reader, id: &str) -> Result<(), String> {
+    let record = (log.get(id).await)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no event `{id}` in the event log"))?;
     print_header();
@@ -193,12 +197,11 @@ fn show(connection: &rusqlite::Connection, id: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn tail(connection: &rusqlite::Connection, filter: FilterArgs) -> Result<(), String> {
+async fn tail(log: &Reader, filter: FilterArgs) -> Result<(), String> {
     let mut newest: Option<String> = None;
     print_header();
     loop {
-        let found =
-            query::list(connection, &filter.clone().filter(100)).map_err(|e| e.to_string())?;
+        let found = (log.list(&filter.clone().filter(100)).await).map_err(|e| e.to_string())?;
         let fresh: Vec<_> = found
             .iter()
             .rev()
@@ -210,7 +213,7 @@ fn tail(connection: &rusqlite::Connection, filter: FilterArgs) -> Result<(), Str
         if let Some(last) = fresh.last() {
             newest = Some(last.id.clone());
         }
-        std::thread::sleep(TAIL_EVERY);
+        tokio::time::sleep(TAIL_EVERY).await;
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::ConfigArg;
 use crate::config::{self, Config};
-use crate::events::{self, query};
+use crate::events::{Reader, query};
 use crate::queue::Queue;
 use crate::replay;
 
@@ -20,7 +20,7 @@ pub fn run(
     // Secrets need not be set: only the routes' names and the store are used.
     let loaded = config::load_for_docs(&config.config, &config::Vars::process())
         .map_err(|e| e.to_string())?;
-    let log = events::path_beside(&loaded.server.store.path);
+    let log = Reader::for_store(&loaded.server.store).map_err(|e| e.to_string())?;
     let queue = Queue::open(&loaded.server.store).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -40,16 +40,11 @@ pub fn run(
     })
 }
 
-async fn one(
-    loaded: &Config,
-    queue: &Queue,
-    log: &std::path::Path,
-    id: &str,
-) -> Result<(), String> {
-    let connection = query::open(log)
-        .map_err(|e| format!("{}: {e}", log.display()))?
-        .ok_or_else(|| format!("{}: no event log there", log.display()))?;
-    let record = query::get(&connection, id)
+async fn one(loaded: &Config, queue: &Queue, log: &Reader, id: &str) -> Result<(), String> {
+    if let Some(path) = log.missing_file() {
+        return Err(format!("{}: no event log there", path.display()));
+    }
+    let record = (log.get(id).await)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no event `{id}` in the event log"))?;
     let name = record.summary.route.clone();
@@ -64,7 +59,7 @@ async fn one(
 async fn matching(
     loaded: &Config,
     queue: &Queue,
-    log: &std::path::Path,
+    log: &Reader,
     name: &str,
     filter: query::Filter,
 ) -> Result<(), String> {

@@ -1,29 +1,40 @@
 //! The event log: one record per request that reached a route, whatever its
-//! outcome, and one per delivery attempt, in a SQLite file beside the store
-//! (`hookgate-events.db` next to `hookgate.db`).
+//! outcome, and one per delivery attempt. Where it is kept follows
+//! `[store] backend`: a SQLite file beside the store (`hookgate-events.db`
+//! next to `hookgate.db`), or Redis, shared by every instance
+//! (`redis_log`).
 //!
 //! Writing never slows or fails a request: records go through a bounded
-//! channel to one writer thread that inserts them in batches. When it falls
+//! channel to one writer thread that writes them in batches. When it falls
 //! behind, records are dropped and counted
 //! (`hookgate_event_log_dropped_total`), never waited for. The writer also
 //! prunes each route to its `retention` and `max_events`, so the log cannot
 //! fill the disk.
+//!
+//! [`EventLog`] writes, [`Reader`] reads, whichever the backend.
 
 mod checkpoint;
 mod prune;
 pub mod query;
+mod reader;
 mod record;
+mod redis_log;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 
 use prometheus_client::metrics::counter::Counter;
+use secrecy::ExposeSecret;
+
+use crate::config::{StoreBackend, StoreSettings};
 
 pub use record::{
     ANSWER_EXCERPT, AttemptRecord, REDACTED, RequestRecord, delivery_id, redacted_headers, unix_ms,
 };
 
+pub use reader::{ReadError, Reader};
+pub use redis_log::RedisLogError;
 pub use writer::BUSY_TIMEOUT;
 
 /// Records waiting for the writer; past it they are dropped.
@@ -31,10 +42,18 @@ pub const BACKLOG: usize = 4096;
 
 /// Why the log could not be opened.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot open the event log {path}: {source}")]
-pub struct OpenError {
-    path: PathBuf,
-    source: rusqlite::Error,
+pub enum OpenError {
+    /// The SQLite file.
+    #[error("cannot open the event log {path}: {source}")]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// An invalid Redis URL (config validation refuses it first).
+    #[error("cannot open the event log on Redis: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 /// What the writer is sent.
@@ -56,10 +75,30 @@ pub struct EventLog {
 }
 
 impl EventLog {
+    /// Opens the log where `store` keeps it (see [`EventLog::open`] and
+    /// [`EventLog::on_redis`]).
+    pub fn for_store(store: &StoreSettings, dropped: Counter) -> Result<Self, OpenError> {
+        match &store.backend {
+            StoreBackend::Embedded => Self::open(&path_beside(&store.path), dropped),
+            StoreBackend::Redis { url, prefix } => {
+                Self::on_redis(url.expose_secret(), prefix, dropped)
+            }
+        }
+    }
+
+    /// Starts a writer to the log on the Redis at `url`, keys under
+    /// `prefix`; records the writer cannot take in time, or cannot write
+    /// (Redis down), are counted in `dropped`.
+    pub fn on_redis(url: &str, prefix: &str, dropped: Counter) -> Result<Self, OpenError> {
+        let (entries, received) = sync_channel(BACKLOG);
+        redis_log::spawn_writer(url, prefix, received, dropped.clone())?;
+        Ok(Self { entries, dropped })
+    }
+
     /// Opens (or creates) the log at `path` and starts its writer; records
     /// the writer cannot take in time are counted in `dropped`.
     pub fn open(path: &Path, dropped: Counter) -> Result<Self, OpenError> {
-        let connection = writer::open(path).map_err(|source| OpenError {
+        let connection = writer::open(path).map_err(|source| OpenError::Sqlite {
             path: path.to_path_buf(),
             source,
         })?;

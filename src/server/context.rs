@@ -1,6 +1,5 @@
 //! What the server's handlers share: narrow handles to the layers below.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,8 +44,8 @@ pub struct Context {
     pub history: Arc<History>,
     /// The event log; `None` when it could not be opened.
     pub events: Option<EventLog>,
-    /// Where the event log is, for reading.
-    pub events_path: PathBuf,
+    /// The event log, for reading.
+    pub events_reader: events::Reader,
     /// The OpenTelemetry traces, with `[telemetry] otlp_endpoint` (at start).
     pub traces: Option<Traces>,
     /// The in-process dedupe keys, shared by every worker (with
@@ -57,11 +56,16 @@ pub struct Context {
 impl Context {
     /// Handles for `live`'s config, with `queue` opened as that config needs.
     pub fn new(live: Arc<Live>, queue: Arc<QueueSlot>) -> Self {
-        let events_path = events::path_beside(&live.peek().config.server.store.path);
+        let store = &live.peek().config.server.store;
         let dropped = live.metrics().event_log_dropped.clone();
-        let events = EventLog::open(&events_path, dropped)
+        let events = EventLog::for_store(store, dropped)
             .inspect_err(|error| tracing::error!(%error, "running without an event log"))
             .ok();
+        // The URL was validated with the config: this falls back only in theory.
+        let events_reader = events::Reader::for_store(store).unwrap_or_else(|error| {
+            tracing::error!(%error, "the event log is read from its SQLite file");
+            events::Reader::Sqlite(events::path_beside(&store.path))
+        });
         let settings = live.peek().config.server.unverified;
         let unverified = Budget::new(settings, live.metrics().unverified_bodies.clone());
         let admin_guard = AdminGuard::new(live.metrics().admin_auth_failures.clone());
@@ -71,7 +75,7 @@ impl Context {
             sessions: Sessions::default(),
             history: Arc::default(),
             events,
-            events_path,
+            events_reader,
             traces: None,
             live,
             queue,

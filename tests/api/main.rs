@@ -9,6 +9,7 @@ mod contract;
 mod dedupe;
 mod docs;
 mod events;
+mod events_on_redis;
 mod forwarding;
 mod limits;
 mod operations;

@@ -1,4 +1,5 @@
-//! `hookgate events`: the event log read from its file beside a running gateway.
+//! `hookgate events`: the event log read from its file beside a running
+//! gateway, or from Redis.
 
 use support::*;
 
@@ -144,4 +145,65 @@ async fn events_replay_works_with_the_gateway_stopped_and_beside_a_running_one()
         assert_eq!(replayed.headers["x-hookgate-event-id"], id.as_str());
         assert_eq!(replayed.body, EVENT);
     }
+}
+
+#[tokio::test]
+async fn events_ls_show_and_replay_read_the_log_on_redis() {
+    let Some(url) = redis_url() else { return };
+    let prefix = format!("test-log-cli-{}:", uuid::Uuid::new_v4().simple());
+    let downstream = Downstream::start().await;
+    downstream.answer_with(502);
+    let dir = tempfile::tempdir().unwrap();
+    // A queued route keeps the store open, so that the running gateway
+    // delivers what the CLI replays into Redis (nothing else tells it to).
+    let text = format!(
+        "{}\n[routes.queued]\npath = \"/queued\"\ndownstream = \"{}\"\ndelivery = \"queued\"\n\
+         [routes.queued.signature]\nscheme = \"none\"\n\n\
+         [store]\npath = {:?}\nbackend = \"redis\"\nurl = \"{url}\"\nprefix = \"{prefix}\"\n",
+        chatwoot_config(&downstream.url("/hook"), "log = { retention = \"10m\" }"),
+        downstream.url("/queued"),
+        dir.path().join("hookgate.db").display().to_string()
+    );
+    let config = write_config(&dir, &text);
+    let (_gateway, addr) = serve(&config);
+    let client = reqwest::Client::new();
+    let mut request = client
+        .post(format!("http://{addr}{CHATWOOT_PATH}"))
+        .body(EVENT);
+    for (name, value) in chatwoot_headers(SECRET, now_secs(), EVENT) {
+        request = request.header(name, value);
+    }
+    assert_eq!(request.send().await.unwrap().status(), 500);
+    let id = downstream.received()[0].headers["x-hookgate-event-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+
+    eventually("the record is on Redis", || {
+        let (ok, out) = events(&config, &["ls", "--outcome", "downstream_error"]);
+        let id = id.clone();
+        async move { ok && out.contains(&id) }
+    })
+    .await;
+    let (shown_ok, shown) = events(&config, &["show", &id]);
+    downstream.answer_with(200);
+    let (replayed_ok, replayed) = replay(&config, &[&id]);
+    eventually("the gateway delivers the replay", || async {
+        downstream.received().len() == 2
+    })
+    .await;
+
+    assert!(
+        shown_ok && shown.contains("downstream answered 502"),
+        "{shown}"
+    );
+    assert!(
+        replayed_ok && replayed.contains("replayed event"),
+        "{replayed}"
+    );
+    assert!(
+        !dir.path().join("hookgate-events.db").exists(),
+        "no SQLite log beside a Redis one"
+    );
+    assert_eq!(downstream.received()[1].body, EVENT);
 }

@@ -170,8 +170,7 @@ impl EventsApi {
             before: given(before.0),
             limit,
         };
-        let found =
-            read(&context, |connection| query::list(connection, &filter))?.unwrap_or_default();
+        let found = (context.events_reader.list(&filter).await).map_err(AdminError::from)?;
         let next = (found.len() == limit).then(|| found[limit - 1].id.clone());
         Ok(Json(EventPage {
             events: found.into_iter().map(summary).collect(),
@@ -190,7 +189,7 @@ impl EventsApi {
         id: Path<String>,
     ) -> AdminResult<EventDetail> {
         check(&context, &auth, request)?;
-        let record = find(&context, &id)?;
+        let record = find(&context, &id).await?;
         Ok(Json(detail(record)))
     }
 
@@ -207,7 +206,7 @@ impl EventsApi {
         id: Path<String>,
     ) -> AdminResult<EventReplayed> {
         check(&context, &auth, request)?;
-        let record = find(&context, &id)?;
+        let record = find(&context, &id).await?;
         if record.body.is_none() {
             return Err(AdminError::NotReplayable(id.0).into());
         }
@@ -223,21 +222,8 @@ impl EventsApi {
     }
 }
 
-/// Runs `read` on the log; `None` when there is no log file yet.
-fn read<T>(
-    context: &Context,
-    read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
-) -> Result<Option<T>, AdminError> {
-    let connection = query::open(&context.events_path).map_err(AdminError::from)?;
-    connection
-        .map(|connection| read(&connection).map_err(AdminError::from))
-        .transpose()
-}
-
-fn find(context: &Context, id: &str) -> Result<query::Record, AdminError> {
-    read(context, |connection| query::get(connection, id))?
-        .flatten()
-        .ok_or_else(|| AdminError::NoEvent(id.to_string()))
+async fn find(context: &Context, id: &str) -> Result<query::Record, AdminError> {
+    (context.events_reader.get(id).await)?.ok_or_else(|| AdminError::NoEvent(id.to_string()))
 }
 
 /// A filter given empty (`?route=`) is no filter.

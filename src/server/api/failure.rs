@@ -47,7 +47,7 @@ pub enum AdminError {
     IdAndFilters,
     /// The event log could not be read.
     #[error("cannot read the event log: {0}")]
-    EventLog(#[from] rusqlite::Error),
+    EventLog(#[from] crate::events::ReadError),
     /// The store refused or failed.
     #[error("{0}")]
     Queue(#[from] QueueError),

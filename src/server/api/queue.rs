@@ -219,7 +219,7 @@ async fn from_log(context: &Context, name: &str, filter: query::Filter) -> Admin
     let route = (snapshot.config.routes.by_name(name))
         .ok_or_else(|| AdminError::NoRoute(name.to_string()))?;
     let queue = context.queue.open(&snapshot.config.server.store)?;
-    let tally = replay::matching(&context.events_path, queue, route, filter).await?;
+    let tally = replay::matching(&context.events_reader, queue, route, filter).await?;
     Ok(Json(Replayed {
         success: true,
         replayed: tally.replayed,

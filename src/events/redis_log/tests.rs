@@ -1,0 +1,130 @@
+//! The writer and the reader against the local Redis: trimming by age, and
+//! an attempt that reaches Redis before its record.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::super::prune::first_id_at;
+use super::super::query::Filter;
+use super::super::record::unix_ms;
+use super::super::{AttemptRecord, Entry, RequestRecord};
+use super::write::write;
+use super::{Keys, RedisReader, WRITE_TIMEOUT};
+use crate::config;
+use crate::redis_link::Link;
+use crate::routes::Route;
+
+const URL: &str = "redis://127.0.0.1:6379";
+
+/// A writer's link, its keys under a prefix of the test's own, and a
+/// reader of them; or a skip (a failure where Redis is required).
+fn local() -> Option<(Link, Keys, RedisReader)> {
+    let address = "127.0.0.1:6379".parse().unwrap();
+    if std::net::TcpStream::connect_timeout(&address, Duration::from_millis(300)).is_err() {
+        let required = std::env::var_os("HOOKGATE_REQUIRE_REDIS").is_some();
+        assert!(
+            !required,
+            "Redis is required here but {address} does not answer"
+        );
+        eprintln!("skipping: no Redis on {address} (.ci/run starts one)");
+        return None;
+    }
+    let prefix = format!("test-log-{}:", uuid::Uuid::new_v4().simple());
+    let link = Link::new(URL, WRITE_TIMEOUT).unwrap();
+    Some((
+        link,
+        Keys::new(&prefix),
+        RedisReader::new(URL, &prefix).unwrap(),
+    ))
+}
+
+/// A route `hook` whose records are kept for two hours (longer than an
+/// orphan attempt list's hour).
+fn route() -> Arc<Route> {
+    let text = "[routes.hook]\npath = \"/hook\"\ndownstream = \"http://127.0.0.1:9/x\"\n\
+                log = { retention = \"2h\" }\n[routes.hook.signature]\nscheme = \"none\"\n";
+    let config = config::from_text(text, Path::new("test.toml"), &config::Vars::default()).unwrap();
+    config.routes.by_name("hook").unwrap().clone()
+}
+
+/// A record of `route` with the event id `id`.
+fn record(id: &str) -> Entry {
+    Entry::Request(Box::new(RequestRecord {
+        id: id.to_string(),
+        received_at: SystemTime::now(),
+        route: route(),
+        request_id: "req-1".into(),
+        delivery_id: None,
+        status: 202,
+        outcome: "queued",
+        reason: None,
+        body_size: 2,
+        duration_ms: 1,
+        headers: None,
+        body: Some("{}".into()),
+        attempt: None,
+    }))
+}
+
+fn attempt(id: &str) -> Entry {
+    Entry::Attempt {
+        event_id: id.to_string(),
+        route: "hook".into(),
+        attempt: AttemptRecord {
+            at: SystemTime::now(),
+            status: Some(200),
+            duration_ms: 3,
+            answer: "ok".into(),
+        },
+    }
+}
+
+fn listing() -> Filter {
+    Filter {
+        limit: 10,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn records_past_their_routes_retention_leave_its_index() {
+    let Some((link, keys, reader)) = local() else {
+        return;
+    };
+    let three_hours_ago = first_id_at(unix_ms(SystemTime::now()) - 10_800_000);
+    let fresh = uuid::Uuid::now_v7().to_string();
+
+    write(&link, &keys, &[record(&three_hours_ago), record(&fresh)])
+        .await
+        .unwrap();
+
+    let listed: Vec<String> = (reader.list(&listing()).await.unwrap())
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, [fresh]);
+}
+
+#[tokio::test]
+async fn an_attempt_that_reaches_redis_before_its_record_is_kept_with_it() {
+    let Some((link, keys, reader)) = local() else {
+        return;
+    };
+    let id = uuid::Uuid::now_v7().to_string();
+
+    write(&link, &keys, &[attempt(&id)]).await.unwrap();
+    write(&link, &keys, &[record(&id)]).await.unwrap();
+
+    let shown = reader.get(&id).await.unwrap().expect("the record is there");
+    assert_eq!(shown.attempts.len(), 1);
+    assert_eq!(shown.attempts[0].answer, "ok");
+    let mut connection = link.connection().await.unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(keys.attempts(&id))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    // The route's two hours, not an orphan's hour: the record's write gave it its own.
+    assert!(ttl > 7_100_000 && ttl <= 7_200_000, "{ttl}");
+}
