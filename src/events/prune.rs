@@ -18,6 +18,13 @@ use super::record::unix_ms;
 /// How often each route's cut-off id is worked out again.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
+/// The attempts, then the records, of a route's oldest expired records:
+/// ?1 the route, ?2 its cut-off id, ?3 how many.
+const DELETE_ATTEMPTS: &str = "DELETE FROM attempts WHERE event_id IN \
+     (SELECT id FROM events WHERE route = ?1 AND id < ?2 ORDER BY id LIMIT ?3)";
+const DELETE_EVENTS: &str = "DELETE FROM events WHERE id IN \
+     (SELECT id FROM events WHERE route = ?1 AND id < ?2 ORDER BY id LIMIT ?3)";
+
 /// A route's bounds, as its latest record gave them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounds {
@@ -82,15 +89,13 @@ impl Pruner {
     pub fn prune_some(&self, connection: &mut Connection, limit: usize) -> rusqlite::Result<()> {
         let transaction = connection.transaction()?;
         for (route, cutoff) in &self.cutoffs {
-            let oldest = "SELECT id FROM events WHERE route = ?1 AND id < ?2 ORDER BY id LIMIT ?3";
-            transaction
-                .prepare_cached(&format!(
-                    "DELETE FROM attempts WHERE event_id IN ({oldest})"
-                ))?
-                .execute(params![route, cutoff, limit as i64])?;
-            transaction
-                .prepare_cached(&format!("DELETE FROM events WHERE id IN ({oldest})"))?
-                .execute(params![route, cutoff, limit as i64])?;
+            for delete in [DELETE_ATTEMPTS, DELETE_EVENTS] {
+                transaction.prepare_cached(delete)?.execute(params![
+                    route,
+                    cutoff,
+                    limit as i64
+                ])?;
+            }
         }
         transaction.commit()
     }
