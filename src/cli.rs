@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, Vars};
-use crate::routes::Route;
+use crate::routes::{Destination, Route};
 use crate::server::Application;
 use crate::signature::Verifier;
 use crate::telemetry::{self, LogFormat};
@@ -237,16 +237,59 @@ fn print_routes(path: &Path, config: &Config) {
     );
     for route in config.routes.iter() {
         println!("  {}", describe(route));
+        if route.destinations.len() > 1 || route.filtered {
+            for destination in &route.destinations {
+                println!("    {}", describe_destination(route, destination));
+            }
+        }
     }
+}
+
+/// A URL as `check` shows it: the query string may hold a token
+/// (credentials before `@` are refused at load).
+fn shown(url: &url::Url) -> url::Url {
+    let mut url = url.clone();
+    if url.query().is_some() {
+        url.set_query(Some("redacted"));
+    }
+    url
+}
+
+/// One line about a destination of a route with several, or filtered.
+fn describe_destination(route: &Route, destination: &Destination) -> String {
+    let role = match route.queues(destination) {
+        true => "queued",
+        false => "primary",
+    };
+    let mut facts = vec![role.to_string()];
+    facts.extend(destination.filter.as_ref().map(|_| "filtered".to_string()));
+    if !destination.headers.is_empty() {
+        facts.push(format!(
+            "{} added header(s) <redacted>",
+            destination.headers.len()
+        ));
+    }
+    facts.extend(
+        destination
+            .sign
+            .as_ref()
+            .map(|_| "signed (standard-webhooks)".to_string()),
+    );
+    format!(
+        "{name} -> {url} [{facts}]",
+        name = destination.name,
+        url = shown(&destination.url),
+        facts = facts.join(", ")
+    )
 }
 
 /// One line about a route, secrets redacted.
 fn describe(route: &Route) -> String {
-    // The query string may hold a token (credentials before `@` are refused at load).
-    let mut downstream = route.downstream.clone();
-    if downstream.query().is_some() {
-        downstream.set_query(Some("redacted"));
-    }
+    let primary = route.primary();
+    let downstream = match route.destinations.len() {
+        1 => shown(&primary.url).to_string(),
+        n => format!("{n} destinations"),
+    };
     let state = if route.enabled { "enabled" } else { "DISABLED" };
     format!(
         "{name}: POST {path} -> {downstream} [{state}, {delivery}, scheme {scheme}, secret {secret}, timeout {timeout}, max {max} bytes]",
@@ -259,7 +302,7 @@ fn describe(route: &Route) -> String {
         } else {
             "none"
         },
-        timeout = humantime::format_duration(route.timeout),
+        timeout = humantime::format_duration(primary.timeout),
         max = route.max_body_bytes,
     )
 }

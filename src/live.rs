@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::metrics::{Metrics, RouteLabel, RouteMetrics};
-use crate::routes::Route;
+use crate::routes::{Destination, Route};
 
 /// A route as served: its settings and its metrics.
 #[derive(Debug, Clone)]
@@ -24,6 +24,15 @@ pub struct LiveRoute {
     pub route: Arc<Route>,
     /// Its metrics, shared with every generation that has the route.
     pub metrics: Arc<RouteMetrics>,
+}
+
+/// A destination's queue as served: its route and the destination.
+#[derive(Debug, Clone)]
+pub struct LiveLane {
+    /// The route, with its metrics.
+    pub live: LiveRoute,
+    /// The destination delivered from the lane.
+    pub destination: Arc<Destination>,
 }
 
 /// One consistent configuration, as swapped in by a reload.
@@ -37,9 +46,25 @@ pub struct Snapshot {
     pub config: Config,
     by_path: HashMap<String, LiveRoute>,
     by_name: HashMap<String, LiveRoute>,
+    by_lane: HashMap<String, LiveLane>,
 }
 
 impl Snapshot {
+    /// The destination delivered from queue `lane`, with its route.
+    pub fn by_lane(&self, lane: &str) -> Option<&LiveLane> {
+        self.by_lane.get(lane)
+    }
+
+    /// Every destination's queue, by route name then destination name.
+    pub fn lanes(&self) -> impl Iterator<Item = LiveLane> + '_ {
+        self.routes().flat_map(|live| {
+            (live.route.destinations.iter()).map(move |destination| LiveLane {
+                live: live.clone(),
+                destination: destination.clone(),
+            })
+        })
+    }
+
     /// The route serving `path`, if any.
     pub fn by_path(&self, path: &str) -> Option<&LiveRoute> {
         self.by_path.get(path)
@@ -80,6 +105,7 @@ impl Live {
             config: Config::empty(),
             by_path: HashMap::new(),
             by_name: HashMap::new(),
+            by_lane: HashMap::new(),
         };
         let live = Self {
             current: ArcSwap::from_pointee(empty),
@@ -131,11 +157,21 @@ impl Live {
         };
         let by_path = routes.iter().map(|r| (r.route.path.clone(), r.clone()));
         let by_name = routes.iter().map(|r| (r.route.name.clone(), r.clone()));
+        let by_lane = routes.iter().flat_map(|live| {
+            (live.route.destinations.iter()).map(|destination| {
+                let lane = LiveLane {
+                    live: live.clone(),
+                    destination: destination.clone(),
+                };
+                (destination.lane.clone(), lane)
+            })
+        });
         let next = Arc::new(Snapshot {
             generation,
             loaded_at: SystemTime::now(),
             by_path: by_path.collect(),
             by_name: by_name.collect(),
+            by_lane: by_lane.collect(),
             config,
         });
         self.publish_gauges(&next);

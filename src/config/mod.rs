@@ -4,6 +4,7 @@
 //! chains them for a file on disk.
 
 mod admin;
+mod destinations;
 pub mod interpolate;
 mod limits;
 mod log;

@@ -48,12 +48,7 @@ pub(super) fn queue_settings(
     raw: &RawRoute,
     problems: &mut FieldProblems,
 ) -> Option<QueueSettings> {
-    let concurrency = within(
-        raw.concurrency,
-        DEFAULT_CONCURRENCY,
-        MAX_CONCURRENCY,
-        ("concurrency", problems),
-    );
+    let concurrency = concurrency(raw.concurrency, problems);
     let max_queued = within(
         raw.max_queued,
         DEFAULT_MAX_QUEUED,
@@ -69,14 +64,26 @@ pub(super) fn queue_settings(
     };
     let retry = retry_policy(raw.retry.as_ref().unwrap_or(&RawRetry::default()), problems);
     Some(QueueSettings {
-        concurrency: concurrency? as usize,
+        concurrency: concurrency?,
         retry: retry?,
         max_queued: max_queued?,
         retention: retention?,
     })
 }
 
-fn retry_policy(raw: &RawRetry, problems: &mut FieldProblems) -> Option<RetryPolicy> {
+/// `concurrency`, or its default.
+pub(super) fn concurrency(value: Option<u64>, problems: &mut FieldProblems) -> Option<usize> {
+    let n = within(
+        value,
+        DEFAULT_CONCURRENCY,
+        MAX_CONCURRENCY,
+        ("concurrency", problems),
+    );
+    n.map(|n| n as usize)
+}
+
+/// A `[retry]` table, each key or its default.
+pub(super) fn retry_policy(raw: &RawRetry, problems: &mut FieldProblems) -> Option<RetryPolicy> {
     let max_attempts = within(
         raw.max_attempts,
         DEFAULT_MAX_ATTEMPTS,

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_aux::serde_introspection::serde_introspect;
 
 use super::schema::{
-    Generic, GenericSha256, Keyed, NoSecret, RawAdmin, RawConfig, RawDedupe, RawLog, RawRetry,
-    RawRoute, RawServer, RawStore, RawTelemetry, SharedToken, Timed,
+    Generic, GenericSha256, Keyed, NoSecret, RawAdmin, RawConfig, RawDedupe, RawDestination,
+    RawLog, RawRetry, RawRoute, RawServer, RawStore, RawTelemetry, SharedToken, Timed,
 };
 
 /// The keys of each table, by the heading that documents it.
@@ -35,6 +35,10 @@ fn schema_keys() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
             keys(&[serde_introspect::<RawDedupe>()]),
         ),
         ("[routes.NAME.log]", keys(&[serde_introspect::<RawLog>()])),
+        (
+            "[routes.NAME.destinations.DEST]",
+            keys(&[serde_introspect::<RawDestination>()]),
+        ),
         ("[admin]", keys(&[serde_introspect::<RawAdmin>()])),
         ("[store]", keys(&[serde_introspect::<RawStore>()])),
         ("[telemetry]", keys(&[serde_introspect::<RawTelemetry>()])),

@@ -135,9 +135,12 @@ pub struct RawRoute {
     /// `false` answers 503 without calling the downstream.
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
-    /// The http(s) URL the raw body is forwarded to.
-    pub downstream: String,
-    /// Downstream request timeout, e.g. `"4s"`.
+    /// The http(s) URL the raw body is forwarded to: one destination,
+    /// named `default` (or use `[routes.NAME.destinations.*]`).
+    pub downstream: Option<String>,
+    /// `[routes.NAME.destinations.DEST]`: where events go, by name.
+    pub destinations: Option<BTreeMap<String, RawDestination>>,
+    /// Downstream request timeout, e.g. `"4s"`; each destination's default.
     pub timeout: Option<String>,
     /// Body limit for this route; overrides `[server] max_body_bytes`.
     pub max_body_bytes: Option<u64>,
@@ -163,6 +166,49 @@ pub struct RawRoute {
     pub log: Option<RawLog>,
     /// `[routes.NAME.signature]`.
     pub signature: RawSignature,
+}
+
+/// `[routes.NAME.destinations.DEST]`: one downstream of a route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDestination {
+    /// The http(s) URL the raw body is forwarded to.
+    pub url: String,
+    /// On a sync route with several destinations: the one called while the
+    /// source waits, whose answer is the source's.
+    pub primary: Option<bool>,
+    /// Request timeout; default the route's `timeout`.
+    pub timeout: Option<String>,
+    /// Conditions an event must meet to be sent here, by `json:/pointer`
+    /// or `header:NAME`: a value, or a list of values any of which matches.
+    pub filter: Option<BTreeMap<String, OneOrMany>>,
+    /// Headers added to each request (values may hold secrets: never logged).
+    pub headers: Option<BTreeMap<String, SecretString>>,
+    /// `{ scheme = "standard-webhooks", secret = "whsec_..." }`: the
+    /// gateway signs each request with its own key.
+    pub sign: Option<RawSign>,
+    /// Deliveries in flight at once; default the route's `concurrency`.
+    pub concurrency: Option<u64>,
+    /// The retry schedule; default the route's `[retry]`.
+    pub retry: Option<RawRetry>,
+}
+
+/// `sign`: how the gateway signs what it sends a destination.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSign {
+    /// The one scheme offered: `standard-webhooks`.
+    pub scheme: SignScheme,
+    /// The key: `whsec_` then base64 of 24 to 64 random bytes.
+    pub secret: SecretString,
+}
+
+/// `sign.scheme`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignScheme {
+    /// `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>`.
+    StandardWebhooks,
 }
 
 /// `[routes.NAME.log]`: what the event log keeps of the route's requests.

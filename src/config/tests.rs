@@ -41,10 +41,13 @@ fn the_shipped_config_is_valid_when_its_secret_is_set() {
     let chatwoot = config.routes.by_name("chatwoot").unwrap();
     assert_eq!(chatwoot.path, "/api/webhooks/chatwoot");
     assert_eq!(
-        chatwoot.downstream.as_str(),
+        chatwoot.primary().url.as_str(),
         "https://hotdash-agent-service.fly.dev/webhooks/chatwoot"
     );
-    assert_eq!(chatwoot.timeout, std::time::Duration::from_secs(4));
+    assert_eq!(
+        chatwoot.primary().timeout,
+        std::time::Duration::from_secs(4)
+    );
 }
 
 /// The standard route with its `chatwoot` scheme swapped for `scheme`.
@@ -75,12 +78,15 @@ fn a_default_is_used_only_when_its_variable_is_unset() {
     let text = route("").replace("http://127.0.0.1:9/x", "${AGENT:-http://fallback}/hook");
     let config = load_str(&text).unwrap();
     let hook = config.routes.by_name("hook").unwrap();
-    assert_eq!(hook.downstream.as_str(), "http://agent.internal:9000/hook");
+    assert_eq!(
+        hook.primary().url.as_str(),
+        "http://agent.internal:9000/hook"
+    );
 
     let text = route("").replace("http://127.0.0.1:9/x", "${NOPE:-http://fallback}/hook");
     let config = load_str(&text).unwrap();
     let hook = config.routes.by_name("hook").unwrap();
-    assert_eq!(hook.downstream.as_str(), "http://fallback/hook");
+    assert_eq!(hook.primary().url.as_str(), "http://fallback/hook");
 }
 
 #[test]

@@ -12,6 +12,7 @@ use url::Url;
 
 use super::Problem;
 use super::admin::AdminListen;
+use super::destinations::{Inherited, NamedProblems, destinations};
 use super::limits::{
     ConnectionSettings, UnverifiedSettings, connection_settings, unverified_settings,
 };
@@ -100,8 +101,8 @@ pub fn validate(raw: &RawConfig) -> Result<Valid, Vec<Problem>> {
     let mut routes = Vec::new();
     let mut warnings = Vec::new();
     for (name, raw_route) in &raw.routes {
-        let mut route_problems = Vec::new();
-        if let Some(route) = route(name, raw_route, &server, &mut route_problems) {
+        let (mut route_problems, mut named) = (Vec::new(), Vec::new());
+        if let Some(route) = route(name, raw_route, &server, &mut route_problems, &mut named) {
             routes.push(route);
         }
         let located = |(field, message): (&str, String)| Problem {
@@ -110,10 +111,16 @@ pub fn validate(raw: &RawConfig) -> Result<Valid, Vec<Problem>> {
             message,
         };
         problems.extend(route_problems.into_iter().map(located));
+        problems.extend(named.into_iter().map(|(field, message)| Problem {
+            route: Some(name.clone()),
+            field,
+            message,
+        }));
         let warning = signature::warning(&raw_route.signature);
         warnings.extend(warning.map(|m| located(("signature.algorithm", m.into()))));
     }
     problems.extend(duplicate_paths(raw));
+    problems.extend(shared_lanes(&routes));
     if problems.is_empty() {
         let routes = RouteTable::new(routes);
         Ok(Valid {
@@ -241,6 +248,7 @@ fn route(
     raw: &RawRoute,
     server: &ServerSettings,
     problems: &mut FieldProblems,
+    named: &mut NamedProblems,
 ) -> Option<Route> {
     let route_header = HeaderValue::from_str(name)
         .map_err(|_| problems.push(("name", format!("`{name}` cannot be sent as a header value"))))
@@ -248,13 +256,8 @@ fn route(
     let path = check_path(&raw.path)
         .map_err(|m| problems.push(("path", m)))
         .ok();
-    let downstream = downstream(&raw.downstream)
-        .map_err(|m| problems.push(("downstream", m)))
-        .ok();
-    let timeout = duration(&raw.timeout, DEFAULT_TIMEOUT, MAX_TIMEOUT)
-        .and_then(|timeout| below_visibility_timeout(timeout, &server.store))
-        .map_err(|m| problems.push(("timeout", m)))
-        .ok();
+    // Checked here, not per destination: one problem for the route's key.
+    let _ = timeout(&raw.timeout, &server.store).map_err(|m| problems.push(("timeout", m)));
     let max_in_flight = match raw.max_in_flight {
         Some(0) => {
             problems.push(("max_in_flight", "must be at least 1".into()));
@@ -273,6 +276,15 @@ fn route(
         .map_err(|m| problems.push(("alert_after", m)))
         .ok();
     let queue = queue_settings(raw, problems);
+    let destinations = queue.as_ref().and_then(|queue| {
+        let from = Inherited {
+            route: name,
+            raw,
+            queue,
+            store: &server.store,
+        };
+        destinations(&from, named)
+    });
     let dedupe = dedupe_settings(raw, problems);
     let log = log_settings(raw, problems);
     let max_body_bytes = match raw.max_body_bytes {
@@ -291,9 +303,9 @@ fn route(
         name: name.to_string(),
         path: path?,
         enabled: raw.enabled,
-        downstream: downstream.clone()?.0,
-        downstream_uri: downstream?.1,
-        timeout: timeout?,
+        filtered: destinations.as_ref()?.0.iter().any(|d| d.filter.is_some()),
+        primary: destinations.as_ref()?.1,
+        destinations: destinations?.0,
         max_body_bytes: max_body_bytes?,
         max_in_flight: max_in_flight?,
         allow_ips: allow_ips?,
@@ -305,6 +317,13 @@ fn route(
         queue: queue?,
         dedupe,
     })
+}
+
+/// A downstream request's `timeout`: at most [`MAX_TIMEOUT`], and below
+/// the visibility timeout on Redis.
+pub(super) fn timeout(text: &Option<String>, store: &StoreSettings) -> Result<Duration, String> {
+    duration(text, DEFAULT_TIMEOUT, MAX_TIMEOUT)
+        .and_then(|timeout| below_visibility_timeout(timeout, store))
 }
 
 /// On Redis, an attempt that outlives the visibility timeout would be taken
@@ -351,7 +370,7 @@ fn check_path(path: &str) -> Result<String, String> {
 }
 
 /// The URL for display and the same URI for the client.
-fn downstream(text: &str) -> Result<(Url, Uri), String> {
+pub(super) fn downstream(text: &str) -> Result<(Url, Uri), String> {
     let shown = without_credentials(text);
     let url = Url::parse(text).map_err(|e| format!("`{shown}` is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -416,6 +435,29 @@ fn body_limit(limit: u64) -> Result<usize, String> {
         ));
     }
     Ok(limit as usize)
+}
+
+/// Two destinations whose queues would share a name, e.g. destination `b`
+/// of route `a` and the route named `a:b`.
+fn shared_lanes(routes: &[Route]) -> Vec<Problem> {
+    let mut owner: HashMap<&str, &str> = HashMap::new();
+    let mut problems = Vec::new();
+    for route in routes {
+        for destination in &route.destinations {
+            if let Some(first) = owner.insert(&destination.lane, &route.name) {
+                problems.push(Problem {
+                    route: Some(route.name.clone()),
+                    field: format!("destinations.{}", destination.name),
+                    message: format!(
+                        "its queue `{}` would be shared with route `{first}`: rename the route \
+                         or the destination",
+                        destination.lane
+                    ),
+                });
+            }
+        }
+    }
+    problems
 }
 
 /// Paths written twice, checked on the file as written so that a route with

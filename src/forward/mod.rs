@@ -12,7 +12,7 @@ mod headers;
 mod outbound;
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -21,13 +21,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use poem::http::header::RETRY_AFTER;
-use poem::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use poem::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 
 pub use headers::{EVENT_ID, Peer, REQUEST_ID, outgoing_headers};
 pub use outbound::Outbound;
 
 use crate::metrics::RouteMetrics;
-use crate::routes::Route;
+use crate::routes::{Destination, Route};
 use crate::signature::VerifiedBody;
 use crate::telemetry::ClientSpan;
 
@@ -165,13 +165,14 @@ impl Forwarder {
         Ok(Self { client })
     }
 
-    /// POSTs `body`, the event `event_id`, to the route's downstream with
-    /// the forwarded headers; with `span`, its `traceparent` instead of the
-    /// source's.
+    /// POSTs `body`, the event `event_id` of `route`, to `destination`
+    /// with the forwarded headers; with `span`, its `traceparent` instead of
+    /// the source's.
     #[allow(clippy::too_many_arguments)] // one call site, each a distinct fact of the request
     pub async fn forward(
         &self,
         route: &Route,
+        destination: &Destination,
         incoming: &HeaderMap,
         peer: Peer,
         request_id: &HeaderValue,
@@ -184,40 +185,57 @@ impl Forwarder {
         if let Some(span) = span {
             span.inject(&mut headers);
         }
-        self.post(route, headers, body.bytes().clone()).await
+        let id = event_id.to_str().unwrap_or_default();
+        self.post(destination, id, headers, body.bytes().clone())
+            .await
     }
 
-    /// POSTs `outbound` to the downstream of `route` (its live settings:
-    /// downstream, timeout) as it is: its headers went through the rules
-    /// when it was made. With `span`, its `traceparent` is sent.
+    /// POSTs `outbound`, the stored event `event_id`, to `destination` (its
+    /// live settings: URL, timeout, headers, signing key) as it is: its
+    /// headers went through the rules when it was made. With `span`, its
+    /// `traceparent` is sent.
     pub async fn send(
         &self,
-        route: &Route,
+        destination: &Destination,
+        event_id: &str,
         outbound: &Outbound,
         span: Option<&ClientSpan>,
     ) -> Result<Delivered, ForwardError> {
         debug_assert_eq!(
-            outbound.route(),
-            route.name,
-            "an event sent on another route"
+            outbound.lane(),
+            destination.lane,
+            "an event sent to another destination"
         );
         let body = outbound.body().bytes().clone();
         let mut headers = outbound.headers().clone();
         if let Some(span) = span {
             span.inject(&mut headers);
         }
-        self.post(route, headers, body).await
+        self.post(destination, event_id, headers, body).await
     }
 
     async fn post(
         &self,
-        route: &Route,
-        headers: HeaderMap,
+        destination: &Destination,
+        event_id: &str,
+        mut headers: HeaderMap,
         body: Bytes,
     ) -> Result<Delivered, ForwardError> {
+        for (name, value) in &destination.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        // Signed at each attempt: a retry hours later still carries a fresh
+        // timestamp, and a key changed by a reload applies at once.
+        if let Some(signer) = &destination.sign {
+            for (name, value) in signer.headers(event_id, &body, SystemTime::now()) {
+                let value = HeaderValue::try_from(value).expect("ids and base64 are header-safe");
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        }
+        let timeout = destination.timeout;
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = route.downstream_uri.clone();
+        *request.uri_mut() = destination.uri.clone();
         *request.headers_mut() = headers;
         let started = Instant::now();
         let exchange = async {
@@ -234,9 +252,9 @@ impl Forwarder {
             let answer = answer.map(|b| b.to_bytes()).unwrap_or_default();
             Ok::<_, ForwardError>((status, retry_after, answer))
         };
-        let (status, retry_after, answer) = tokio::time::timeout(route.timeout, exchange)
+        let (status, retry_after, answer) = tokio::time::timeout(timeout, exchange)
             .await
-            .map_err(|_| ForwardError::Timeout(route.timeout))??;
+            .map_err(|_| ForwardError::Timeout(timeout))??;
         if !status.is_success() {
             let shown = &answer[..answer.len().min(ERROR_BODY_EXCERPT)];
             let body = String::from_utf8_lossy(shown).into_owned();

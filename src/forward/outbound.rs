@@ -15,7 +15,7 @@ use crate::signature::VerifiedBody;
 /// stored nor forwarded.
 #[derive(Debug, Clone)]
 pub struct Outbound {
-    route: String,
+    lane: String,
     headers: HeaderMap,
     request_id: HeaderValue,
     body: VerifiedBody,
@@ -33,7 +33,7 @@ impl Outbound {
         body: &VerifiedBody,
     ) -> Self {
         Self {
-            route: route.name.clone(),
+            lane: route.name.clone(),
             headers: outgoing_headers(incoming, peer, request_id, &route.route_header),
             request_id: request_id.clone(),
             body: body.clone(),
@@ -44,22 +44,31 @@ impl Outbound {
     /// the rules before it was stored. Only for what the store holds: it is
     /// written only from an [`Outbound`], hence from a verified body.
     pub(crate) fn restore(
-        route: String,
+        lane: String,
         headers: HeaderMap,
         request_id: HeaderValue,
         body: Bytes,
     ) -> Self {
         Self {
-            route,
+            lane,
             headers,
             request_id,
             body: VerifiedBody::from_store(body),
         }
     }
 
-    /// The route's name.
-    pub fn route(&self) -> &str {
-        &self.route
+    /// The queue it is stored in and delivered from: its destination's
+    /// lane (the route's name for the `default` destination).
+    pub fn lane(&self) -> &str {
+        &self.lane
+    }
+
+    /// The same event for another destination's queue.
+    pub fn for_lane(&self, lane: &str) -> Self {
+        Self {
+            lane: lane.to_string(),
+            ..self.clone()
+        }
     }
 
     /// The headers sent, as they are.

@@ -22,6 +22,7 @@ use crate::streak::Streak;
 /// `forwarded` and `queued` (which [`RouteSeries`] holds).
 const OUTCOMES: &[&str] = &[
     "duplicate",
+    "filtered",
     "not_found",
     "method_not_allowed",
     "too_large",
@@ -51,7 +52,7 @@ const SERVER_ERRORS: &[&str] = &[
 ];
 
 /// Outcomes that are a success besides `forwarded` and `queued`.
-const SUCCESSES: &[&str] = &["duplicate"];
+const SUCCESSES: &[&str] = &["duplicate", "filtered"];
 
 /// What a route has counted since start, read off its counters (never
 /// written on the request path), for the console's history.

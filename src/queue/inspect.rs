@@ -18,6 +18,20 @@ pub struct QueueStats {
     pub oldest_pending: Option<SystemTime>,
 }
 
+impl QueueStats {
+    /// Adds `other`'s counts (another queue of the same route); the oldest
+    /// pending event is the older of the two.
+    pub fn add(&mut self, other: &QueueStats) {
+        self.pending += other.pending;
+        self.dead += other.dead;
+        self.delivered += other.delivered;
+        self.oldest_pending = match (self.oldest_pending, other.oldest_pending) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
 /// One stored event, without its headers and body.
 #[derive(Debug, Clone)]
 pub struct EventSummary {

@@ -172,10 +172,8 @@ impl Queue {
     /// Stores `outbound` again under its own `id`, e.g. an event from the
     /// event log, for delivery (with retries) to its route's downstream.
     pub async fn resend(&self, outbound: &Outbound, id: &str) -> Result<(), QueueError> {
-        let mut event = NewEvent::new(outbound, u64::MAX);
-        event.id = id.to_string();
-        self.store.ingest(event).await?;
-        self.kick(outbound.route());
+        let lanes = [outbound.lane()];
+        self.store_for(outbound, &lanes, Some(id), u64::MAX).await?;
         Ok(())
     }
 
@@ -186,10 +184,37 @@ impl Queue {
         outbound: &Outbound,
         max_queued: u64,
     ) -> Result<String, QueueError> {
-        let event = NewEvent::new(outbound, max_queued);
-        let id = event.id.clone();
-        self.store.ingest(event).await?;
-        self.kick(outbound.route());
+        self.store_for(outbound, &[outbound.lane()], None, max_queued)
+            .await
+    }
+
+    /// Stores `outbound` once for each destination queue of `lanes`, under
+    /// `id` or a fresh one (returned), once durable; refuses when one of
+    /// them holds `max_queued` undelivered events.
+    pub async fn store_for(
+        &self,
+        outbound: &Outbound,
+        lanes: &[&str],
+        id: Option<&str>,
+        max_queued: u64,
+    ) -> Result<String, QueueError> {
+        let first = NewEvent::new(outbound, max_queued);
+        let id = id.map_or_else(|| first.id.clone(), str::to_string);
+        let events: Vec<NewEvent> = (lanes.iter())
+            .map(|lane| NewEvent {
+                id: id.clone(),
+                route: lane.to_string(),
+                max_queued: first.max_queued,
+                received_at: first.received_at,
+                headers: first.headers.clone(),
+                request_id: first.request_id.clone(),
+                body: first.body.clone(),
+            })
+            .collect();
+        self.store.ingest_all(events).await?;
+        for lane in lanes {
+            self.kick(lane);
+        }
         Ok(id)
     }
 

@@ -32,6 +32,16 @@ pub(crate) trait Store: std::fmt::Debug + Send + Sync {
     /// Stores `event` once it is durable, unless its route is full.
     async fn ingest(&self, event: NewEvent) -> Result<(), QueueError>;
 
+    /// Stores each of `events` (one event for several destinations' queues).
+    /// Here one by one: an error may leave the first ones stored, which the
+    /// source's retry then repeats (at least once).
+    async fn ingest_all(&self, events: Vec<NewEvent>) -> Result<(), QueueError> {
+        for event in events {
+            self.ingest(event).await?;
+        }
+        Ok(())
+    }
+
     /// Up to `limit` events of `route` due now and not in `claimed`, oldest
     /// stored first.
     async fn due(
@@ -117,7 +127,7 @@ impl NewEvent {
     pub fn new(outbound: &Outbound, max_queued: u64) -> Self {
         Self {
             id: uuid::Uuid::now_v7().to_string(),
-            route: outbound.route().to_string(),
+            route: outbound.lane().to_string(),
             max_queued,
             received_at: unix_ms(SystemTime::now()),
             request_id: String::from_utf8_lossy(outbound.request_id().as_bytes()).into_owned(),

@@ -1,6 +1,8 @@
 //! The validated runtime routes: what a request is matched against.
 
 mod dedupe_key;
+mod destination;
+mod filter;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,9 +11,10 @@ use std::time::Duration;
 use ipnet::IpNet;
 use poem::http::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
-use url::Url;
 
 pub use dedupe_key::KeySpec;
+pub use destination::{DEFAULT_DESTINATION, Destination};
+pub use filter::{Filter, Subject};
 
 use crate::signature::Verifier;
 
@@ -54,12 +57,14 @@ pub struct Route {
     pub path: String,
     /// `false` answers 503 and leaves the downstream alone.
     pub enabled: bool,
-    /// Where the raw body is forwarded.
-    pub downstream: Url,
-    /// The same, as the client takes it, parsed once at load.
-    pub downstream_uri: poem::http::Uri,
-    /// The downstream request's timeout.
-    pub timeout: Duration,
+    /// Where events go, in name order; at least one.
+    pub destinations: Vec<Arc<Destination>>,
+    /// The index in `destinations` of the one a sync route calls while the
+    /// source waits (the only one, or the one marked `primary`).
+    pub primary: usize,
+    /// Whether some destination has a filter: without, every event goes
+    /// to every destination and no filter is looked at.
+    pub filtered: bool,
     /// The largest body accepted.
     pub max_body_bytes: usize,
     /// Requests processed at once before shedding.
@@ -80,6 +85,24 @@ pub struct Route {
     pub queue: QueueSettings,
     /// `[routes.NAME.dedupe]`, if set.
     pub dedupe: Option<DedupeSettings>,
+}
+
+impl Route {
+    /// The destination a sync route calls while the source waits.
+    pub fn primary(&self) -> &Arc<Destination> {
+        &self.destinations[self.primary]
+    }
+
+    /// The destination delivered from queue `lane`.
+    pub fn destination(&self, lane: &str) -> Option<&Arc<Destination>> {
+        self.destinations.iter().find(|d| d.lane == lane)
+    }
+
+    /// Whether stored events of `destination` are delivered in the
+    /// background: all of a queued route's, a sync route's mirrors.
+    pub fn queues(&self, destination: &Destination) -> bool {
+        self.delivery == Delivery::Queued || !destination.primary
+    }
 }
 
 /// `[routes.NAME.log]`: what the event log keeps of a route's requests.

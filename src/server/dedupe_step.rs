@@ -76,7 +76,7 @@ pub async fn check(
     let key = format!("{}:{key}", route.name);
     let token = uuid::Uuid::new_v4().to_string();
     let hold = match route.delivery {
-        Delivery::Sync => route.timeout + SYNC_HOLD_MARGIN,
+        Delivery::Sync => route.primary().timeout + SYNC_HOLD_MARGIN,
         Delivery::Queued => QUEUED_HOLD,
     };
     match store.claim(&key, &token, hold).await {

@@ -9,6 +9,7 @@ mod console;
 mod context;
 mod dedupe_step;
 mod error;
+mod fan_out;
 mod gateway;
 mod listener;
 pub mod openapi;

@@ -2,7 +2,28 @@
 
 use serde_json::{Value, json};
 
+use std::sync::Arc;
+
 use crate::live::{LiveRoute, Snapshot};
+use crate::routes::{Delivery, Route};
+
+/// Each destination's name, host and queue: never its path or query (they
+/// may hold a token), never its headers.
+fn destinations(route: &Route) -> Vec<Value> {
+    let primary = route.primary();
+    (route.destinations.iter())
+        .map(|d| {
+            json!({
+                "name": d.name,
+                "host": d.url.host_str(),
+                "lane": d.lane,
+                "primary": route.delivery == Delivery::Sync && Arc::ptr_eq(d, primary),
+                "filtered": d.filter.is_some(),
+                "signed": d.sign.is_some(),
+            })
+        })
+        .collect()
+}
 
 /// Every route of `snapshot` with its live state.
 pub fn of(snapshot: &Snapshot) -> Value {
@@ -16,7 +37,8 @@ pub fn of(snapshot: &Snapshot) -> Value {
                 "enabled": route.enabled,
                 "delivery": route.delivery,
                 "scheme": route.verifier.scheme(),
-                "downstream_host": route.downstream.host_str(),
+                "downstream_host": route.primary().url.host_str(),
+                "destinations": destinations(route),
                 "in_flight": metrics.in_flight.get(),
                 "max_in_flight": route.max_in_flight,
                 "failing_for_secs": streak.failing_for().as_secs(),

@@ -18,15 +18,16 @@ use super::client;
 use super::context::Context;
 use super::dedupe_step::{self, Checked};
 use super::error::{WebhookError, json_response, static_json};
+use super::fan_out::{self, Targets};
 use super::trace::Trace;
 use super::unverified::Reading;
 use crate::config::Environment;
 use crate::dedupe;
-use crate::forward::{self, Delivered, ForwardError, Forwarder, Peer, REQUEST_ID};
+use crate::forward::{self, Delivered, ForwardError, Forwarder, Outbound, Peer, REQUEST_ID};
 use crate::live::{LiveRoute, Snapshot};
 use crate::metrics::RouteMetrics;
 use crate::queue::QueueError;
-use crate::routes::{Delivery, Route};
+use crate::routes::{Delivery, Destination, Route};
 use crate::signature::{Presented, UnverifiedBody, VerifiedBody, Verifier};
 use crate::telemetry::RequestSpan;
 
@@ -36,6 +37,7 @@ const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 /// The answers that never change, as bytes: no JSON is built per request.
 const PROCESSED: &str = r#"{"success":true,"processed":true}"#;
 const DUPLICATE: &str = r#"{"success":true,"processed":false,"duplicate":true}"#;
+const FILTERED: &str = r#"{"success":true,"processed":false,"filtered":true}"#;
 
 /// Longest `X-Request-Id` taken from a caller; a longer one is replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
@@ -84,22 +86,21 @@ pub async fn handle(
         .request_duration
         .observe(started.elapsed().as_secs_f64());
     let (mut response, outcome, error) = match outcome {
-        Ok(Answered::Delivered(response)) => {
-            let outcome = match route.delivery {
-                Delivery::Sync => {
-                    metrics.series.forwarded.inc();
-                    "forwarded"
-                }
-                Delivery::Queued => {
-                    metrics.series.queued.inc();
-                    "queued"
-                }
-            };
-            (response, outcome, None)
+        Ok(Answered::Forwarded(response)) => {
+            metrics.series.forwarded.inc();
+            (response, "forwarded", None)
+        }
+        Ok(Answered::Queued(response)) => {
+            metrics.series.queued.inc();
+            (response, "queued", None)
         }
         Ok(Answered::Duplicate(response)) => {
             metrics.count("duplicate");
             (response, "duplicate", None)
+        }
+        Ok(Answered::Filtered(response)) => {
+            metrics.count("filtered");
+            (response, "filtered", None)
         }
         Err(error) => {
             metrics.count(error.outcome());
@@ -174,53 +175,124 @@ async fn process(
             return Ok(Answered::Duplicate(static_json(StatusCode::OK, DUPLICATE)));
         }
     };
-    let answer = match route.delivery {
-        Delivery::Queued => {
-            let context = &worker.context;
-            // Traced: stored with the request span as `traceparent`, so
-            // that each delivery attempt is its child.
-            let traced = otel.map(|otel| otel.stored_headers(headers));
-            let headers = traced.as_ref().unwrap_or(headers);
-            let stored = enqueue(context, route, headers, peer, request_id, &verified).await;
-            stored.map(|(response, id)| {
-                trace.stored_as(&id);
-                response
-            })
-        }
-        Delivery::Sync => {
-            let event_id = trace.new_event_id();
-            let at = SystemTime::now();
-            let id = trace.event_id().unwrap_or_default();
-            let client_span = otel.map(|otel| otel.forward(route, id));
-            let forwarded = (worker.forwarder)
-                .forward(
-                    route,
-                    headers,
-                    peer,
-                    request_id,
-                    &event_id,
-                    &verified,
-                    client_span.as_ref(),
-                )
-                .await;
-            forward::finish_span(client_span, None, &forwarded);
-            forward::record(metrics, route, &forwarded);
-            trace.forwarded(at, &forwarded);
-            forwarded.map(processed).map_err(WebhookError::from)
-        }
+    let targets = fan_out::targets(route, headers, verified.bytes());
+    let ready = Ready {
+        worker,
+        live,
+        headers,
+        peer,
+        request_id,
+        verified: &verified,
     };
+    let answer = ready.deliver(targets, trace, otel).await;
     if let Some(claimed) = claimed {
         claimed.settle(answer.is_ok()).await;
     }
-    answer.map(Answered::Delivered)
+    answer
 }
 
 /// A successful answer, told apart for the metrics.
 enum Answered {
-    /// Forwarded (sync) or stored (queued).
-    Delivered(Response),
+    /// Forwarded to the primary destination (sync).
+    Forwarded(Response),
+    /// Stored for background delivery.
+    Queued(Response),
     /// A duplicate, answered without delivering.
     Duplicate(Response),
+    /// No destination wants the event: answered without delivering.
+    Filtered(Response),
+}
+
+/// A verified, admitted request, ready to go to its destinations.
+struct Ready<'a> {
+    worker: &'a Worker,
+    live: &'a LiveRoute,
+    headers: &'a HeaderMap,
+    peer: Peer,
+    request_id: &'a HeaderValue,
+    verified: &'a VerifiedBody,
+}
+
+impl Ready<'_> {
+    /// Stores the event for `targets.stored` and calls `targets.primary`;
+    /// the answer is the primary's, or 202 once stored without one.
+    async fn deliver(
+        &self,
+        targets: Targets<'_>,
+        trace: &mut Trace,
+        otel: Option<&RequestSpan<'_>>,
+    ) -> Result<Answered, WebhookError> {
+        if targets.is_empty() {
+            debug!("no destination wants the event");
+            return Ok(Answered::Filtered(static_json(StatusCode::OK, FILTERED)));
+        }
+        let Some(primary) = targets.primary else {
+            let (response, id) = self.enqueue(&targets.stored, None, otel).await?;
+            trace.stored_as(&id);
+            return Ok(Answered::Queued(response));
+        };
+        let event_id = trace.new_event_id();
+        // The mirrors first: once the source has its answer, their copies
+        // must already be durable.
+        if !targets.stored.is_empty() {
+            let id = trace.event_id().map(str::to_string);
+            self.enqueue(&targets.stored, id.as_deref(), otel).await?;
+        }
+        self.forward(primary, &event_id, trace, otel).await
+    }
+
+    /// Calls `destination` while the source waits.
+    async fn forward(
+        &self,
+        destination: &Destination,
+        event_id: &HeaderValue,
+        trace: &mut Trace,
+        otel: Option<&RequestSpan<'_>>,
+    ) -> Result<Answered, WebhookError> {
+        let LiveRoute { route, metrics } = self.live;
+        let at = SystemTime::now();
+        let id = trace.event_id().unwrap_or_default();
+        let client_span = otel.map(|otel| otel.forward(route, destination, id));
+        let forwarded = (self.worker.forwarder)
+            .forward(
+                route,
+                destination,
+                self.headers,
+                self.peer,
+                self.request_id,
+                event_id,
+                self.verified,
+                client_span.as_ref(),
+            )
+            .await;
+        forward::finish_span(client_span, None, &forwarded);
+        forward::record(metrics, route, &forwarded);
+        trace.forwarded(at, &forwarded);
+        let delivered = forwarded.map_err(WebhookError::from)?;
+        Ok(Answered::Forwarded(processed(delivered)))
+    }
+
+    /// Stores the event in the queues `lanes`, under `id` or a fresh one;
+    /// answers 202 with its id once it is durable. Traced, it is stored with
+    /// the request span as `traceparent`, so that each delivery attempt is
+    /// its child.
+    async fn enqueue(
+        &self,
+        lanes: &[&str],
+        id: Option<&str>,
+        otel: Option<&RequestSpan<'_>>,
+    ) -> Result<(Response, String), WebhookError> {
+        let route = &self.live.route;
+        let queue = (self.worker.context.queue.get()).ok_or(QueueError::Unavailable)?;
+        let traced = otel.map(|otel| otel.stored_headers(self.headers));
+        let headers = traced.as_ref().unwrap_or(self.headers);
+        let outbound = Outbound::new(route, headers, self.peer, self.request_id, self.verified);
+        let max = route.queue.max_queued;
+        let id = queue.store_for(&outbound, lanes, id, max).await?;
+        info!(event_id = %id, "event queued");
+        let body = json!({ "success": true, "queued": true, "id": id });
+        Ok((json_response(StatusCode::ACCEPTED, &body), id))
+    }
 }
 
 /// The answer to a sync delivery the downstream took.
@@ -231,22 +303,6 @@ fn processed(delivered: Delivered) -> Response {
         "processed successfully"
     );
     static_json(StatusCode::OK, PROCESSED)
-}
-
-/// Stores the verified event; answers 202 once it is on disk, with its id.
-async fn enqueue(
-    context: &Context,
-    route: &Route,
-    headers: &HeaderMap,
-    peer: Peer,
-    request_id: &HeaderValue,
-    body: &VerifiedBody,
-) -> Result<(Response, String), WebhookError> {
-    let queue = context.queue.get().ok_or(QueueError::Unavailable)?;
-    let id = queue.ingest(route, headers, peer, request_id, body).await?;
-    info!(event_id = %id, "event queued");
-    let body = json!({ "success": true, "queued": true, "id": id });
-    Ok((json_response(StatusCode::ACCEPTED, &body), id))
 }
 
 /// Reads the body up to `limit`, chunked or not, each chunk taken from the

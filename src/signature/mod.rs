@@ -27,7 +27,9 @@ pub use chatwoot::Chatwoot;
 pub use generic_hmac::{Encoding, GenericHmac};
 pub use keys::{Algorithm, HmacKeys};
 pub use slack::Slack;
-pub use standard_webhooks::{StandardWebhooks, decode_secret as decode_standard_webhooks_secret};
+pub use standard_webhooks::{
+    Signer, StandardWebhooks, decode_secret as decode_standard_webhooks_secret,
+};
 pub use stripe::Stripe;
 pub use timestamp::{DEFAULT_TOLERANCE, unix_seconds};
 pub use token::{Carrier, Token};

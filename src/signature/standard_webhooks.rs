@@ -61,6 +61,39 @@ impl StandardWebhooks {
     }
 }
 
+/// The gateway's own Standard Webhooks key: it signs what the gateway sends
+/// a destination, whatever the source's scheme was.
+#[derive(Debug)]
+pub struct Signer {
+    keys: HmacKeys,
+}
+
+impl Signer {
+    /// A signer with `secret`, which must be a `whsec_` key (the error
+    /// never quotes it).
+    pub fn new(secret: &str) -> Result<Self, String> {
+        if !secret.starts_with(SECRET_PREFIX) {
+            return Err(format!(
+                "must be `{SECRET_PREFIX}` then the base64 of 24 to 64 random bytes"
+            ));
+        }
+        let key = decode_secret(secret)?;
+        let keys = HmacKeys::from_bytes(&[key]).ok_or("the key is empty")?;
+        Ok(Self { keys })
+    }
+
+    /// The three headers that sign `body` as message `id` at `now`.
+    pub fn headers(&self, id: &str, body: &[u8], now: SystemTime) -> [(&'static str, String); 3] {
+        let signed_at = timestamp::unix_seconds(now).to_string();
+        let tag = self.keys.sign(&signed_content(id, &signed_at, body));
+        [
+            (ID, id.to_string()),
+            (TIMESTAMP, signed_at),
+            (SIGNATURE, format!("{VERSION},{}", STANDARD.encode(tag))),
+        ]
+    }
+}
+
 /// The fewest key bytes a `whsec_` secret may decode to (the
 /// specification's keys are 24 to 64 bytes): lax decoders elsewhere turned
 /// broken keys into empty or weak ones.

@@ -30,7 +30,7 @@ use opentelemetry_sdk::trace::{
 use poem::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use crate::config::TelemetrySettings;
-use crate::routes::Route;
+use crate::routes::{Destination, Route};
 
 /// Spans waiting for export at most; past it new ones are dropped rather
 /// than requests slowed. The SDK's channel preallocates them (a few MiB).
@@ -120,13 +120,25 @@ impl Traces {
     /// The CLIENT span of a call to `route`'s downstream for `event_id`,
     /// child of the span whose `traceparent` is in `headers` (the request's,
     /// stored with a queued event), or a root span when there is none.
-    pub fn delivery(&self, route: &Route, event_id: &str, headers: &HeaderMap) -> ClientSpan {
+    pub fn delivery(
+        &self,
+        route: &Route,
+        destination: &Destination,
+        event_id: &str,
+        headers: &HeaderMap,
+    ) -> ClientSpan {
         let parent = self.propagator.extract(&Headers(headers));
-        self.client(route, event_id, &parent)
+        self.client(route, destination, event_id, &parent)
     }
 
-    fn client(&self, route: &Route, event_id: &str, parent: &Context) -> ClientSpan {
-        let downstream = &route.downstream;
+    fn client(
+        &self,
+        route: &Route,
+        destination: &Destination,
+        event_id: &str,
+        parent: &Context,
+    ) -> ClientSpan {
+        let downstream = &destination.url;
         let mut attributes = vec![
             KeyValue::new("hookgate.route", route.name.clone()),
             KeyValue::new("hookgate.event_id", event_id.to_string()),
@@ -166,9 +178,10 @@ pub struct RequestSpan<'a> {
 }
 
 impl RequestSpan<'_> {
-    /// The CLIENT span of the sync forward of `event_id`, child of this one.
-    pub fn forward(&self, route: &Route, event_id: &str) -> ClientSpan {
-        self.traces.client(route, event_id, &self.cx)
+    /// The CLIENT span of the sync forward of `event_id` to `destination`,
+    /// child of this one.
+    pub fn forward(&self, route: &Route, destination: &Destination, event_id: &str) -> ClientSpan {
+        self.traces.client(route, destination, event_id, &self.cx)
     }
 
     /// `headers` with this span as their `traceparent`: what a queued event

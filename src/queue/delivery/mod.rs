@@ -31,11 +31,11 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::QueueStats;
 use super::{Queue, QueueSlot};
 use crate::events::EventLog;
 use crate::forward::Forwarder;
-use crate::live::{Live, LiveRoute};
-use crate::routes::{Delivery, RouteTable};
+use crate::live::{Live, LiveLane, LiveRoute, Snapshot};
 use crate::telemetry::Traces;
 use faults::{Faults, Operation};
 use worker::Worker;
@@ -70,7 +70,7 @@ pub async fn run(
     };
     loop {
         if let Some(queue) = slot.get() {
-            for name in to_serve(&live.peek().config.routes, &holding) {
+            for name in to_serve(&live.peek(), &holding) {
                 if workers.get(&name).is_none_or(|w| w.is_finished()) {
                     let worker = Worker {
                         name: name.clone(),
@@ -104,14 +104,18 @@ pub async fn run(
     }
 }
 
-/// The routes of `routes` that get a worker: the queued ones, and the others
-/// while they hold pending events (`holding`). A sync route that never
-/// queued costs no worker polling the store.
-fn to_serve(routes: &RouteTable, holding: &HashSet<String>) -> Vec<String> {
-    routes
-        .iter()
-        .filter(|route| route.delivery == Delivery::Queued || holding.contains(&route.name))
-        .map(|route| route.name.clone())
+/// The destination queues (lanes) that get a worker: those delivered in
+/// the background (a queued route's, a sync route's mirrors), and the
+/// others while they hold pending events (`holding`). A sync route that
+/// never queued costs no worker polling the store.
+fn to_serve(snapshot: &Snapshot, holding: &HashSet<String>) -> Vec<String> {
+    snapshot
+        .lanes()
+        .filter(|lane| {
+            let LiveLane { live, destination } = lane;
+            live.route.queues(destination) || holding.contains(&destination.lane)
+        })
+        .map(|lane| lane.destination.lane.clone())
         .collect()
 }
 
@@ -122,9 +126,10 @@ struct HouseFaults {
     sweep: Faults,
 }
 
-/// Refreshes every route's queue gauges; with `sweep`, drops delivered
-/// events past their retention. Returns the routes holding pending events
-/// (or whose store could not be read: a worker finding nothing stops).
+/// Refreshes every route's queue gauges (its destinations' queues
+/// together); with `sweep`, drops delivered events past their retention.
+/// Returns the lanes holding pending events (or whose store could not be
+/// read: a worker finding nothing stops).
 async fn keep_house(
     live: &Live,
     queue: &Queue,
@@ -134,26 +139,31 @@ async fn keep_house(
     let snapshot = live.load();
     let mut holding = HashSet::new();
     for LiveRoute { route, metrics } in snapshot.routes() {
-        match queue.stats(&route.name).await {
-            Ok(stats) => {
-                faults.stats.answered(&route.name);
-                let series = &metrics.series.queue;
-                series.show(stats.pending, stats.dead, stats.oldest_pending);
-                if stats.pending > 0 {
-                    holding.insert(route.name.clone());
+        let mut total = QueueStats::default();
+        for destination in &route.destinations {
+            let lane = &destination.lane;
+            match queue.stats(lane).await {
+                Ok(stats) => {
+                    faults.stats.answered(lane);
+                    if stats.pending > 0 {
+                        holding.insert(lane.clone());
+                    }
+                    total.add(&stats);
+                }
+                Err(error) => {
+                    faults.stats.failed(lane, Operation::Stats, &error);
+                    holding.insert(lane.clone());
                 }
             }
-            Err(error) => {
-                faults.stats.failed(&route.name, Operation::Stats, &error);
-                holding.insert(route.name.clone());
+            if sweep {
+                match queue.sweep(lane, destination.queue.retention).await {
+                    Ok(_) => faults.sweep.answered(lane),
+                    Err(error) => faults.sweep.failed(lane, Operation::Sweep, &error),
+                }
             }
         }
-        if sweep {
-            match queue.sweep(&route.name, route.queue.retention).await {
-                Ok(_) => faults.sweep.answered(&route.name),
-                Err(error) => faults.sweep.failed(&route.name, Operation::Sweep, &error),
-            }
-        }
+        let series = &metrics.series.queue;
+        series.show(total.pending, total.dead, total.oldest_pending);
     }
     holding
 }
@@ -165,8 +175,9 @@ mod tests {
     use super::*;
     use crate::config;
 
-    /// Routes `sync`, `queued` and `was_queued` (sync now).
-    fn routes() -> RouteTable {
+    /// Routes `sync`, `queued` and `was_queued` (sync now), and `mirrored`:
+    /// sync, its primary `agent` and a mirror `archive`.
+    fn snapshot() -> Arc<Snapshot> {
         let mut text = String::new();
         for (name, delivery) in [
             ("sync", "sync"),
@@ -178,24 +189,31 @@ mod tests {
                  delivery = \"{delivery}\"\n[routes.{name}.signature]\nscheme = \"none\"\n"
             ));
         }
+        text.push_str(
+            "[routes.mirrored]\npath = \"/m\"\nsignature = { scheme = \"none\" }\n\
+             [routes.mirrored.destinations.agent]\nurl = \"http://127.0.0.1:9/a\"\nprimary = true\n\
+             [routes.mirrored.destinations.archive]\nurl = \"http://127.0.0.1:9/b\"\n",
+        );
         let vars = config::Vars::default();
-        config::from_text(&text, Path::new("test.toml"), &vars)
-            .unwrap()
-            .routes
+        let config = config::from_text(&text, Path::new("test.toml"), &vars).unwrap();
+        Live::new(config).load()
     }
 
     #[test]
     fn a_sync_route_gets_a_worker_only_while_it_holds_stored_events() {
         let holding = HashSet::from(["was_queued".to_string()]);
 
-        let mut served = to_serve(&routes(), &holding);
+        let mut served = to_serve(&snapshot(), &holding);
         served.sort();
 
-        assert_eq!(served, ["queued", "was_queued"]);
+        assert_eq!(served, ["mirrored:archive", "queued", "was_queued"]);
     }
 
     #[test]
-    fn a_queued_route_gets_a_worker_with_nothing_stored() {
-        assert_eq!(to_serve(&routes(), &HashSet::new()), ["queued"]);
+    fn a_queued_route_and_a_sync_routes_mirror_get_a_worker_with_nothing_stored() {
+        let mut served = to_serve(&snapshot(), &HashSet::new());
+        served.sort();
+
+        assert_eq!(served, ["mirrored:archive", "queued"]);
     }
 }

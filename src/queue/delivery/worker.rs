@@ -14,18 +14,20 @@ use tracing::{Instrument, error, info, info_span, warn};
 use super::faults::{Faults, Operation};
 use crate::events::{AttemptRecord, EventLog};
 use crate::forward::{self, Delivered, ForwardError, Forwarder};
-use crate::live::{Live, LiveRoute};
+use crate::live::{Live, LiveLane, LiveRoute};
 use crate::metrics::RouteMetrics;
 use crate::queue::{Finish, Queue, QueueError, StoredEvent, Ticket, backoff};
-use crate::routes::{Delivery, Route};
+use crate::routes::{Destination, Route};
 use crate::telemetry::Traces;
 
 /// The longest a worker sleeps without looking at the store: picks up
 /// replays and purges made by `hookgate queue` in another process.
 const POLL: Duration = Duration::from_secs(1);
 
-/// One route's deliveries.
+/// One destination's deliveries, from its queue (lane).
 pub(super) struct Worker {
+    /// The lane: the route's name for its `default` destination,
+    /// `ROUTE:DEST` otherwise.
     pub name: String,
     pub live: Arc<Live>,
     pub queue: Arc<Queue>,
@@ -43,10 +45,12 @@ impl Worker {
         let mut changes = self.live.subscribe();
         let mut state = State::new(Faults::new(self.live.metrics()));
         loop {
-            let Some(LiveRoute { route, metrics }) = self.live.load().by_name(&self.name).cloned()
+            let Some(LiveLane { live, destination }) =
+                self.live.load().by_lane(&self.name).cloned()
             else {
                 break;
             };
+            let LiveRoute { route, metrics } = live;
             // Disabled: paused; ingest keeps storing. Events read ahead are
             // let go, to be read again (and not if purged meanwhile).
             if !route.enabled {
@@ -59,14 +63,14 @@ impl Worker {
             // event whose outcome the store could not record either.
             let open = route.enabled && state.held.is_empty() && state.faults.backoff().is_none();
             let next = match open {
-                true => self.dispatch(&route, &metrics, &mut state).await,
+                true => (self.dispatch(&route, &destination, &metrics, &mut state)).await,
                 false => None,
             };
             // A sync route's worker only delivers what the route stored
             // while it was queued; the supervisor starts another if more
             // turns up (a replay).
             let idle = state.idle() && next.is_none();
-            if idle && route.enabled && route.delivery == Delivery::Sync {
+            if idle && route.enabled && !route.queues(&destination) {
                 break;
             }
             let wait = state.faults.backoff().unwrap_or_else(|| {
@@ -76,7 +80,7 @@ impl Worker {
             });
             // A new event is news only to a worker with a free slot: a paused
             // or busy one is not woken (from another thread) on every ingest.
-            let listening = open && state.attempts.len() < route.queue.concurrency;
+            let listening = open && state.attempts.len() < destination.queue.concurrency;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(done) = state.attempts.join_next_with_id() => state.ended(&self.name, done),
@@ -121,10 +125,11 @@ impl Worker {
     async fn dispatch(
         &self,
         route: &Arc<Route>,
+        destination: &Arc<Destination>,
         metrics: &Arc<RouteMetrics>,
         state: &mut State,
     ) -> Option<SystemTime> {
-        let concurrency = route.queue.concurrency;
+        let concurrency = destination.queue.concurrency;
         let free = concurrency.saturating_sub(state.attempts.len());
         if free == 0 {
             return None;
@@ -159,6 +164,7 @@ impl Worker {
             let ticket = event.ticket.clone();
             let attempt = Attempt {
                 route: route.clone(),
+                destination: destination.clone(),
                 metrics: metrics.clone(),
                 queue: self.queue.clone(),
                 forwarder: self.forwarder.clone(),
@@ -218,9 +224,11 @@ impl State {
     }
 }
 
-/// One attempt at one event, on the route as it was configured when it started.
+/// One attempt at one event, on the route and destination as they were
+/// configured when it started.
 struct Attempt {
     route: Arc<Route>,
+    destination: Arc<Destination>,
     metrics: Arc<RouteMetrics>,
     queue: Arc<Queue>,
     forwarder: Arc<Forwarder>,
@@ -243,6 +251,7 @@ impl Attempt {
         let span = info_span!(
             "delivery",
             route = %self.route.name,
+            destination = %self.destination.name,
             event_id = %event.id,
             request_id = event.outbound.request_id().to_str().unwrap_or_default(),
             attempt = event.attempts + 1,
@@ -251,9 +260,11 @@ impl Attempt {
             let at = SystemTime::now();
             // A child of the request span stored as the event's `traceparent`.
             let headers = event.outbound.headers();
-            let span = (self.traces.as_ref()).map(|t| t.delivery(&self.route, &event.id, headers));
+            let (route, destination) = (&self.route, &self.destination);
+            let span =
+                (self.traces.as_ref()).map(|t| t.delivery(route, destination, &event.id, headers));
             let forwarded = (self.forwarder)
-                .send(&self.route, &event.outbound, span.as_ref())
+                .send(destination, &event.id, &event.outbound, span.as_ref())
                 .await;
             forward::finish_span(span, Some(event.attempts + 1), &forwarded);
             forward::record(&self.metrics, &self.route, &forwarded);
@@ -261,9 +272,11 @@ impl Attempt {
                 let attempt = AttemptRecord::of(at, &forwarded);
                 events.attempt(&event.id, &self.route.name, attempt);
             }
-            let outcome = outcome(&self.route, event.attempts + 1, &forwarded);
+            let outcome = outcome(destination, event.attempts + 1, &forwarded);
             self.report(&outcome, &forwarded);
-            let recorded = self.queue.finish(&self.route.name, &event, outcome.clone());
+            let recorded = self
+                .queue
+                .finish(&destination.lane, &event, outcome.clone());
             recorded.await.map_err(|error| Unrecorded {
                 event,
                 outcome,
@@ -302,10 +315,15 @@ impl Attempt {
 }
 
 /// What the result of attempt number `attempt` means for the event.
-fn outcome(route: &Route, attempt: u32, forwarded: &Result<Delivered, ForwardError>) -> Finish {
+fn outcome(
+    destination: &Destination,
+    attempt: u32,
+    forwarded: &Result<Delivered, ForwardError>,
+) -> Finish {
+    let settings = &destination.queue;
     let Err(error) = forwarded else {
         return Finish::Delivered {
-            keep: route.queue.retention.is_some(),
+            keep: settings.retention.is_some(),
         };
     };
     let hint = match error {
@@ -320,9 +338,9 @@ fn outcome(route: &Route, attempt: u32, forwarded: &Result<Delivered, ForwardErr
         _ => None,
     };
     let error = error.to_string();
-    if attempt >= route.queue.retry.max_attempts {
+    if attempt >= settings.retry.max_attempts {
         return Finish::Dead { error };
     }
-    let wait = backoff::next_wait(&route.queue.retry, attempt, fastrand::f64(), hint);
+    let wait = backoff::next_wait(&settings.retry, attempt, fastrand::f64(), hint);
     Finish::Retry { error, wait }
 }

@@ -81,26 +81,39 @@ impl Store for Sqlite {
 
     /// Stores `event` once it is on disk, unless its route is full.
     async fn ingest(&self, event: NewEvent) -> Result<(), QueueError> {
+        self.ingest_all(vec![event]).await
+    }
+
+    /// Stores every one of `events` with one sync, or none if one's route
+    /// is full.
+    async fn ingest_all(&self, events: Vec<NewEvent>) -> Result<(), QueueError> {
         self.writer
             .run_counting(move |conn, held| {
-                let (route, max) = (event.route, event.max_queued);
-                let undelivered = match held.get(&route) {
-                    Some(n) => *n,
-                    None => sql::undelivered(conn, &route)?,
-                };
-                if undelivered >= max {
-                    return Err(QueueError::Full { route, max });
+                let mut counts = Vec::with_capacity(events.len());
+                for event in &events {
+                    let (route, max) = (&event.route, event.max_queued);
+                    let undelivered = match held.get(route) {
+                        Some(n) => *n,
+                        None => sql::undelivered(conn, route)?,
+                    };
+                    if undelivered >= max {
+                        let route = route.clone();
+                        return Err(QueueError::Full { route, max });
+                    }
+                    counts.push(undelivered);
                 }
-                let row = sql::Row {
-                    id: &event.id,
-                    route: &route,
-                    received_at: event.received_at,
-                    request_id: &event.request_id,
-                    headers: &event.headers,
-                    body: &event.body,
-                };
-                sql::insert(conn, &row)?;
-                held.insert(route, undelivered + 1);
+                for (event, undelivered) in events.iter().zip(counts) {
+                    let row = sql::Row {
+                        id: &event.id,
+                        route: &event.route,
+                        received_at: event.received_at,
+                        request_id: &event.request_id,
+                        headers: &event.headers,
+                        body: &event.body,
+                    };
+                    sql::insert(conn, &row)?;
+                    held.insert(event.route.clone(), undelivered + 1);
+                }
                 Ok(())
             })
             .await

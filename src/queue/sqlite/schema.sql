@@ -3,9 +3,11 @@
 -- `name: value` lines (cast(headers AS TEXT) shows them), `body` the exact
 -- bytes the source sent. Inspect with:
 --   sqlite3 data/hookgate.db "SELECT id, route, state, attempts, last_error FROM events"
+-- An event for several destinations is stored once per destination's queue
+-- (`route` holds the queue: `ROUTE` or `ROUTE:DEST`), under one id.
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL,
     route TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
     received_at INTEGER NOT NULL,
@@ -15,7 +17,8 @@ CREATE TABLE IF NOT EXISTS events (
     finished_at INTEGER,
     request_id TEXT NOT NULL,
     headers BLOB NOT NULL,
-    body BLOB NOT NULL
+    body BLOB NOT NULL,
+    UNIQUE (route, id)
 );
 CREATE INDEX IF NOT EXISTS events_in_order ON events (route, state, seq, next_attempt_at);
 -- Events waiting for a retry, by due time. A fresh event is due at once and

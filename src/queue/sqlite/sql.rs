@@ -19,10 +19,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::queue::state::EventState;
 
 /// The schema version in `PRAGMA user_version`.
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
 
 /// Tables, indexes and the triggers that keep `counts` exact.
 const SCHEMA: &str = include_str!("schema.sql");
+
+/// From version 1 or 2 to 3: the table copied without `UNIQUE (id)`.
+const MIGRATE_V3: &str = include_str!("migrate_v3.sql");
 
 /// Opens (creating if needed) the file with WAL and a full sync at every
 /// commit: what `hookgate queue` and the reading connection use. The
@@ -44,10 +47,39 @@ pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
         )));
     }
     if version < VERSION {
-        conn.execute_batch(SCHEMA)?;
-        conn.pragma_update(None, "user_version", VERSION)?;
+        upgrade(&conn)?;
     }
     Ok(conn)
+}
+
+/// Brings the file to [`VERSION`] in one transaction, taken before the
+/// version is read again: another process opening the file at the same
+/// time waits, then finds nothing to do.
+fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let upgraded = (|| {
+        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if version >= VERSION {
+            return Ok(());
+        }
+        let has_events: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+            [],
+            |row| row.get(0),
+        )?;
+        if has_events && version < 3 {
+            conn.execute_batch(MIGRATE_V3)?;
+        }
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", VERSION)
+    })();
+    match upgraded {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(error) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(error)
+        }
+    }
 }
 
 /// Opens the file for the writing thread, whose commits do not sync: the

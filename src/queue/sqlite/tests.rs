@@ -75,3 +75,59 @@ async fn counts_under_an_unknown_state_are_refused_not_taken_for_delivered() {
     let error = stats.expect_err("an unknown state was counted");
     assert!(error.to_string().contains("archived"), "{error}");
 }
+
+/// A row for `route` under `id`.
+fn row<'a>(id: &'a str, route: &'a str) -> Row<'a> {
+    Row {
+        id,
+        route,
+        received_at: 1,
+        request_id: "r",
+        headers: b"",
+        body: b"{}",
+    }
+}
+
+#[test]
+fn a_version_2_file_is_upgraded_keeping_its_events_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    {
+        // Version 2's table: one event id per file.
+        let old = rusqlite::Connection::open(&path).unwrap();
+        let v2 = include_str!("schema.sql")
+            .replace("    id TEXT NOT NULL,", "    id TEXT NOT NULL UNIQUE,")
+            .replace(",\n    UNIQUE (route, id)\n", "\n");
+        assert!(
+            v2.contains("UNIQUE,"),
+            "the test no longer builds version 2"
+        );
+        old.execute_batch(&v2).unwrap();
+        old.pragma_update(None, "user_version", 2).unwrap();
+        insert(&old, &row("e1", "hook")).unwrap();
+        insert(&old, &row("e2", "hook")).unwrap();
+        assert!(insert(&old, &row("e1", "hook:archive")).is_err());
+    }
+
+    let conn = connect(&path).unwrap();
+
+    assert_eq!(undelivered(&conn, "hook").unwrap(), 2);
+    insert(&conn, &row("e1", "hook:archive")).unwrap();
+    assert_eq!(undelivered(&conn, "hook:archive").unwrap(), 1);
+    assert!(
+        insert(&conn, &row("e1", "hook")).is_err(),
+        "one id per queue"
+    );
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+    let pending: i64 = conn
+        .query_row(
+            "SELECT n FROM counts WHERE route = 'hook' AND state = 'pending'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(pending, 2, "the counts trigger survives the copy");
+}

@@ -211,7 +211,7 @@ pub(super) async fn an_outbound_comes_back_from_the_store_byte_for_byte(queue: Q
     let due = queue.due("hook", 1, &HashSet::new()).await.unwrap();
 
     let back = &due.events[0].outbound;
-    assert_eq!(back.route(), "hook");
+    assert_eq!(back.lane(), "hook");
     assert_eq!(back.request_id(), &request_id);
     assert_eq!(back.body().bytes(), body.bytes());
     let mut expected = sent.headers().clone();

@@ -164,3 +164,21 @@ fn a_duplicated_oversized_or_non_ascii_standard_webhooks_header_is_malformed() {
         });
     }
 }
+
+#[test]
+fn the_outbound_signer_reproduces_the_specifications_test_vector() {
+    let signer = Signer::new(SECRET).unwrap();
+
+    let signed = signer.headers(MSG_ID, BODY, at(SIGNED_AT));
+
+    assert_eq!(signed[0], (ID, MSG_ID.to_string()));
+    assert_eq!(signed[1], (TIMESTAMP, SIGNED_AT.to_string()));
+    assert_eq!(signed[2], (SIGNATURE, V1.to_string()));
+}
+
+#[test]
+fn the_outbound_signer_takes_only_a_whsec_key() {
+    let message = Signer::new("plain-secret").unwrap_err();
+    assert!(message.contains("whsec_"), "{message}");
+    assert!(!message.contains("plain-secret"), "{message}");
+}

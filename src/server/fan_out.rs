@@ -1,0 +1,59 @@
+//! Which destinations of a route get an event, and how: on a sync route
+//! the primary is called while the source waits and the others are stored
+//! for background delivery; on a queued route every one is stored.
+
+use std::sync::Arc;
+
+use poem::http::HeaderMap;
+
+use crate::routes::{Delivery, Destination, Route, Subject};
+
+/// The destinations an event goes to.
+#[derive(Debug)]
+pub(super) struct Targets<'r> {
+    /// Called while the source waits (a sync route's primary, if it wants
+    /// the event).
+    pub primary: Option<&'r Arc<Destination>>,
+    /// The queues the event is stored in.
+    pub stored: Vec<&'r str>,
+}
+
+impl Targets<'_> {
+    /// No destination wants the event.
+    pub fn is_empty(&self) -> bool {
+        self.primary.is_none() && self.stored.is_empty()
+    }
+}
+
+/// The destinations of `route` whose filters the event (its `headers` and
+/// verified `body`) meets. A route of one destination without a filter
+/// looks at nothing (and a sync one allocates nothing).
+pub(super) fn targets<'r>(route: &'r Route, headers: &HeaderMap, body: &[u8]) -> Targets<'r> {
+    if !route.filtered && route.destinations.len() == 1 {
+        let only = route.primary();
+        return match route.delivery {
+            Delivery::Sync => Targets {
+                primary: Some(only),
+                stored: Vec::new(),
+            },
+            Delivery::Queued => Targets {
+                primary: None,
+                stored: vec![only.lane.as_str()],
+            },
+        };
+    }
+    let mut subject = Subject::new(headers, body);
+    let mut targets = Targets {
+        primary: None,
+        stored: Vec::new(),
+    };
+    for destination in &route.destinations {
+        let wanted = (destination.filter.as_ref()).is_none_or(|f| f.holds(&mut subject));
+        match (wanted, route.queues(destination)) {
+            (false, _) => {}
+            (true, true) => targets.stored.push(&destination.lane),
+            (true, false) => targets.primary = Some(destination),
+        }
+    }
+    targets
+}
