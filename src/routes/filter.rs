@@ -104,7 +104,7 @@ fn matches(value: &Value, values: &[String]) -> bool {
         Value::Bool(flag) => flag.to_string(),
         _ => return false,
     };
-    values.iter().any(|v| *v == text)
+    values.contains(&text)
 }
 
 fn field_of(text: &str) -> Result<Field, String> {
