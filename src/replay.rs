@@ -1,7 +1,8 @@
 //! Replay from the event log: a record's kept, verified body delivered
 //! again through the durable queue (so it is retried), with the original
 //! bytes and the same event id (`X-Hookgate-Event-Id`), to the route's
-//! current downstream. One record, or every record a filter selects.
+//! current destinations whose filters it meets (each from its own queue).
+//! One record, or every record a filter selects.
 //!
 //! Used by the admin API and by `hookgate events replay`, which works on the
 //! store directly: a running gateway's delivery picks the events up.
@@ -26,6 +27,9 @@ pub enum ReplayError {
     /// The event is in the queue already (replayed, not yet delivered).
     #[error("event `{0}` is in the queue already")]
     AlreadyQueued(String),
+    /// No destination of the route (as it is now) wants the event.
+    #[error("no destination of the route wants event `{0}` (their filters)")]
+    Filtered(String),
     /// The store refused or failed.
     #[error(transparent)]
     Queue(#[from] QueueError),
@@ -43,10 +47,18 @@ pub struct Tally {
     pub no_body: u64,
     /// Records skipped: their event is in the queue already.
     pub already_queued: u64,
+    /// Records skipped: no destination wants them.
+    pub filtered: u64,
 }
 
-/// Puts `record` of `route` into `queue` under its own id.
-pub async fn one(queue: &Queue, route: &Route, record: query::Record) -> Result<(), ReplayError> {
+/// Puts `record` of `route` into `queue` under its own id, once for each
+/// destination whose filter it meets (only `only`, when given).
+pub async fn one(
+    queue: &Queue,
+    route: &Route,
+    only: Option<&str>,
+    record: query::Record,
+) -> Result<(), ReplayError> {
     let id = record.summary.id;
     let Some(body) = record.body else {
         return Err(ReplayError::NoBody(id));
@@ -60,9 +72,16 @@ pub async fn one(queue: &Queue, route: &Route, record: query::Record) -> Result<
         ip: None,
         tls: false,
     };
+    let lanes: Vec<&str> = (route.wanting(&headers, body.bytes()).into_iter())
+        .filter(|d| only.is_none_or(|name| d.name == name))
+        .map(|d| d.lane.as_str())
+        .collect();
+    if lanes.is_empty() {
+        return Err(ReplayError::Filtered(id));
+    }
     let outbound = Outbound::new(route, &headers, peer, &request_id, &body);
     queue
-        .resend(&outbound, &id)
+        .store_for(&outbound, &lanes, Some(&id), u64::MAX)
         .await
         .map_err(|error| match error {
             // Still in the store from an earlier replay (or its queued delivery).
@@ -82,6 +101,7 @@ pub async fn matching(
     log: &Reader,
     queue: &Queue,
     route: &Route,
+    only: Option<&str>,
     filter: query::Filter,
 ) -> Result<Tally, ReplayError> {
     let mut tally = Tally::default();
@@ -96,10 +116,11 @@ pub async fn matching(
         let Some(record) = log.get(&summary.id).await? else {
             continue;
         };
-        match one(queue, route, record).await {
+        match one(queue, route, only, record).await {
             Ok(()) => tally.replayed += 1,
             Err(ReplayError::NoBody(_)) => tally.no_body += 1,
             Err(ReplayError::AlreadyQueued(_)) => tally.already_queued += 1,
+            Err(ReplayError::Filtered(_)) => tally.filtered += 1,
             Err(other) => return Err(other),
         }
     }

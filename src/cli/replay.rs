@@ -49,7 +49,7 @@ async fn one(loaded: &Config, queue: &Queue, log: &Reader, id: &str) -> Result<(
         .ok_or_else(|| format!("no event `{id}` in the event log"))?;
     let name = record.summary.route.clone();
     let route = route_named(loaded, &name)?;
-    replay::one(queue, route, record)
+    replay::one(queue, route, None, record)
         .await
         .map_err(|e| e.to_string())?;
     println!("replayed event {id} of route `{name}`");
@@ -64,12 +64,13 @@ async fn matching(
     filter: query::Filter,
 ) -> Result<(), String> {
     let route = route_named(loaded, name)?;
-    let tally = replay::matching(log, queue, route, filter)
+    let tally = replay::matching(log, queue, route, None, filter)
         .await
         .map_err(|e| e.to_string())?;
     println!(
-        "replayed {} events of route `{name}`; skipped {} without a kept body, {} still queued",
-        tally.replayed, tally.no_body, tally.already_queued
+        "replayed {} events of route `{name}`; skipped {} without a kept body, {} still queued, \
+         {} no destination wants",
+        tally.replayed, tally.no_body, tally.already_queued, tally.filtered
     );
     Ok(())
 }

@@ -21,6 +21,8 @@ mod validate;
 mod vars;
 
 #[cfg(test)]
+mod destination_tests;
+#[cfg(test)]
 mod signature_tests;
 #[cfg(test)]
 mod tests;

@@ -79,6 +79,8 @@ pub struct Attempt {
     pub duration_ms: u64,
     /// The first KiB of the answer, or the error.
     pub answer: String,
+    /// The destination called; `None` in logs older than destinations.
+    pub destination: Option<String>,
 }
 
 /// One record in full.
@@ -172,7 +174,8 @@ pub fn get(connection: &Connection, id: &str) -> rusqlite::Result<Option<Record>
 
 fn attempts(connection: &Connection, id: &str) -> rusqlite::Result<Vec<Attempt>> {
     let mut statement = connection.prepare(
-        "SELECT at, status, duration_ms, answer FROM attempts WHERE event_id = ?1 ORDER BY at",
+        "SELECT at, status, duration_ms, answer, destination FROM attempts WHERE event_id = ?1 \
+         ORDER BY at",
     )?;
     let rows = statement.query_map([id], |row| {
         Ok(Attempt {
@@ -180,6 +183,7 @@ fn attempts(connection: &Connection, id: &str) -> rusqlite::Result<Vec<Attempt>>
             status: row.get(1)?,
             duration_ms: row.get::<_, i64>(2)? as u64,
             answer: row.get(3)?,
+            destination: row.get(4)?,
         })
     })?;
     rows.collect()

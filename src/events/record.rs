@@ -59,19 +59,28 @@ pub struct AttemptRecord {
     pub duration_ms: u64,
     /// The first KiB of its answer, or the error.
     pub answer: String,
+    /// The destination called (`default` for a route's `downstream`).
+    pub destination: String,
 }
 
 impl AttemptRecord {
-    /// A downstream call started at `at` that ended with `forwarded`.
-    pub fn of(at: SystemTime, forwarded: &Result<Delivered, ForwardError>) -> Self {
+    /// A call to `destination` started at `at` that ended with `forwarded`.
+    pub fn of(
+        at: SystemTime,
+        destination: &str,
+        forwarded: &Result<Delivered, ForwardError>,
+    ) -> Self {
+        let destination = destination.to_string();
         match forwarded {
             Ok(delivered) => Self {
+                destination,
                 at,
                 status: Some(delivered.status.as_u16()),
                 duration_ms: delivered.duration.as_millis() as u64,
                 answer: excerpt(&delivered.answer),
             },
             Err(error) => Self {
+                destination,
                 at,
                 status: error.status().map(|s| s.as_u16()),
                 duration_ms: at.elapsed().map_or(0, |d| d.as_millis() as u64),

@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     at          INTEGER NOT NULL,   -- Unix milliseconds
     status      INTEGER,            -- the downstream's status; NULL: no answer
     duration_ms INTEGER NOT NULL,
-    answer      TEXT NOT NULL       -- the first KiB of the answer, or the error
+    answer      TEXT NOT NULL,      -- the first KiB of the answer, or the error
+    destination TEXT                -- the destination called; NULL in older logs
 );
 CREATE INDEX IF NOT EXISTS attempts_by_event ON attempts (event_id);
 -- Attempts are pruned through their events' ids, not by route: one index

@@ -56,6 +56,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     connection.pragma_update(None, "wal_autocheckpoint", 0)?;
     connection.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     connection.execute_batch(include_str!("schema.sql"))?;
+    add_destination_column(&connection)?;
     Ok(connection)
 }
 
@@ -226,6 +227,20 @@ fn insert_request(connection: &Connection, record: &RequestRecord) -> rusqlite::
     Ok(())
 }
 
+/// Logs made before destinations existed have no `attempts.destination`:
+/// added (empty for their attempts, shown as none).
+fn add_destination_column(connection: &Connection) -> rusqlite::Result<()> {
+    let has: bool = connection.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('attempts') WHERE name = 'destination'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has {
+        connection.execute_batch("ALTER TABLE attempts ADD COLUMN destination TEXT")?;
+    }
+    Ok(())
+}
+
 fn insert_attempt(
     connection: &Connection,
     event_id: &str,
@@ -233,8 +248,8 @@ fn insert_attempt(
     attempt: &AttemptRecord,
 ) -> rusqlite::Result<()> {
     let mut insert = connection.prepare_cached(
-        "INSERT INTO attempts (event_id, route, at, status, duration_ms, answer) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO attempts (event_id, route, at, status, duration_ms, answer, destination) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     insert.execute(params![
         event_id,
@@ -243,6 +258,7 @@ fn insert_attempt(
         attempt.status,
         attempt.duration_ms as i64,
         attempt.answer,
+        attempt.destination,
     ])?;
     Ok(())
 }
@@ -276,6 +292,7 @@ mod tests {
             status: Some(200),
             duration_ms: 1,
             answer: String::new(),
+            destination: "default".into(),
         };
         let (event_id, route) = ("e1".to_string(), "r".to_string());
         entries

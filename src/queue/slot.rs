@@ -1,11 +1,11 @@
-//! The store of queued events, opened when the first queued route appears
+//! The store of queued events, opened when the first queued route (or
+//! mirror) appears
 //! (at start or on a reload) and kept open until the process ends.
 
 use std::sync::{Arc, OnceLock};
 
 use super::{Queue, QueueError};
 use crate::config::{Config, StoreBackend, StoreSettings};
-use crate::routes::Delivery;
 
 /// Holds the store once it is open.
 #[derive(Debug, Default)]
@@ -14,10 +14,11 @@ pub struct QueueSlot {
 }
 
 impl QueueSlot {
-    /// Opens the store `config` names when it has a queued route and none is
-    /// open yet. Once open it stays open: its path needs a restart.
+    /// Opens the store `config` names when it has a queued route (or a sync
+    /// route's mirror) and none is open yet. Once open it stays open: its
+    /// path needs a restart.
     pub fn open_if_needed(&self, config: &Config) -> Result<(), QueueError> {
-        let queued = config.routes.iter().any(|r| r.delivery == Delivery::Queued);
+        let queued = (config.routes.iter()).any(|r| r.destinations.iter().any(|d| r.queues(d)));
         if queued && self.queue.get().is_none() {
             let queue = Queue::open(&config.server.store)?;
             tracing::info!(store = %queue.describe(), "store opened");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use poem::http::{HeaderName, HeaderValue};
+use poem::http::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 pub use dedupe_key::KeySpec;
@@ -96,6 +96,20 @@ impl Route {
     /// The destination delivered from queue `lane`.
     pub fn destination(&self, lane: &str) -> Option<&Arc<Destination>> {
         self.destinations.iter().find(|d| d.lane == lane)
+    }
+
+    /// The destinations whose filters the event (its `headers` and verified
+    /// `body`) meets, in name order; the body is parsed at most once.
+    pub fn wanting(&self, headers: &HeaderMap, body: &[u8]) -> Vec<&Arc<Destination>> {
+        let mut subject = Subject::new(headers, body);
+        (self.destinations.iter())
+            .filter(|d| (d.filter.as_ref()).is_none_or(|f| f.holds(&mut subject)))
+            .collect()
+    }
+
+    /// The destination called `name`.
+    pub fn destination_named(&self, name: &str) -> Option<&Arc<Destination>> {
+        self.destinations.iter().find(|d| d.name == name)
     }
 
     /// Whether stored events of `destination` are delivered in the

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use poem::http::HeaderMap;
 
-use crate::routes::{Delivery, Destination, Route, Subject};
+use crate::routes::{Delivery, Destination, Route};
 
 /// The destinations an event goes to.
 #[derive(Debug)]
@@ -42,17 +42,14 @@ pub(super) fn targets<'r>(route: &'r Route, headers: &HeaderMap, body: &[u8]) ->
             },
         };
     }
-    let mut subject = Subject::new(headers, body);
     let mut targets = Targets {
         primary: None,
         stored: Vec::new(),
     };
-    for destination in &route.destinations {
-        let wanted = (destination.filter.as_ref()).is_none_or(|f| f.holds(&mut subject));
-        match (wanted, route.queues(destination)) {
-            (false, _) => {}
-            (true, true) => targets.stored.push(&destination.lane),
-            (true, false) => targets.primary = Some(destination),
+    for destination in route.wanting(headers, body) {
+        match route.queues(destination) {
+            true => targets.stored.push(&destination.lane),
+            false => targets.primary = Some(destination),
         }
     }
     targets

@@ -71,9 +71,14 @@ impl Trace {
         self.event_id = Some(id.to_string());
     }
 
-    /// The sync forward, started at `at`, ended with `forwarded`.
-    pub fn forwarded(&mut self, at: SystemTime, forwarded: &Result<Delivered, ForwardError>) {
-        self.attempt = Some(AttemptRecord::of(at, forwarded));
+    /// The sync forward to `destination`, started at `at`, ended with `forwarded`.
+    pub fn forwarded(
+        &mut self,
+        at: SystemTime,
+        destination: &str,
+        forwarded: &Result<Delivered, ForwardError>,
+    ) {
+        self.attempt = Some(AttemptRecord::of(at, destination, forwarded));
     }
 
     /// The record of the request, answered `status` with `outcome`.

@@ -267,7 +267,7 @@ impl Ready<'_> {
             .await;
         forward::finish_span(client_span, None, &forwarded);
         forward::record(metrics, route, &forwarded);
-        trace.forwarded(at, &forwarded);
+        trace.forwarded(at, &destination.name, &forwarded);
         let delivered = forwarded.map_err(WebhookError::from)?;
         Ok(Answered::Forwarded(processed(delivered)))
     }

@@ -7,6 +7,7 @@ mod connections;
 mod console;
 mod contract;
 mod dedupe;
+mod destinations;
 mod docs;
 mod events;
 mod events_on_redis;

@@ -244,6 +244,7 @@ fn attempt(json: &str) -> Option<Attempt> {
         status: value["status"].as_u64().map(|s| s as u16),
         duration_ms: value["duration_ms"].as_u64().unwrap_or(0),
         answer: value["answer"].as_str().unwrap_or_default().to_string(),
+        destination: value["destination"].as_str().map(str::to_string),
     })
 }
 

@@ -76,6 +76,7 @@ fn attempt(id: &str) -> Entry {
             status: Some(200),
             duration_ms: 3,
             answer: "ok".into(),
+            destination: "archive".into(),
         },
     }
 }
@@ -119,6 +120,7 @@ async fn an_attempt_that_reaches_redis_before_its_record_is_kept_with_it() {
     let shown = reader.get(&id).await.unwrap().expect("the record is there");
     assert_eq!(shown.attempts.len(), 1);
     assert_eq!(shown.attempts[0].answer, "ok");
+    assert_eq!(shown.attempts[0].destination.as_deref(), Some("archive"));
     let mut connection = link.connection().await.unwrap();
     let ttl: i64 = redis::cmd("PTTL")
         .arg(keys.attempts(&id))

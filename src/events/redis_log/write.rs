@@ -228,6 +228,7 @@ fn add_attempt(
         "status": attempt.status,
         "duration_ms": attempt.duration_ms,
         "answer": attempt.answer,
+        "destination": attempt.destination,
     })
     .to_string();
     let attempts = keys.attempts(event_id);

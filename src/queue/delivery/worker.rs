@@ -269,7 +269,7 @@ impl Attempt {
             forward::finish_span(span, Some(event.attempts + 1), &forwarded);
             forward::record(&self.metrics, &self.route, &forwarded);
             if let Some(events) = &self.events {
-                let attempt = AttemptRecord::of(at, &forwarded);
+                let attempt = AttemptRecord::of(at, &destination.name, &forwarded);
                 events.attempt(&event.id, &self.route.name, attempt);
             }
             let outcome = outcome(destination, event.attempts + 1, &forwarded);

@@ -93,6 +93,9 @@ pub struct AttemptView {
     duration_ms: u64,
     /// The first KiB of the downstream's answer, or the error.
     answer: String,
+    /// The destination called (`default` for a route's `downstream`);
+    /// absent for attempts logged before destinations existed.
+    destination: Option<String>,
 }
 
 /// One record in full.
@@ -214,7 +217,7 @@ impl EventsApi {
         let route = snapshot.config.routes.by_name(&record.summary.route);
         let route = route.ok_or_else(|| AdminError::NoRoute(record.summary.route.clone()))?;
         let queue = context.queue.open(&snapshot.config.server.store)?;
-        replay::one(queue, route, record).await?;
+        replay::one(queue, route, None, record).await?;
         Ok(Json(EventReplayed {
             success: true,
             id: id.0,
@@ -278,6 +281,7 @@ fn detail(record: query::Record) -> EventDetail {
                 status: attempt.status,
                 duration_ms: attempt.duration_ms,
                 answer: attempt.answer,
+                destination: attempt.destination,
             })
             .collect(),
     }

@@ -31,6 +31,12 @@ pub enum AdminError {
     /// No route has this name.
     #[error("no route named `{0}`")]
     NoRoute(String),
+    /// The route has no destination of this name.
+    #[error("route `{0}` has no destination named `{1}`")]
+    NoDestination(String, String),
+    /// No destination of the route wants the event (their filters).
+    #[error("no destination of the route wants event `{0}` (their filters)")]
+    Filtered(String),
     /// The event log holds no record with this id.
     #[error("no event `{0}` in the event log")]
     NoEvent(String),
@@ -85,7 +91,8 @@ pub enum AdminFailure {
     /// A filter is malformed, or a replay names both a dead letter and filters.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
-    /// The event cannot be replayed: no kept, verified body.
+    /// The event cannot be replayed: no kept, verified body, in the queue
+    /// already, or no destination wants it.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
     /// The admin API is off (no `[admin] token`), or no route, event or dead
@@ -107,9 +114,11 @@ impl AdminError {
     /// The status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            AdminError::Off | AdminError::NoRoute(_) | AdminError::NoEvent(_) => {
-                StatusCode::NOT_FOUND
-            }
+            AdminError::Off
+            | AdminError::NoRoute(_)
+            | AdminError::NoDestination(..)
+            | AdminError::NoEvent(_) => StatusCode::NOT_FOUND,
+            AdminError::Filtered(_) => StatusCode::CONFLICT,
             AdminError::NotReplayable(_) => StatusCode::CONFLICT,
             AdminError::AlreadyQueued(_) => StatusCode::CONFLICT,
             AdminError::IdAndFilters => StatusCode::BAD_REQUEST,
@@ -150,6 +159,7 @@ impl From<ReplayError> for AdminError {
         match error {
             ReplayError::NoBody(id) => AdminError::NotReplayable(id),
             ReplayError::AlreadyQueued(id) => AdminError::AlreadyQueued(id),
+            ReplayError::Filtered(id) => AdminError::Filtered(id),
             ReplayError::Queue(error) => AdminError::Queue(error),
             ReplayError::Log(error) => AdminError::EventLog(error),
         }

@@ -14,8 +14,9 @@ use super::auth::{AdminAuth, check};
 use super::events::{StatusClass, given};
 use super::{AdminError, AdminResult, Tag};
 use crate::events::query;
-use crate::queue::{EventState, EventSummary, Purge, Queue, QueueError, QueueSlot};
+use crate::queue::{EventState, EventSummary, Purge, Queue, QueueError, QueueSlot, QueueStats};
 use crate::replay;
+use crate::routes::{Destination, Route};
 use crate::server::context::Context;
 
 /// The most dead letters listed by `GET /admin/routes/{name}/queue`.
@@ -40,6 +41,23 @@ pub struct QueueView {
     delivered_kept: u64,
     /// The oldest dead letters, at most 100.
     dead: Vec<DeadLetter>,
+    /// The same counts per destination (each has its own queue).
+    destinations: Vec<DestinationQueue>,
+}
+
+/// One destination's queue.
+#[derive(Object)]
+pub struct DestinationQueue {
+    /// The destination (`default` for a route's `downstream`).
+    name: String,
+    /// Events waiting for delivery to it.
+    depth: u64,
+    /// Seconds since its oldest waiting event was received; 0 when none waits.
+    oldest_age_secs: f64,
+    /// Its events that failed every attempt.
+    dead_letters: u64,
+    /// Its delivered events kept for `retention`.
+    delivered_kept: u64,
 }
 
 /// An event that failed every attempt.
@@ -47,6 +65,8 @@ pub struct QueueView {
 pub struct DeadLetter {
     /// The event id (`X-Hookgate-Event-Id`).
     id: String,
+    /// The destination it failed to reach.
+    destination: String,
     /// When it was received (RFC 3339).
     received_at: String,
     /// Attempts made.
@@ -84,6 +104,8 @@ pub struct Skipped {
     no_body: u64,
     /// Their event is in the queue already (replayed, not yet delivered).
     already_queued: u64,
+    /// No destination (or not the one asked for) wants them now.
+    filtered: u64,
 }
 
 /// The token-guarded queue endpoints.
@@ -100,12 +122,15 @@ impl QueueApi {
         context: Data<&Arc<Context>>,
         /// The route's name.
         name: Path<String>,
+        /// Only this destination's queue; all of the route's when absent.
+        destination: Query<Option<String>>,
     ) -> AdminResult<QueueView> {
         check(&context, &auth, request)?;
         // One snapshot: a reload removing the route cannot slip in between.
         let snapshot = context.live.load();
         let route = (snapshot.config.routes.by_name(&name))
             .ok_or_else(|| AdminError::NoRoute(name.0.clone()))?;
+        let lanes = lanes(route, destination.0.as_deref())?;
         let mut view = QueueView {
             route: name.0.clone(),
             delivery: route.delivery.as_str().into(),
@@ -115,9 +140,10 @@ impl QueueApi {
             dead_letters: 0,
             delivered_kept: 0,
             dead: Vec::new(),
+            destinations: Vec::new(),
         };
         if let Some(queue) = context.queue.get() {
-            fill(&mut view, queue).await?;
+            fill(&mut view, queue, &lanes).await?;
         }
         Ok(Json(view))
     }
@@ -141,6 +167,8 @@ impl QueueApi {
         name: Path<String>,
         /// One dead letter's event id; all of the route's when absent.
         id: Query<Option<String>>,
+        /// Only to this destination; to each destination otherwise.
+        destination: Query<Option<String>>,
         /// Event log filter: only this outcome (`downstream_error`, ...).
         outcome: Query<Option<String>>,
         /// Event log filter: only this status class.
@@ -152,7 +180,7 @@ impl QueueApi {
         /// Event log filter: the source's delivery id.
         delivery_id: Query<Option<String>>,
     ) -> AdminResult<Replayed> {
-        let queue = admit(&context, &auth, request, &name)?;
+        let (queue, lanes) = admit(&context, &auth, request, &name, destination.0.as_deref())?;
         let filter = query::Filter {
             outcome: given(outcome.0),
             status_class: status.0.map(StatusClass::first_digit),
@@ -167,10 +195,13 @@ impl QueueApi {
             if id.is_some() {
                 return Err(AdminError::IdAndFilters.into());
             }
-            return from_log(&context, &name, filter).await;
+            return from_log(&context, &name, destination.0.as_deref(), filter).await;
         }
         let replayed = match (queue, id.as_deref()) {
-            (Some(queue), id) => queue.replay(&name, id).await?,
+            (Some(queue), id) => {
+                let replay = |lane: String| async move { queue.replay(&lane, id).await };
+                each_lane(&lanes, id, replay).await?
+            }
             (None, Some(id)) => return Err(QueueError::NotFound(id.to_string()).into()),
             (None, None) => 0,
         };
@@ -197,11 +228,17 @@ impl QueueApi {
         name: Path<String>,
         /// One dead letter's event id; all of the route's when absent.
         id: Query<Option<String>>,
+        /// Only this destination's dead letters; every destination's when absent.
+        destination: Query<Option<String>>,
     ) -> AdminResult<Purged> {
-        let queue = admit(&context, &auth, request, &name)?;
+        let (queue, lanes) = admit(&context, &auth, request, &name, destination.0.as_deref())?;
         // Only dead letters: an `id` that is pending or delivered is not found.
         let purged = match (queue, id.0.as_deref()) {
-            (Some(queue), id) => queue.purge(&name, Purge::DeadLetters, id).await?,
+            (Some(queue), id) => {
+                let purge =
+                    |lane: String| async move { queue.purge(&lane, Purge::DeadLetters, id).await };
+                each_lane(&lanes, id, purge).await?
+            }
             (None, Some(id)) => return Err(QueueError::NotFound(id.to_string()).into()),
             (None, None) => 0,
         };
@@ -213,57 +250,121 @@ impl QueueApi {
     }
 }
 
-/// Replays the records of route `name` that `filter` selects.
-async fn from_log(context: &Context, name: &str, filter: query::Filter) -> AdminResult<Replayed> {
+/// Replays the records of route `name` that `filter` selects, to each
+/// destination that wants them (only `only`, when given).
+async fn from_log(
+    context: &Context,
+    name: &str,
+    only: Option<&str>,
+    filter: query::Filter,
+) -> AdminResult<Replayed> {
     let snapshot = context.live.load();
     let route = (snapshot.config.routes.by_name(name))
         .ok_or_else(|| AdminError::NoRoute(name.to_string()))?;
     let queue = context.queue.open(&snapshot.config.server.store)?;
-    let tally = replay::matching(&context.events_reader, queue, route, filter).await?;
+    let log = &context.events_reader;
+    let tally = replay::matching(log, queue, route, only, filter).await?;
     Ok(Json(Replayed {
         success: true,
         replayed: tally.replayed,
         skipped: Some(Skipped {
             no_body: tally.no_body,
             already_queued: tally.already_queued,
+            filtered: tally.filtered,
         }),
     }))
 }
 
-/// The token and the route checked; the store, when one is open.
+/// A destination's name and its queue.
+type Lane = (String, String);
+
+/// The queues of `route`'s destinations: only `destination`'s when given.
+fn lanes(route: &Route, destination: Option<&str>) -> Result<Vec<Lane>, AdminError> {
+    let lane = |d: &Arc<Destination>| (d.name.clone(), d.lane.clone());
+    match destination {
+        None => Ok(route.destinations.iter().map(lane).collect()),
+        Some(name) => match route.destination_named(name) {
+            Some(d) => Ok(vec![lane(d)]),
+            None => Err(AdminError::NoDestination(route.name.clone(), name.into())),
+        },
+    }
+}
+
+/// The token, the route and the destination checked; the store, when one
+/// is open, and the queues concerned.
 fn admit<'a>(
     context: &'a Context,
     auth: &AdminAuth,
     request: &Request,
     name: &str,
-) -> Result<Option<&'a Arc<Queue>>, AdminError> {
+    destination: Option<&str>,
+) -> Result<(Option<&'a Arc<Queue>>, Vec<Lane>), AdminError> {
     check(context, auth, request)?;
-    if context.live.peek().config.routes.by_name(name).is_none() {
-        return Err(AdminError::NoRoute(name.to_string()));
-    }
-    Ok(QueueSlot::get(&context.queue))
+    let snapshot = context.live.peek();
+    let route = (snapshot.config.routes.by_name(name))
+        .ok_or_else(|| AdminError::NoRoute(name.to_string()))?;
+    Ok((QueueSlot::get(&context.queue), lanes(route, destination)?))
 }
 
-/// The queue's counts and oldest dead letters into `view`.
-async fn fill(view: &mut QueueView, queue: &Queue) -> Result<(), QueueError> {
-    let stats = queue.stats(&view.route).await?;
-    view.depth = stats.pending;
-    view.dead_letters = stats.dead;
-    view.delivered_kept = stats.delivered;
-    view.oldest_age_secs = stats
-        .oldest_pending
-        .and_then(|at| SystemTime::now().duration_since(at).ok())
-        .map_or(0.0, |age| age.as_secs_f64());
-    let dead = queue
-        .list(&view.route, Some(EventState::Dead), LISTED_DEAD_LETTERS)
-        .await?;
-    view.dead = dead.into_iter().map(DeadLetter::from).collect();
+/// `act` on each of `lanes`, the counts added up. Asked for one event
+/// (`id`), a queue without it is skipped, and none holding it is `NotFound`.
+async fn each_lane<F, Fut>(lanes: &[Lane], id: Option<&str>, act: F) -> Result<u64, QueueError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<u64, QueueError>>,
+{
+    let mut total = 0;
+    for (_, lane) in lanes {
+        match act(lane.clone()).await {
+            Ok(n) => total += n,
+            Err(QueueError::NotFound(_)) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    match id {
+        Some(id) if total == 0 => Err(QueueError::NotFound(id.to_string())),
+        _ => Ok(total),
+    }
+}
+
+/// The queues' counts and oldest dead letters into `view`, in all and per
+/// destination.
+async fn fill(view: &mut QueueView, queue: &Queue, lanes: &[Lane]) -> Result<(), QueueError> {
+    let mut total = QueueStats::default();
+    for (name, lane) in lanes {
+        let stats = queue.stats(lane).await?;
+        total.add(&stats);
+        view.destinations.push(DestinationQueue {
+            name: name.clone(),
+            depth: stats.pending,
+            oldest_age_secs: age(stats.oldest_pending),
+            dead_letters: stats.dead,
+            delivered_kept: stats.delivered,
+        });
+        let room = LISTED_DEAD_LETTERS.saturating_sub(view.dead.len());
+        if room > 0 && stats.dead > 0 {
+            let dead = queue.list(lane, Some(EventState::Dead), room).await?;
+            view.dead
+                .extend(dead.into_iter().map(|e| DeadLetter::of(e, name)));
+        }
+    }
+    view.depth = total.pending;
+    view.dead_letters = total.dead;
+    view.delivered_kept = total.delivered;
+    view.oldest_age_secs = age(total.oldest_pending);
     Ok(())
 }
 
-impl From<EventSummary> for DeadLetter {
-    fn from(event: EventSummary) -> Self {
+/// Seconds since `at`; 0 without one.
+fn age(at: Option<SystemTime>) -> f64 {
+    at.and_then(|at| SystemTime::now().duration_since(at).ok())
+        .map_or(0.0, |age| age.as_secs_f64())
+}
+
+impl DeadLetter {
+    fn of(event: EventSummary, destination: &str) -> Self {
         Self {
+            destination: destination.to_string(),
             id: event.id,
             received_at: humantime::format_rfc3339_seconds(event.received_at).to_string(),
             attempts: event.attempts,
