@@ -10,15 +10,43 @@ use clap::Subcommand;
 use super::ConfigArg;
 use crate::config;
 use crate::queue::{EventState, EventSummary, Purge, Queue};
+use crate::routes::{DEFAULT_DESTINATION, Destination};
+
+/// A destination's queue: `--route` and, for a route with named
+/// destinations, `--destination`.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// The route's name, as in `[routes.NAME]`.
+    #[arg(long)]
+    route: String,
+    /// The destination, as in `[routes.NAME.destinations.DEST]`; default:
+    /// the route's `downstream` (its destination named `default`).
+    #[arg(long, default_value = DEFAULT_DESTINATION)]
+    destination: String,
+}
+
+impl Target {
+    /// The queue the store keeps the destination's events in.
+    fn lane(&self) -> String {
+        Destination::lane_of(&self.route, &self.destination)
+    }
+
+    /// How messages name it.
+    fn shown(&self) -> String {
+        match self.destination.as_str() {
+            DEFAULT_DESTINATION => format!("route `{}`", self.route),
+            dest => format!("route `{}`, destination `{dest}`", self.route),
+        }
+    }
+}
 
 /// What to do with the route's stored events.
 #[derive(Debug, Subcommand)]
 pub enum Action {
     /// Print the route's counts, then its stored events, oldest first.
     Ls {
-        /// The route's name, as in `[routes.NAME]`.
-        #[arg(long)]
-        route: String,
+        #[command(flatten)]
+        target: Target,
         #[command(flatten)]
         config: ConfigArg,
         /// List at most this many events.
@@ -27,9 +55,8 @@ pub enum Action {
     },
     /// Put dead letters back into the queue with a fresh retry schedule.
     Replay {
-        /// The route's name, as in `[routes.NAME]`.
-        #[arg(long)]
-        route: String,
+        #[command(flatten)]
+        target: Target,
         #[command(flatten)]
         config: ConfigArg,
         /// Only this event; all of the route's dead letters when absent.
@@ -38,9 +65,8 @@ pub enum Action {
     },
     /// Delete dead letters; with `--all`, pending and delivered events too.
     Purge {
-        /// The route's name, as in `[routes.NAME]`.
-        #[arg(long)]
-        route: String,
+        #[command(flatten)]
+        target: Target,
         #[command(flatten)]
         config: ConfigArg,
         /// Only this event.
@@ -70,21 +96,21 @@ pub fn run(action: Action) -> ExitCode {
 async fn execute(action: Action) -> Result<(), String> {
     match action {
         Action::Ls {
-            route,
+            target,
             config,
             limit,
-        } => ls(&open(&config)?, &route, limit).await,
-        Action::Replay { route, config, id } => {
+        } => ls(&open(&config)?, &target, limit).await,
+        Action::Replay { target, config, id } => {
             let queue = open(&config)?;
             let n = queue
-                .replay(&route, id.as_deref())
+                .replay(&target.lane(), id.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("replayed {n} dead letters of route `{route}`");
+            println!("replayed {n} dead letters of {}", target.shown());
             Ok(())
         }
         Action::Purge {
-            route,
+            target,
             config,
             id,
             all,
@@ -96,10 +122,10 @@ async fn execute(action: Action) -> Result<(), String> {
             };
             let queue = open(&config)?;
             let n = queue
-                .purge(&route, what, id.as_deref())
+                .purge(&target.lane(), what, id.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("purged {n} events of route `{route}`");
+            println!("purged {n} events of {}", target.shown());
             Ok(())
         }
     }
@@ -119,10 +145,11 @@ fn open(config: &ConfigArg) -> Result<Queue, String> {
     Queue::open(&store).map_err(|e| e.to_string())
 }
 
-async fn ls(queue: &Queue, route: &str, limit: usize) -> Result<(), String> {
-    let stats = queue.stats(route).await.map_err(|e| e.to_string())?;
+async fn ls(queue: &Queue, target: &Target, limit: usize) -> Result<(), String> {
+    let lane = target.lane();
+    let stats = queue.stats(&lane).await.map_err(|e| e.to_string())?;
     let events = queue
-        .list(route, None, limit)
+        .list(&lane, None, limit)
         .await
         .map_err(|e| e.to_string())?;
     let oldest = stats
@@ -131,7 +158,8 @@ async fn ls(queue: &Queue, route: &str, limit: usize) -> Result<(), String> {
         .map(|age| format!(" (oldest {}s)", age.as_secs()))
         .unwrap_or_default();
     println!(
-        "route `{route}` in {}: {} pending{oldest}, {} dead letters, {} delivered kept",
+        "{} in {}: {} pending{oldest}, {} dead letters, {} delivered kept",
+        target.shown(),
         queue.describe(),
         stats.pending,
         stats.dead,

@@ -289,3 +289,65 @@ async fn the_gateways_signature_verifies_with_the_standard_webhooks_library() {
         "{status}"
     );
 }
+
+/// The config generation `/healthz` reports.
+async fn generation(app: &TestApp) -> u64 {
+    app.get_json("/healthz").await["config_generation"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Writes `text` as the config and waits until it is served.
+async fn reload(app: &TestApp, text: &str) {
+    let before = generation(app).await;
+    std::fs::write(&app.config_path, text).unwrap();
+    eventually("the edit is served", || async {
+        generation(app).await > before
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_removed_destinations_stored_events_are_kept_until_it_is_back() {
+    let (agent, archive) = (Downstream::start().await, Downstream::start().await);
+    archive.answer_with(503);
+    let archive_table = destination("archive", &archive, "");
+    let tables = destination("agent", &agent, "") + &archive_table;
+    let app = spawn_app(&config("queued", &tables)).await;
+    let events: [&[u8]; 2] = [MESSAGE, CONVERSATION];
+    for event in events {
+        assert_eq!(post(&app, event).await.status(), 202);
+    }
+    eventually("the archive was tried", || async {
+        !archive.received().is_empty()
+    })
+    .await;
+    let with_archive = std::fs::read_to_string(&app.config_path).unwrap();
+
+    reload(&app, &with_archive.replace(&archive_table, "")).await;
+    assert_eq!(post(&app, MESSAGE).await.status(), 202);
+    eventually("the agent has all three", || async {
+        agent.received().len() == 3
+    })
+    .await;
+    let removed_view = queue_view(&app, "").await;
+    assert_eq!(removed_view["destinations"].as_array().unwrap().len(), 1);
+    reload(&app, &with_archive).await;
+    let before = archive.received().len();
+    archive.answer_with(200);
+
+    eventually("the archive's two kept events are delivered", || async {
+        let view = queue_view(&app, "?destination=archive").await;
+        view["depth"] == 0 && view["dead_letters"] == 0
+    })
+    .await;
+    let since_back = archive.received().split_off(before);
+    let ids: std::collections::BTreeSet<String> = since_back.iter().map(event_id).collect();
+    assert_eq!(
+        ids.len(),
+        2,
+        "the two kept events, not the one posted meanwhile"
+    );
+    let bodies: Vec<&[u8]> = since_back.iter().map(|r| &r.body[..]).collect();
+    assert!(bodies.contains(&CONVERSATION) && bodies.contains(&MESSAGE));
+}

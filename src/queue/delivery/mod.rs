@@ -68,6 +68,7 @@ pub async fn run(
         stats: Faults::new(live.metrics()),
         sweep: Faults::new(live.metrics()),
     };
+    let mut served = lanes_of(&live.peek());
     loop {
         if let Some(queue) = slot.get() {
             for name in to_serve(&live.peek(), &holding) {
@@ -86,7 +87,13 @@ pub async fn run(
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            Ok(()) = changes.changed() => {}
+            Ok(()) = changes.changed() => {
+                let now = lanes_of(&live.peek());
+                if let Some(queue) = slot.get() {
+                    report_removed(queue, &served, &now).await;
+                }
+                served = now;
+            }
             _ = housekeeping.tick() => {
                 rounds = rounds.wrapping_add(1);
                 // A store no route opened may hold events `hookgate events
@@ -117,6 +124,44 @@ fn to_serve(snapshot: &Snapshot, holding: &HashSet<String>) -> Vec<String> {
         })
         .map(|lane| lane.destination.lane.clone())
         .collect()
+}
+
+/// Every destination's lane, with its route and name.
+fn lanes_of(snapshot: &Snapshot) -> HashMap<String, (String, String)> {
+    (snapshot.lanes())
+        .map(|LiveLane { live, destination }| {
+            let names = (live.route.name.clone(), destination.name.clone());
+            (destination.lane.clone(), names)
+        })
+        .collect()
+}
+
+/// Says which destinations a reload removed while their queues still hold
+/// events: the events are kept (a destination put back delivers them), not
+/// silently dropped.
+async fn report_removed(
+    queue: &Queue,
+    before: &HashMap<String, (String, String)>,
+    now: &HashMap<String, (String, String)>,
+) {
+    for (lane, (route, destination)) in before {
+        if now.contains_key(lane) {
+            continue;
+        }
+        let Ok(stats) = queue.stats(lane).await else {
+            continue;
+        };
+        if stats.pending + stats.dead > 0 {
+            tracing::warn!(
+                route = %route,
+                destination = %destination,
+                pending = stats.pending,
+                dead_letters = stats.dead,
+                "a removed destination's events stay in the store: put it back to deliver \
+                 them, or delete them with `hookgate queue purge --all`"
+            );
+        }
+    }
 }
 
 /// Housekeeping's store faults, apart: a full disk refuses its deletes but
