@@ -41,6 +41,26 @@ pub struct AttemptLabels {
     pub result: &'static str,
 }
 
+/// `{route, destination}`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DestinationLabels {
+    /// The route's name.
+    pub route: String,
+    /// The destination's name (`default` for a route's `downstream`).
+    pub destination: String,
+}
+
+/// `{route, destination, result}` of a delivery attempt.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DestinationAttemptLabels {
+    /// The route's name.
+    pub route: String,
+    /// The destination's name.
+    pub destination: String,
+    /// `delivered` or `failed`.
+    pub result: &'static str,
+}
+
 /// `{route, result}` of a dedupe check.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DedupeLabels {
@@ -204,6 +224,12 @@ pub struct Metrics {
     pub attempts: Family<AttemptLabels, Counter>,
     /// `hookgate_dead_letters_total{route}`.
     pub dead_lettered: Family<RouteLabel, Counter>,
+    /// `hookgate_destination_queue_depth{route,destination}`.
+    pub destination_depth: Family<DestinationLabels, Gauge>,
+    /// `hookgate_destination_dead_letters{route,destination}`.
+    pub destination_dead_letters: Family<DestinationLabels, Gauge>,
+    /// `hookgate_destination_attempts_total{route,destination,result}`.
+    pub destination_attempts: Family<DestinationAttemptLabels, Counter>,
     /// The listeners' connections.
     pub connections: ConnectionSeries,
     /// `hookgate_unverified_bodies`: bodies being read before their signature is checked.
@@ -318,6 +344,24 @@ impl Metrics {
                 r,
                 "dead_letters",
                 "Events that became dead letters",
+                Family::default(),
+            ),
+            destination_depth: add(
+                r,
+                "destination_queue_depth",
+                "Stored events waiting for delivery, per destination",
+                Family::default(),
+            ),
+            destination_dead_letters: add(
+                r,
+                "destination_dead_letters",
+                "Stored events that failed every attempt, per destination",
+                Family::default(),
+            ),
+            destination_attempts: add(
+                r,
+                "destination_attempts",
+                "Delivery attempts of stored events by destination and result",
                 Family::default(),
             ),
             connections: ConnectionSeries {

@@ -39,8 +39,9 @@ pub fn document(routes: &RouteTable) -> Value {
         "required": ["success", "processed"],
         "properties": {
             "success": {"type": "boolean"},
-            "processed": {"type": "boolean", "description": "false for a duplicate"},
-            "duplicate": {"type": "boolean", "description": "present and true when the delivery's dedupe key was already handled; nothing was forwarded"}
+            "processed": {"type": "boolean", "description": "false for a duplicate or a filtered event"},
+            "duplicate": {"type": "boolean", "description": "present and true when the delivery's dedupe key was already handled; nothing was forwarded"},
+            "filtered": {"type": "boolean", "description": "present and true when no destination's filter wants the event; nothing was forwarded"}
         }
     });
     schemas["WebhookQueued"] = json!({
@@ -112,17 +113,33 @@ fn description(route: &Route) -> String {
             verifier.scheme()
         ),
     };
-    match route.delivery {
+    let names: Vec<&str> = route.destinations.iter().map(|d| d.name.as_str()).collect();
+    let fan_out = match names.len() {
+        1 => String::new(),
+        _ => format!(" Destinations: {}.", names.join(", ")),
+    };
+    let filtered = match route.filtered {
+        true => " An event no destination's filter wants is answered 200 with `filtered: true`.",
+        false => "",
+    };
+    let answer = match route.delivery {
+        Delivery::Sync if names.len() > 1 => format!(
+            "{checked}, then forwarded byte for byte to the primary destination `{}`: 200 when \
+             it answered 2xx, 500 when it failed. The other destinations get a copy stored \
+             durably before the answer and delivered in the background.",
+            route.primary().name
+        ),
         Delivery::Sync => format!(
             "{checked}, then forwarded byte for byte to the route's downstream. 200 when the \
              downstream answered 2xx, 500 when it failed."
         ),
         Delivery::Queued => format!(
             "{checked}, then stored durably and answered 202; the gateway forwards it byte for \
-             byte to the route's downstream in the background, retrying with backoff (at least \
-             once, with X-Hookgate-Event-Id)."
+             byte to each of the route's destinations in the background, retrying with backoff \
+             (at least once, with X-Hookgate-Event-Id)."
         ),
-    }
+    };
+    format!("{answer}{fan_out}{filtered}")
 }
 
 fn unauthorized(route: &Route) -> &'static str {
@@ -170,13 +187,30 @@ fn responses(route: &Route) -> Value {
             &retry,
         );
     }
+    let stored = json!({
+        "description": "The event is stored on disk and will be delivered",
+        "headers": request_id,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookQueued"}}}
+    });
+    let mut also = String::new();
+    if route.dedupe.is_some() {
+        also.push_str("; or, with `duplicate: true`, the delivery's key was already handled");
+    }
+    if route.filtered {
+        also.push_str("; or, with `filtered: true`, no destination wants the event");
+        answers["200"] = json!({
+            "description": "No destination's filter wants the event: nothing was forwarded",
+            "headers": request_id,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookProcessed"}}}
+        });
+    }
     match route.delivery {
         Delivery::Sync => {
-            let description = if route.dedupe.is_some() {
-                "The downstream answered 2xx; or, with `duplicate: true`, the delivery's key was already handled"
-            } else {
-                "The downstream answered 2xx"
-            };
+            let description = format!("The downstream answered 2xx{also}");
+            // Only mirrors want it: they got their copies, there was no call to wait for.
+            if route.destinations.len() > 1 && route.primary().filter.is_some() {
+                answers["202"] = stored;
+            }
             answers["200"] = json!({
                 "description": description,
                 "headers": request_id,
@@ -184,11 +218,7 @@ fn responses(route: &Route) -> Value {
             });
         }
         Delivery::Queued => {
-            answers["202"] = json!({
-                "description": "The event is stored on disk and will be delivered",
-                "headers": request_id,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookQueued"}}}
-            });
+            answers["202"] = stored;
             answers["500"] = error("The event could not be stored; retry", &request_id);
             answers["503"] = error(
                 "The route's queue is full (max_queued) or the route is overloaded; retry after Retry-After",

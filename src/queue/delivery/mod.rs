@@ -36,6 +36,7 @@ use super::{Queue, QueueSlot};
 use crate::events::EventLog;
 use crate::forward::Forwarder;
 use crate::live::{Live, LiveLane, LiveRoute, Snapshot};
+use crate::metrics::{DestinationLabels, Metrics};
 use crate::telemetry::Traces;
 use faults::{Faults, Operation};
 use worker::Worker;
@@ -126,6 +127,18 @@ fn to_serve(snapshot: &Snapshot, holding: &HashSet<String>) -> Vec<String> {
         .collect()
 }
 
+/// A destination's queue gauges.
+fn show(metrics: &Metrics, route: &str, destination: &str, stats: &QueueStats) {
+    let labels = DestinationLabels {
+        route: route.to_string(),
+        destination: destination.to_string(),
+    };
+    let depth = metrics.destination_depth.get_or_create(&labels);
+    depth.set(stats.pending as i64);
+    let dead = metrics.destination_dead_letters.get_or_create(&labels);
+    dead.set(stats.dead as i64);
+}
+
 /// Every destination's lane, with its route and name.
 fn lanes_of(snapshot: &Snapshot) -> HashMap<String, (String, String)> {
     (snapshot.lanes())
@@ -193,6 +206,7 @@ async fn keep_house(
                     if stats.pending > 0 {
                         holding.insert(lane.clone());
                     }
+                    show(live.metrics(), &route.name, &destination.name, &stats);
                     total.add(&stats);
                 }
                 Err(error) => {

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::task::{Id, JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -15,7 +16,7 @@ use super::faults::{Faults, Operation};
 use crate::events::{AttemptRecord, EventLog};
 use crate::forward::{self, Delivered, ForwardError, Forwarder};
 use crate::live::{Live, LiveLane, LiveRoute};
-use crate::metrics::RouteMetrics;
+use crate::metrics::{DestinationAttemptLabels, Metrics, RouteMetrics};
 use crate::queue::{Finish, Queue, QueueError, StoredEvent, Ticket, backoff};
 use crate::routes::{Destination, Route};
 use crate::telemetry::Traces;
@@ -154,6 +155,7 @@ impl Worker {
                 Err(error) => state.faults.failed(&self.name, Operation::Read, &error),
             }
         }
+        let counted = Counted::of(self.live.metrics(), route, destination);
         let State {
             attempts,
             claimed,
@@ -165,6 +167,7 @@ impl Worker {
             let attempt = Attempt {
                 route: route.clone(),
                 destination: destination.clone(),
+                counted: counted.clone(),
                 metrics: metrics.clone(),
                 queue: self.queue.clone(),
                 forwarder: self.forwarder.clone(),
@@ -229,11 +232,36 @@ impl State {
 struct Attempt {
     route: Arc<Route>,
     destination: Arc<Destination>,
+    counted: Counted,
     metrics: Arc<RouteMetrics>,
     queue: Arc<Queue>,
     forwarder: Arc<Forwarder>,
     events: Option<EventLog>,
     traces: Option<Traces>,
+}
+
+/// A destination's attempt counters, resolved once per round of attempts.
+#[derive(Clone)]
+struct Counted {
+    delivered: Counter,
+    failed: Counter,
+}
+
+impl Counted {
+    fn of(metrics: &Metrics, route: &Route, destination: &Destination) -> Self {
+        let counter = |result| {
+            let labels = DestinationAttemptLabels {
+                route: route.name.clone(),
+                destination: destination.name.clone(),
+                result,
+            };
+            metrics.destination_attempts.get_or_create_owned(&labels)
+        };
+        Self {
+            delivered: counter("delivered"),
+            failed: counter("failed"),
+        }
+    }
 }
 
 /// An attempt's outcome the store refused to record, with its event: the
@@ -289,6 +317,10 @@ impl Attempt {
 
     fn report(&self, outcome: &Finish, forwarded: &Result<Delivered, ForwardError>) {
         let series = &self.metrics.series.queue;
+        match outcome {
+            Finish::Delivered { .. } => self.counted.delivered.inc(),
+            Finish::Retry { .. } | Finish::Dead { .. } => self.counted.failed.inc(),
+        };
         match outcome {
             Finish::Delivered { .. } => {
                 series.delivered.inc();
