@@ -119,6 +119,43 @@ async fn every_event_answered_202_is_delivered_after_a_sigkill_and_a_restart() {
     );
 }
 
+#[tokio::test]
+async fn every_event_answered_202_reaches_each_of_two_destinations_after_a_sigkill() {
+    let (agent, archive) = (Downstream::start().await, Downstream::start().await);
+    // Slow enough that both queues hold a backlog when the gateway is killed.
+    agent.delay(Duration::from_millis(30));
+    archive.delay(Duration::from_millis(60));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routes.toml");
+    let routes = queued_config(&agent, dir.path(), "")
+        .replace(&format!("downstream = \"{}\"\n", agent.url("/hook")), "");
+    let tables = format!(
+        "\n[routes.chatwoot.destinations.agent]\nurl = \"{}\"\n\
+         \n[routes.chatwoot.destinations.archive]\nurl = \"{}\"\n",
+        agent.url("/agent"),
+        archive.url("/archive")
+    );
+    std::fs::write(
+        &config,
+        routes.replacen("\n[store]", &format!("{tables}\n[store]"), 1),
+    )
+    .unwrap();
+    let accepted = accept_then_kill(serve(&config)).await;
+    let before = (delivered_ids(&agent).len(), delivered_ids(&archive).len());
+    let (mut restarted, _) = serve(&config);
+
+    let missing_at_agent = missing_after(&agent, &accepted).await;
+    let missing_at_archive = missing_after(&archive, &accepted).await;
+    restarted.kill().unwrap();
+    restarted.wait().unwrap();
+    assert!(
+        before.0 < accepted.len() && before.1 < accepted.len(),
+        "no backlog at the kill: the restart proved nothing ({before:?} of {})",
+        accepted.len()
+    );
+    assert!(missing_at_agent.is_empty() && missing_at_archive.is_empty());
+}
+
 /// Waits until every id in `accepted` reached the downstream; the ids missing.
 async fn missing_after(downstream: &Downstream, accepted: &HashSet<String>) -> Vec<String> {
     let missing = || {
