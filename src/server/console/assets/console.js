@@ -252,7 +252,7 @@ function timeline(attempts) {
     const delivered = a.status >= 200 && a.status < 300;
     return el('li', { class: delivered ? 'delivered' : 'failed' },
       el('strong', { class: delivered ? 'good' : 'bad' }, delivered ? 'delivered' : 'failed'),
-      ` ${when(a.at)} · ${a.status === undefined ? 'no answer' : `status ${a.status}`} · ${a.duration_ms} ms`,
+      ` ${a.destination ? `→ ${a.destination} · ` : ''}${when(a.at)} · ${a.status === undefined ? 'no answer' : `status ${a.status}`} · ${a.duration_ms} ms`,
       a.answer ? el('pre', {}, a.answer) : null);
   }));
 }
@@ -322,21 +322,24 @@ async function deadLetters(current, route) {
     }
     refresh();
   };
-  const rows = queue.dead.map((d) => el('tr', { 'data-id': d.id },
-    el('td', { class: 'mono' }, el('a', { href: `#/events/${enc(d.id)}` }, d.id)),
-    el('td', {}, when(d.received_at)), el('td', { class: 'num' }, String(d.attempts)),
-    el('td', {}, d.last_error || ''),
-    el('td', {},
-      el('button', { on: { click: act('POST', `${base}/replay?id=${enc(d.id)}`, (a) => `Replayed ${a.replayed}.`) } }, 'Replay'),
-      ' ', confirmButton('Purge', act('DELETE', `${base}/dead-letters?id=${enc(d.id)}`, (a) => `Purged ${a.purged}.`)))));
+  const rows = queue.dead.map((d) => {
+    const one = `id=${enc(d.id)}&destination=${enc(d.destination)}`;
+    return el('tr', { 'data-id': d.id },
+      el('td', { class: 'mono' }, el('a', { href: `#/events/${enc(d.id)}` }, d.id)),
+      el('td', {}, d.destination), el('td', {}, when(d.received_at)),
+      el('td', { class: 'num' }, String(d.attempts)), el('td', {}, d.last_error || ''),
+      el('td', {},
+        el('button', { on: { click: act('POST', `${base}/replay?${one}`, (a) => `Replayed ${a.replayed}.`) } }, 'Replay'),
+        ' ', confirmButton('Purge', act('DELETE', `${base}/dead-letters?${one}`, (a) => `Purged ${a.purged}.`))));
+  });
   show(
     el('h1', {}, 'Dead letters of ', route),
     el('p', {}, `${queue.dead_letters} dead letters, ${queue.depth} waiting${queue.paused ? ', delivery paused' : ''}. `,
       el('button', { on: { click: act('POST', `${base}/replay`, (a) => `Replayed ${a.replayed}.`) } }, 'Replay all'), ' ',
       confirmButton('Purge all', act('DELETE', `${base}/dead-letters`, (a) => `Purged ${a.purged}.`))),
     outcome,
-    el('table', { id: 'dead' }, el('thead', {}, el('tr', {}, ['Event id', 'Received', 'Attempts', 'Last error', ''].map((h) => el('th', {}, h)))),
-      el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: '5', class: 'muted' }, 'No dead letter.')))),
+    el('table', { id: 'dead' }, el('thead', {}, el('tr', {}, ['Event id', 'Destination', 'Received', 'Attempts', 'Last error', ''].map((h) => el('th', {}, h)))),
+      el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: '6', class: 'muted' }, 'No dead letter.')))),
   );
 }
 
