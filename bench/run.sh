@@ -15,12 +15,14 @@
 #                answers POST /v1/traces with 200)
 # Prints requests/s, p50/p99 latency, errors, hookgate's peak RSS and the ratios.
 #
-# Usage: bench/run.sh [--sweep] [--floor] [--docs-flood] [--otlp] [--event-log M] [--duration 10s] [--connections 64] [--compare BIN]
+# Usage: bench/run.sh [--sweep] [--floor] [--docs-flood] [--otlp] [--filter] [--event-log M] [--duration 10s] [--connections 64] [--compare BIN]
 #   --sweep          runs each at 1, 64 and 256 connections.
 #   --floor          also measures examples/stack_floor.rs, as "floor".
 #   --docs-flood     also measures hookgate while /docs is flooded, as "flooded".
 #   --otlp           also measures the sync route with OpenTelemetry traces exported, as "otlp".
 #   --event-log M    what the event log keeps of the sync route: bodies (the default), metadata, off.
+#   --filter         the sync route's one destination has a filter on a JSON field (which the
+#                    payload meets): what a filter costs. The --compare build's route has none.
 #   --compare BIN    also measures another hookgate build (e.g. a branch), as "compare".
 #   --compare-event-log M  what the compared build's event log keeps (default: its default).
 set -euo pipefail
@@ -32,6 +34,7 @@ compare=""
 floor=""
 docs_flood=""
 otlp=""
+filter=""
 event_log=bodies
 compare_event_log=""
 while [ $# -gt 0 ]; do
@@ -40,6 +43,7 @@ while [ $# -gt 0 ]; do
     --floor) floor=yes ;;
     --docs-flood) docs_flood=yes ;;
     --otlp) otlp=yes ;;
+    --filter) filter=yes ;;
     --event-log) event_log=$2; shift ;;
     --duration) duration=$2; shift ;;
     --connections) connections=("$2"); shift ;;
@@ -134,6 +138,16 @@ keep() { # mode file
   esac
 }
 keep "$event_log" "$conf/routes.toml"
+if [ -n "$filter" ]; then
+  # The route's downstream as a destination with a filter (after the
+  # signature table, before the queued route is appended).
+  sed -i '0,/^downstream = .*$/s///' "$conf/routes.toml"
+  cat >> "$conf/routes.toml" <<CONF
+[routes.chatwoot.destinations.default]
+url = "http://127.0.0.1:$stub_port/webhooks/chatwoot"
+filter = { "json:/event" = ["message_created", "message_updated"] }
+CONF
+fi
 # The same gateway's queued route: same scheme and secret, so the same signed
 # request. Bound high enough that no run fills it.
 cat >> "$conf/routes.toml" <<CONF

@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the per-request work that is ours: signature
-//! verification per scheme over a ~2 KB body, and route lookup.
+//! verification per scheme over a ~2 KB body, route lookup, and a
+//! destination's filter on a JSON field.
 //!
 //! Run with `cargo bench --bench hot_path`.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
@@ -74,5 +75,21 @@ fn route_lookup(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, verification, route_lookup);
+/// A destination filter on a JSON field of the ~2 KB payload: the
+/// destinations an event goes to, as a sync request works them out.
+fn filter(c: &mut Criterion) {
+    let text = "[routes.r]\npath = \"/r\"\nsignature = { scheme = \"none\" }\n\
+                [routes.r.destinations.a]\nurl = \"http://127.0.0.1:9/\"\n\
+                filter = { \"json:/event\" = [\"message_created\", \"message_updated\"] }\n";
+    let config =
+        config::from_text(text, Path::new("bench.toml"), &config::Vars::default()).unwrap();
+    let route = config.routes.by_name("r").unwrap();
+    let body = std::fs::read("bench/payload.json").unwrap();
+    let headers = HeaderMap::new();
+    c.bench_function("filter on json:/event", |b| {
+        b.iter(|| assert_eq!(route.wanting(&headers, &body).len(), 1))
+    });
+}
+
+criterion_group!(benches, verification, route_lookup, filter);
 criterion_main!(benches);

@@ -1,20 +1,12 @@
 //! The dedupe key of a delivery: header values and JSON pointers into the body.
 
-use poem::http::{HeaderMap, HeaderName};
-use serde_json::Value;
+use poem::http::HeaderMap;
 
-/// One part of a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Part {
-    /// `header:NAME`: the header's value.
-    Header(HeaderName),
-    /// `json:/pointer`: the value at that JSON pointer in the body.
-    Json(String),
-}
+use super::field::Field;
 
 /// A route's dedupe key: every part must be present, joined in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeySpec(Vec<Part>);
+pub struct KeySpec(Vec<Field>);
 
 impl KeySpec {
     /// Parses `header:NAME` / `json:/pointer` parts.
@@ -24,55 +16,19 @@ impl KeySpec {
         }
         parts
             .iter()
-            .map(|p| parse_part(p))
+            .map(|p| Field::parse(p))
             .collect::<Result<_, _>>()
             .map(Self)
     }
 
     /// The key of this delivery, or `None` when a part is missing.
     pub fn extract(&self, headers: &HeaderMap, body: &[u8]) -> Option<String> {
-        let needs_json = self.0.iter().any(|p| matches!(p, Part::Json(_)));
-        let json: Option<Value> = needs_json
-            .then(|| serde_json::from_slice(body).ok())
-            .flatten();
-        let values = self
-            .0
-            .iter()
-            .map(|part| match part {
-                Part::Header(name) => headers.get(name)?.to_str().ok().map(str::to_string),
-                Part::Json(pointer) => json.as_ref()?.pointer(pointer).and_then(scalar),
-            })
+        let values = (self.0.iter())
+            .map(|part| part.value(headers, body))
             .collect::<Option<Vec<String>>>()?;
         // A unit separator cannot appear in a header value; JSON strings may
         // hold one, but never in a position that makes two keys collide by accident.
         Some(values.join("\u{1f}"))
-    }
-}
-
-fn parse_part(text: &str) -> Result<Part, String> {
-    if let Some(name) = text.strip_prefix("header:") {
-        let name =
-            HeaderName::try_from(name).map_err(|_| format!("`{name}` is not a header name"))?;
-        return Ok(Part::Header(name));
-    }
-    if let Some(pointer) = text.strip_prefix("json:") {
-        if !pointer.starts_with('/') {
-            return Err(format!(
-                "`{pointer}` is not a JSON pointer (it starts with `/`)"
-            ));
-        }
-        return Ok(Part::Json(pointer.to_string()));
-    }
-    Err(format!("`{text}` must be `header:NAME` or `json:/pointer`"))
-}
-
-/// A JSON scalar as key text; objects, arrays and null are not keys.
-fn scalar(value: &Value) -> Option<String> {
-    match value {
-        Value::String(text) => Some(text.clone()),
-        Value::Number(number) => Some(number.to_string()),
-        Value::Bool(flag) => Some(flag.to_string()),
-        _ => None,
     }
 }
 

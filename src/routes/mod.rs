@@ -2,6 +2,7 @@
 
 mod dedupe_key;
 mod destination;
+mod field;
 mod filter;
 
 use std::collections::BTreeMap;
@@ -14,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 pub use dedupe_key::KeySpec;
 pub use destination::{DEFAULT_DESTINATION, Destination};
-pub use filter::{Filter, Subject};
+pub use field::Field;
+pub use filter::Filter;
 
 use crate::signature::Verifier;
 
@@ -101,9 +103,8 @@ impl Route {
     /// The destinations whose filters the event (its `headers` and verified
     /// `body`) meets, in name order; the body is parsed at most once.
     pub fn wanting(&self, headers: &HeaderMap, body: &[u8]) -> Vec<&Arc<Destination>> {
-        let mut subject = Subject::new(headers, body);
         (self.destinations.iter())
-            .filter(|d| (d.filter.as_ref()).is_none_or(|f| f.holds(&mut subject)))
+            .filter(|d| (d.filter.as_ref()).is_none_or(|f| f.holds(headers, body)))
             .collect()
     }
 
