@@ -351,3 +351,25 @@ async fn a_removed_destinations_stored_events_are_kept_until_it_is_back() {
     let bodies: Vec<&[u8]> = since_back.iter().map(|r| &r.body[..]).collect();
     assert!(bodies.contains(&CONVERSATION) && bodies.contains(&MESSAGE));
 }
+
+#[tokio::test]
+async fn on_redis_each_destination_has_its_own_queue_and_dead_letters() {
+    let Some(url) = redis_url() else { return };
+    let (agent, archive) = (Downstream::start().await, Downstream::start().await);
+    archive.answer_with(500);
+    let prefix = format!("dest-{}:", uuid::Uuid::new_v4().simple());
+    let archive_keys = "retry = { max_attempts = 1 }";
+    let tables = destination("agent", &agent, "") + &destination("archive", &archive, archive_keys);
+    let store = format!("\n[store]\nbackend = \"redis\"\nurl = \"{url}\"\nprefix = \"{prefix}\"\n");
+    let app = spawn_app(&(config("queued", &tables) + &store)).await;
+
+    assert_eq!(post(&app, MESSAGE).await.status(), 202);
+
+    eventually("the archive's copy is a dead letter", || async {
+        queue_view(&app, "?destination=archive").await["dead_letters"] == 1
+    })
+    .await;
+    eventually("the agent got its copy", || async { agent.received().len() == 1 }).await;
+    assert_eq!(event_id(&agent.received()[0]), event_id(&archive.received()[0]));
+    assert_eq!(queue_view(&app, "?destination=agent").await["dead_letters"], 0);
+}
