@@ -254,6 +254,10 @@ done
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gate/status")
 
 python3 bench/report.py "$work" "$rss_kib" "$duration" "${connections[@]}"
+# The compared build serves the sync route alone: its peak RSS beside it.
+if [ -n "$compare" ]; then
+  awk '/VmHWM/ {printf "compare peak RSS: %.1f MiB (sync route only)\n", $2 / 1024}' "/proc/$compare_pid/status"
+fi
 
 # The gateway's own CPU time per request: steadier than requests/s on a shared
 # machine, where the load generator and the stub compete for the same cores.

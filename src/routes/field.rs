@@ -3,9 +3,10 @@
 //! JSON body, RFC 6901).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::fmt;
 
 use poem::http::{HeaderMap, HeaderName};
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -64,25 +65,25 @@ fn scalar(value: Value) -> Option<String> {
 /// their members, and only the value found is parsed, so a 2 KB webhook is
 /// not made into a tree of allocations to read one field.
 fn find(body: &[u8], pointer: &str) -> Option<Value> {
-    let mut raw: &RawValue = serde_json::from_slice(body).ok()?;
+    // No pass to check the whole body first: splitting the outer object
+    // reads all of it, and fails if it is not JSON.
+    let mut text = std::str::from_utf8(body).ok()?;
     for token in pointer.split('/').skip(1) {
-        raw = member(raw, &unescape(token))?;
+        text = member(text, &unescape(token))?.get();
     }
-    serde_json::from_str(raw.get()).ok()
+    serde_json::from_str(text).ok()
 }
 
-/// The member `token` of the object or array `raw`.
-fn member<'a>(raw: &'a RawValue, token: &str) -> Option<&'a RawValue> {
-    let text = raw.get().trim_start();
+/// The member `token` of the object or array written `text`.
+fn member<'a>(text: &'a str, token: &str) -> Option<&'a RawValue> {
+    let text = text.trim_start();
     match text.as_bytes().first()? {
-        b'{' => match serde_json::from_str::<HashMap<&str, &RawValue>>(text) {
-            Ok(members) => members.get(token).copied(),
-            // A key with escapes cannot be borrowed from the text.
-            Err(_) => serde_json::from_str::<HashMap<String, &RawValue>>(text)
-                .ok()?
-                .get(token)
-                .copied(),
-        },
+        b'{' => {
+            let mut reader = serde_json::Deserializer::from_str(text);
+            let found = reader.deserialize_map(MemberNamed(token)).ok()?;
+            reader.end().ok()?;
+            found
+        }
         b'[' => {
             let items: Vec<&RawValue> = serde_json::from_str(text).ok()?;
             let canonical = token == "0" || !token.starts_with('0');
@@ -91,6 +92,57 @@ fn member<'a>(raw: &'a RawValue, token: &str) -> Option<&'a RawValue> {
                 .copied()
         }
         _ => None,
+    }
+}
+
+/// Reads an object's members, keeping the raw value of the one named
+/// `.0` (the last one, as `serde_json::Value` keeps duplicates) and
+/// skipping the others without building them.
+struct MemberNamed<'t>(&'t str);
+
+impl<'de> Visitor<'de> for MemberNamed<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(Key(key)) = members.next_key()? {
+            match key == self.0 {
+                true => found = Some(members.next_value()?),
+                false => drop(members.next_value::<IgnoredAny>()?),
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// An object's key, borrowed from the text unless it holds escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(KeyText)
+    }
+}
+
+struct KeyText;
+
+impl<'de> Visitor<'de> for KeyText {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(Key(Cow::Borrowed(key)))
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(Key(Cow::Owned(key.to_string())))
     }
 }
 
