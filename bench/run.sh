@@ -235,6 +235,7 @@ for c in "${connections[@]}"; do
   run direct "http://127.0.0.1:$stub_port/webhooks/chatwoot" "$c"
   run nginx "http://127.0.0.1:$proxy_port/webhooks/chatwoot" "$c"
   run hookgate "http://127.0.0.1:$gate_port/api/webhooks/chatwoot" "$c" "$gate"
+  sync_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gate/status")
   # Right after hookgate, before the queued run's backlog and log: the ratio of two neighbours.
   if [ -n "$otlp" ]; then
     run otlp "http://127.0.0.1:$otlp_port/api/webhooks/chatwoot" "$c" "$otlp_pid"
@@ -254,7 +255,9 @@ done
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gate/status")
 
 python3 bench/report.py "$work" "$rss_kib" "$duration" "${connections[@]}"
-# The compared build serves the sync route alone: its peak RSS beside it.
+# The compared build serves the sync route alone: its peak RSS beside
+# hookgate's before its queued route ran.
+awk -v k="$sync_rss_kib" 'BEGIN {printf "hookgate peak RSS after the sync runs: %.1f MiB\n", k / 1024}'
 if [ -n "$compare" ]; then
   awk '/VmHWM/ {printf "compare peak RSS: %.1f MiB (sync route only)\n", $2 / 1024}' "/proc/$compare_pid/status"
 fi

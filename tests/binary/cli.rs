@@ -81,6 +81,42 @@ fn check_prints_the_routes_without_secrets_and_exits_0() {
 }
 
 #[test]
+fn check_prints_each_destination_without_its_headers_or_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = chatwoot_config("http://127.0.0.1:9/agent?token=t0k3n", "").replace(
+        "downstream = ",
+        "[routes.chatwoot.destinations.agent]\nprimary = true\n\
+         headers = { Authorization = \"Bearer h3ad3r\" }\n\
+         filter = { \"json:/event\" = \"message_created\" }\nurl = ",
+    ) + "\n[routes.chatwoot.destinations.archive]\nurl = \"http://127.0.0.1:9/archive\"\n\
+          sign = { scheme = \"standard-webhooks\", secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }\n";
+    let config = write_config(&dir, &text);
+
+    let output = hookgate()
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("2 destinations"), "{stdout}");
+    assert!(
+        stdout.contains("agent -> http://127.0.0.1:9/agent?redacted [primary, filtered, 1 added header(s) <redacted>]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("archive -> http://127.0.0.1:9/archive [queued, signed (standard-webhooks)]"),
+        "{stdout}"
+    );
+    for secret in ["t0k3n", "h3ad3r", "whsec_", SECRET] {
+        assert!(!stdout.contains(secret), "{secret} in {stdout}");
+    }
+}
+
+#[test]
 fn check_lists_every_error_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let text = chatwoot_config("ftp://nowhere", "max_body_bytes = 0");
