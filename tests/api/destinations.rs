@@ -369,7 +369,16 @@ async fn on_redis_each_destination_has_its_own_queue_and_dead_letters() {
         queue_view(&app, "?destination=archive").await["dead_letters"] == 1
     })
     .await;
-    eventually("the agent got its copy", || async { agent.received().len() == 1 }).await;
-    assert_eq!(event_id(&agent.received()[0]), event_id(&archive.received()[0]));
-    assert_eq!(queue_view(&app, "?destination=agent").await["dead_letters"], 0);
+    eventually("the agent got its copy", || async {
+        agent.received().len() == 1
+    })
+    .await;
+    assert_eq!(
+        event_id(&agent.received()[0]),
+        event_id(&archive.received()[0])
+    );
+    assert_eq!(
+        queue_view(&app, "?destination=agent").await["dead_letters"],
+        0
+    );
 }

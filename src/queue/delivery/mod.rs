@@ -21,6 +21,7 @@
 //! off, and an outcome it could not record stays in memory until it can:
 //! see `faults`.
 
+mod attempt;
 mod faults;
 mod worker;
 
@@ -120,7 +121,9 @@ fn to_serve(snapshot: &Snapshot, holding: &HashSet<String>) -> Vec<String> {
     snapshot
         .lanes()
         .filter(|lane| {
-            let LiveLane { live, destination } = lane;
+            let LiveLane {
+                live, destination, ..
+            } = lane;
             live.route.queues(destination) || holding.contains(&destination.lane)
         })
         .map(|lane| lane.destination.lane.clone())
@@ -142,10 +145,14 @@ fn show(metrics: &Metrics, route: &str, destination: &str, stats: &QueueStats) {
 /// Every destination's lane, with its route and name.
 fn lanes_of(snapshot: &Snapshot) -> HashMap<String, (String, String)> {
     (snapshot.lanes())
-        .map(|LiveLane { live, destination }| {
-            let names = (live.route.name.clone(), destination.name.clone());
-            (destination.lane.clone(), names)
-        })
+        .map(
+            |LiveLane {
+                 live, destination, ..
+             }| {
+                let names = (live.route.name.clone(), destination.name.clone());
+                (destination.lane.clone(), names)
+            },
+        )
         .collect()
 }
 
