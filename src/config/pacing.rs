@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::queue::within;
 use super::schema::RawBreaker;
 use super::validate::{FieldProblems, duration};
-use crate::routes::{BreakerSettings, RateLimit};
+use crate::routes::{BreakerSettings, RateLimit, Route};
 
 /// More would be spaced by less than 10 µs: no downstream asks for that.
 const MAX_RATE_EVENTS: u32 = 100_000;
@@ -99,6 +99,28 @@ pub(super) fn breaker(raw: &RawBreaker, problems: &mut FieldProblems) -> Option<
     })
 }
 
+/// Destinations whose events can run out of attempts in an outage before
+/// the breaker opens: it takes `failures` in a row, and an event alone is
+/// charged all but the last of them.
+pub(super) fn outlived_schedules(route: &Route) -> Vec<(String, String)> {
+    let field = |name: &str| match route.destinations.len() {
+        1 if name == crate::routes::DEFAULT_DESTINATION => "breaker.failures".to_string(),
+        _ => format!("destinations.{name}.breaker.failures"),
+    };
+    (route.destinations.iter())
+        .filter(|d| d.queue.breaker.failures > d.queue.retry.max_attempts)
+        .map(|d| {
+            let (failures, attempts) = (d.queue.breaker.failures, d.queue.retry.max_attempts);
+            let message = format!(
+                "{failures} is above retry.max_attempts {attempts}: an event alone can become \
+                 a dead letter in an outage before the breaker opens; keep it at most \
+                 max_attempts"
+            );
+            (field(&d.name), message)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +163,27 @@ mod tests {
 
         let fields: Vec<&str> = problems.iter().map(|(field, _)| *field).collect();
         assert_eq!(fields, ["breaker.failures", "breaker.max_cooldown"]);
+    }
+
+    #[test]
+    fn a_breaker_slower_than_the_retry_schedule_is_a_warning_naming_the_destination() {
+        let text = "[routes.hook]\npath = \"/hook\"\ndelivery = \"queued\"\n\
+                    retry = { max_attempts = 3 }\nsignature = { scheme = \"none\" }\n\
+                    [routes.hook.destinations.a]\nurl = \"http://127.0.0.1:9/a\"\n\
+                    [routes.hook.destinations.b]\nurl = \"http://127.0.0.1:9/b\"\n\
+                    breaker = { failures = 3 }\n";
+        let vars = crate::config::Vars::default();
+
+        let config = crate::config::from_text(text, std::path::Path::new("t.toml"), &vars).unwrap();
+
+        let [warning] = &config.warnings[..] else {
+            panic!("one warning expected: {:?}", config.warnings);
+        };
+        assert_eq!(warning.field, "destinations.a.breaker.failures");
+        assert!(
+            warning.message.contains("above retry.max_attempts 3"),
+            "{warning}"
+        );
     }
 
     #[test]

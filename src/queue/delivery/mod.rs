@@ -8,8 +8,11 @@
 //! then its worker stops), once the store is open; it asks the store again
 //! at every round of housekeeping. A worker reads the live snapshot before
 //! each round, so a reload's `enabled`, `downstream`, `timeout`,
-//! `concurrency` and retry schedule apply from the next attempt on;
-//! `enabled = false` pauses it while ingest keeps storing. A route removed
+//! `concurrency`, `rate_limit`, breaker and retry schedule apply from the
+//! next attempt on; `enabled = false` pauses it while ingest keeps storing.
+//! Its destination's pace (`crate::pacing`) is kept in the snapshot's
+//! lane, not in the worker: a worker that stops and starts again finds the
+//! breaker and the limiter as they were. A route removed
 //! from the config keeps its events in the store; its worker stops until the
 //! route is back.
 //!

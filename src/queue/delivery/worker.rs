@@ -140,22 +140,27 @@ impl Worker {
         // attempts the rate limit lets start now; one that reads ahead,
         // first, so that no delivery the limit allows is spent on nothing.
         let reads_ahead = self.queue.reads_ahead();
-        let mut taken = None;
         if !reads_ahead {
             let cells = lane.pacing.take(queue.rate_limit, allowed);
-            (allowed, taken) = (cells.count, cells.wait);
+            if cells.count == 0 {
+                return cells.wait.map(|wait| now + wait);
+            }
+            allowed = cells.count;
         }
         let next = match state.ready.len() < allowed {
             true => {
-                self.read(allowed, reads_ahead.then_some(queue.concurrency), state)
-                    .await
+                let ahead = reads_ahead.then_some(queue.concurrency);
+                self.read(allowed, ahead, state).await
             }
             false => None,
         };
         let mut starting = allowed.min(state.ready.len());
+        // Set only when events in hand wait for the rate limit: an idle
+        // destination is not woken at its rate.
+        let mut limited = None;
         if reads_ahead {
             let cells = lane.pacing.take(queue.rate_limit, starting);
-            (starting, taken) = (cells.count, cells.wait);
+            (starting, limited) = (cells.count, cells.wait);
         }
         self.start(lane, starting, probe, state);
         let slot_left = state.attempts.len() < queue.concurrency && state.ready.is_empty();
@@ -163,8 +168,7 @@ impl Worker {
             let ahead = at.duration_since(SystemTime::now()).unwrap_or_default();
             now + ahead
         });
-        let limited = taken.map(|wait| now + wait);
-        due.into_iter().chain(limited).min()
+        due.into_iter().chain(limited.map(|wait| now + wait)).min()
     }
 
     /// Reads up to `wanted` due events, and `ahead` more on a store that
