@@ -27,6 +27,8 @@
 //! - [`redis_link`]: the Redis connection each of them holds, made on first
 //!   use; every call bounded, failing fast for a second after a failure.
 //! - [`metrics`], [`streak`]: Prometheus metrics and per-route failure streaks.
+//! - [`pacing`]: each destination's rate limit, `Retry-After` pause and
+//!   circuit breaker for queued delivery, kept across reloads in [`live`].
 //! - [`quiet`]: a lasting fault logged once per interval, not once per try.
 //! - [`telemetry`]: tracing subscriber set-up; OpenTelemetry traces over OTLP/HTTP.
 //! - [`systemd`]: readiness, reload and shutdown notifications to systemd.
@@ -40,6 +42,7 @@ pub mod forward;
 pub mod history;
 pub mod live;
 pub mod metrics;
+pub mod pacing;
 pub mod queue;
 pub mod quiet;
 pub mod redis_link;

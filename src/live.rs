@@ -4,7 +4,9 @@
 //! A request loads the snapshot once and keeps it to its end, even when a
 //! reload lands meanwhile. Each route of a snapshot carries its
 //! [`RouteMetrics`], which outlive reloads: a route keeps its in-flight
-//! count, failure streak and series across generations.
+//! count, failure streak and series across generations. Each destination's
+//! queue (lane) carries its [`Pacing`] the same way: its breaker, pause and
+//! rate limiter outlive reloads.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::metrics::{Metrics, RouteLabel, RouteMetrics};
+use crate::pacing::Pacing;
 use crate::routes::{Destination, Route};
 
 /// A route as served: its settings and its metrics.
@@ -26,13 +29,16 @@ pub struct LiveRoute {
     pub metrics: Arc<RouteMetrics>,
 }
 
-/// A destination's queue as served: its route and the destination.
+/// A destination's queue as served: its route, the destination, its pace.
 #[derive(Debug, Clone)]
 pub struct LiveLane {
     /// The route, with its metrics.
     pub live: LiveRoute,
     /// The destination delivered from the lane.
     pub destination: Arc<Destination>,
+    /// Its rate limit, pause and breaker, shared with every generation
+    /// that has the lane.
+    pub pacing: Arc<Pacing>,
 }
 
 /// One consistent configuration, as swapped in by a reload.
@@ -56,12 +62,9 @@ impl Snapshot {
     }
 
     /// Every destination's queue, by route name then destination name.
-    pub fn lanes(&self) -> impl Iterator<Item = LiveLane> + '_ {
+    pub fn lanes(&self) -> impl Iterator<Item = &LiveLane> + '_ {
         self.routes().flat_map(|live| {
-            (live.route.destinations.iter()).map(move |destination| LiveLane {
-                live: live.clone(),
-                destination: destination.clone(),
-            })
+            (live.route.destinations.iter()).filter_map(|d| self.by_lane.get(&d.lane))
         })
     }
 
@@ -84,15 +87,47 @@ impl Snapshot {
     }
 }
 
+impl Known {
+    /// Route `name`'s metrics, made the first time.
+    fn metrics(&mut self, registry: &Metrics, name: &str) -> Arc<RouteMetrics> {
+        let made = || Arc::new(RouteMetrics::new(registry, name));
+        self.routes
+            .entry(name.to_string())
+            .or_insert_with(made)
+            .clone()
+    }
+
+    /// `destination`'s pace, made the first time its lane is served.
+    fn pacing(
+        &mut self,
+        registry: &Metrics,
+        route: &str,
+        destination: &Destination,
+    ) -> Arc<Pacing> {
+        let made = || Arc::new(Pacing::new(registry, route, &destination.name));
+        self.lanes
+            .entry(destination.lane.clone())
+            .or_insert_with(made)
+            .clone()
+    }
+}
+
 /// The live snapshot, the metrics registry, and the generation's watch.
 #[derive(Debug)]
 pub struct Live {
     current: ArcSwap<Snapshot>,
     changes: watch::Sender<u64>,
     metrics: Metrics,
-    /// Every route's metrics ever served, by name, so a reload keeps them.
-    /// Locked only when a snapshot is published.
-    known: Mutex<HashMap<String, Arc<RouteMetrics>>>,
+    /// Every route's metrics and every lane's pace ever served, so a
+    /// reload keeps them. Locked only when a snapshot is published.
+    known: Mutex<Known>,
+}
+
+/// What outlives reloads, by route name and by lane.
+#[derive(Debug, Default)]
+struct Known {
+    routes: HashMap<String, Arc<RouteMetrics>>,
+    lanes: HashMap<String, Arc<Pacing>>,
 }
 
 impl Live {
@@ -142,36 +177,35 @@ impl Live {
     /// serialize publications (the reloader does).
     pub fn publish(&self, config: Config) -> Arc<Snapshot> {
         let generation = self.current.load().generation + 1;
-        let routes: Vec<LiveRoute> = {
+        let (routes, by_lane) = {
             let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-            let mut metrics = |name: &str| {
-                let made = || Arc::new(RouteMetrics::new(&self.metrics, name));
-                known.entry(name.to_string()).or_insert_with(made).clone()
-            };
-            (config.routes.iter())
+            let routes: Vec<LiveRoute> = (config.routes.iter())
                 .map(|route| LiveRoute {
                     route: route.clone(),
-                    metrics: metrics(&route.name),
+                    metrics: known.metrics(&self.metrics, &route.name),
                 })
-                .collect()
+                .collect();
+            let by_lane: HashMap<String, LiveLane> = (routes.iter())
+                .flat_map(|live| live.route.destinations.iter().map(move |d| (live, d)))
+                .map(|(live, destination)| {
+                    let lane = LiveLane {
+                        live: live.clone(),
+                        destination: destination.clone(),
+                        pacing: known.pacing(&self.metrics, &live.route.name, destination),
+                    };
+                    (destination.lane.clone(), lane)
+                })
+                .collect();
+            (routes, by_lane)
         };
         let by_path = routes.iter().map(|r| (r.route.path.clone(), r.clone()));
         let by_name = routes.iter().map(|r| (r.route.name.clone(), r.clone()));
-        let by_lane = routes.iter().flat_map(|live| {
-            (live.route.destinations.iter()).map(|destination| {
-                let lane = LiveLane {
-                    live: live.clone(),
-                    destination: destination.clone(),
-                };
-                (destination.lane.clone(), lane)
-            })
-        });
         let next = Arc::new(Snapshot {
             generation,
             loaded_at: SystemTime::now(),
             by_path: by_path.collect(),
             by_name: by_name.collect(),
-            by_lane: by_lane.collect(),
+            by_lane,
             config,
         });
         self.publish_gauges(&next);

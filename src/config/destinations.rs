@@ -8,6 +8,7 @@ use std::sync::Arc;
 use poem::http::{HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
 
+use super::pacing;
 use super::queue::{concurrency, retry_policy};
 use super::schema::{OneOrMany, RawDestination, RawRetry, RawRoute};
 use super::store::StoreSettings;
@@ -110,6 +111,8 @@ fn shorthand(url: &str) -> RawDestination {
         sign: None,
         concurrency: None,
         retry: None,
+        rate_limit: None,
+        breaker: None,
     }
 }
 
@@ -238,8 +241,8 @@ fn headers(
     ok.then_some(out)
 }
 
-/// The route's delivery settings with this destination's `concurrency` and
-/// `[retry]` keys over them, key by key.
+/// The route's delivery settings with this destination's `concurrency`,
+/// `rate_limit`, `[retry]` and `[breaker]` keys over them, key by key.
 fn destination_queue(
     from: &Inherited<'_>,
     raw: &RawDestination,
@@ -264,11 +267,21 @@ fn destination_queue(
             retry_policy(&merged, problems)
         }
     };
+    let rate_limit = match &raw.rate_limit {
+        None => Some(from.queue.rate_limit),
+        own => pacing::rate_limit(own, problems),
+    };
+    let breaker = match &raw.breaker {
+        None => Some(from.queue.breaker),
+        Some(own) => pacing::breaker(&pacing::merged(own, route.breaker.as_ref()), problems),
+    };
     Some(QueueSettings {
         concurrency: concurrency?,
         retry: retry?,
         max_queued: from.queue.max_queued,
         retention: from.queue.retention,
+        rate_limit: rate_limit?,
+        breaker: breaker?,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod interpolate;
 mod limits;
 mod log;
 mod networks;
+mod pacing;
 mod queue;
 #[cfg(test)]
 mod reference_tests;

@@ -1,8 +1,10 @@
 //! A route's delivery keys (`concurrency`, `max_queued`, `retention`,
-//! `[retry]`) and its `[dedupe]`, validated.
+//! `[retry]`; `rate_limit` and `[breaker]` in `pacing`) and its `[dedupe]`,
+//! validated.
 
 use std::time::Duration;
 
+use super::pacing::{breaker, rate_limit};
 use super::schema::{RawRetry, RawRoute};
 use super::validate::{FieldProblems, duration};
 use crate::routes::{DedupeSettings, KeySpec, QueueSettings, RetryPolicy};
@@ -63,11 +65,15 @@ pub(super) fn queue_settings(
             .ok(),
     };
     let retry = retry_policy(raw.retry.as_ref().unwrap_or(&RawRetry::default()), problems);
+    let rate_limit = rate_limit(&raw.rate_limit, problems);
+    let breaker = breaker(&raw.breaker.clone().unwrap_or_default(), problems);
     Some(QueueSettings {
         concurrency: concurrency?,
         retry: retry?,
         max_queued: max_queued?,
         retention: retention?,
+        rate_limit: rate_limit?,
+        breaker: breaker?,
     })
 }
 
@@ -128,7 +134,7 @@ pub(super) fn retry_policy(raw: &RawRetry, problems: &mut FieldProblems) -> Opti
 }
 
 /// `value` (or `default`) when between 1 and `max`; a problem on `field` otherwise.
-fn within(
+pub(super) fn within(
     value: Option<u64>,
     default: u64,
     max: u64,

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_aux::serde_introspection::serde_introspect;
 
 use super::schema::{
-    Generic, GenericSha256, Keyed, NoSecret, RawAdmin, RawConfig, RawDedupe, RawDestination,
-    RawLog, RawRetry, RawRoute, RawServer, RawStore, RawTelemetry, SharedToken, Timed,
+    Generic, GenericSha256, Keyed, NoSecret, RawAdmin, RawBreaker, RawConfig, RawDedupe,
+    RawDestination, RawLog, RawRetry, RawRoute, RawServer, RawStore, RawTelemetry, SharedToken,
+    Timed,
 };
 
 /// The keys of each table, by the heading that documents it.
@@ -28,6 +29,10 @@ fn schema_keys() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         (
             "[routes.NAME.retry]",
             keys(&[serde_introspect::<RawRetry>()]),
+        ),
+        (
+            "[routes.NAME.breaker]",
+            keys(&[serde_introspect::<RawBreaker>()]),
         ),
         ("[routes.NAME.signature]", keys(&signature)),
         (

@@ -160,6 +160,11 @@ pub struct RawRoute {
     pub retention: Option<String>,
     /// `[routes.NAME.retry]`.
     pub retry: Option<RawRetry>,
+    /// Deliveries started at most per destination, `"20/s"` or `"600/m"`;
+    /// each destination's default.
+    pub rate_limit: Option<String>,
+    /// `[routes.NAME.breaker]`: each destination's default.
+    pub breaker: Option<RawBreaker>,
     /// `[routes.NAME.dedupe]`.
     pub dedupe: Option<RawDedupe>,
     /// `[routes.NAME.log]`.
@@ -191,6 +196,10 @@ pub struct RawDestination {
     pub concurrency: Option<u64>,
     /// The retry schedule; default the route's `[retry]`.
     pub retry: Option<RawRetry>,
+    /// Deliveries started at most; default the route's `rate_limit`.
+    pub rate_limit: Option<String>,
+    /// The circuit breaker; default the route's `[breaker]`, key by key.
+    pub breaker: Option<RawBreaker>,
 }
 
 /// `sign`: how the gateway signs what it sends a destination.
@@ -267,6 +276,18 @@ pub struct RawRetry {
     pub initial_backoff: Option<String>,
     /// The longest wait between two attempts.
     pub max_backoff: Option<String>,
+}
+
+/// `[routes.NAME.breaker]`: when a destination is taken for down.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    /// Failed attempts in a row that open the breaker.
+    pub failures: Option<u64>,
+    /// The wait before the first probe, e.g. `"10s"`; doubles after each failed probe.
+    pub cooldown: Option<String>,
+    /// The longest wait between two probes.
+    pub max_cooldown: Option<String>,
 }
 
 fn enabled_by_default() -> bool {

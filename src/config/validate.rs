@@ -18,6 +18,7 @@ use super::limits::{
 };
 use super::log::log_settings;
 use super::networks::networks;
+use super::pacing;
 use super::queue::{dedupe_settings, queue_settings};
 use super::schema::{RawAdmin, RawConfig, RawRoute, RawServer};
 use super::signature;
@@ -103,6 +104,12 @@ pub fn validate(raw: &RawConfig) -> Result<Valid, Vec<Problem>> {
     for (name, raw_route) in &raw.routes {
         let (mut route_problems, mut named) = (Vec::new(), Vec::new());
         if let Some(route) = route(name, raw_route, &server, &mut route_problems, &mut named) {
+            let outlived = pacing::outlived_schedules(&route).into_iter();
+            warnings.extend(outlived.map(|(field, message)| Problem {
+                route: Some(name.clone()),
+                field,
+                message,
+            }));
             routes.push(route);
         }
         let located = |(field, message): (&str, String)| Problem {

@@ -241,6 +241,9 @@ pub struct Metrics {
     pub event_log_dropped: Counter,
     /// `hookgate_store_errors_total{operation}`.
     pub store_errors: Family<StoreErrorLabel, Counter>,
+    /// `hookgate_destination_breaker_open{route,destination}`: 1 while the
+    /// destination's circuit breaker is open or probing.
+    pub breaker_open: Family<DestinationLabels, Gauge>,
 }
 
 /// Registers `metric` under `name` and hands it back.
@@ -400,6 +403,12 @@ impl Metrics {
                 r,
                 "store_errors",
                 "Store operations of queued delivery that failed",
+                Family::default(),
+            ),
+            breaker_open: add(
+                r,
+                "destination_breaker_open",
+                "1 while the destination's circuit breaker is open: its queued events wait",
                 Family::default(),
             ),
             event_log_dropped: add(

@@ -38,6 +38,14 @@ pub enum Finish {
         /// How long until the next attempt.
         wait: Duration,
     },
+    /// It failed while the destination's circuit breaker is open: try again
+    /// after `wait`, the attempt not counted (an outage makes no dead letter).
+    Deferred {
+        /// Why it failed.
+        error: String,
+        /// How long until the next attempt.
+        wait: Duration,
+    },
     /// It failed for the last time: a dead letter.
     Dead {
         /// Why it failed.

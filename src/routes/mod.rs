@@ -4,6 +4,7 @@ mod dedupe_key;
 mod destination;
 mod field;
 mod filter;
+mod pacing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ pub use dedupe_key::KeySpec;
 pub use destination::{DEFAULT_DESTINATION, Destination};
 pub use field::Field;
 pub use filter::Filter;
+pub use pacing::{BreakerSettings, RateLimit};
 
 use crate::signature::Verifier;
 
@@ -146,6 +148,10 @@ pub struct QueueSettings {
     pub max_queued: u64,
     /// How long delivered events are kept; `None` deletes them on delivery.
     pub retention: Option<Duration>,
+    /// Deliveries started at most; `None`: as fast as `concurrency` allows.
+    pub rate_limit: Option<RateLimit>,
+    /// When the destination is taken for down, and probed.
+    pub breaker: BreakerSettings,
 }
 
 /// The retry schedule: exponential backoff with jitter, capped.

@@ -3,16 +3,21 @@
 use serde_json::{Value, json};
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::live::{LiveRoute, Snapshot};
+use crate::pacing::PacingView;
 use crate::routes::{Delivery, Route};
 
 /// Each destination's name, host and queue: never its path or query (they
-/// may hold a token), never its headers.
-fn destinations(route: &Route) -> Vec<Value> {
+/// may hold a token), never its headers. With its pace: the breaker, and
+/// a `Retry-After` pause still running.
+fn destinations(route: &Route, snapshot: &Snapshot) -> Vec<Value> {
     let primary = route.primary();
     (route.destinations.iter())
         .map(|d| {
+            let pace = snapshot.by_lane(&d.lane).map(|lane| lane.pacing.view());
+            let pace = pace.unwrap_or_default();
             json!({
                 "name": d.name,
                 "host": d.url.host_str(),
@@ -20,9 +25,28 @@ fn destinations(route: &Route) -> Vec<Value> {
                 "primary": route.delivery == Delivery::Sync && Arc::ptr_eq(d, primary),
                 "filtered": d.filter.is_some(),
                 "signed": d.sign.is_some(),
+                "rate_limit": d.queue.rate_limit.map(|rate| rate.to_string()),
+                "breaker": breaker(&pace),
+                "paused_until": (pace.paused_until)
+                    .filter(|until| *until > SystemTime::now())
+                    .map(rfc3339),
             })
         })
         .collect()
+}
+
+/// `{state, open_since, next_probe_at, consecutive_failures}`.
+fn breaker(pace: &PacingView) -> Value {
+    json!({
+        "state": pace.state.as_str(),
+        "open_since": pace.open_since.map(rfc3339),
+        "next_probe_at": pace.next_probe_at.map(rfc3339),
+        "consecutive_failures": pace.consecutive_failures,
+    })
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 /// Every route of `snapshot` with its live state.
@@ -38,7 +62,7 @@ pub fn of(snapshot: &Snapshot) -> Value {
                 "delivery": route.delivery,
                 "scheme": route.verifier.scheme(),
                 "downstream_host": route.primary().url.host_str(),
-                "destinations": destinations(route),
+                "destinations": destinations(route, snapshot),
                 "in_flight": metrics.in_flight.get(),
                 "max_in_flight": route.max_in_flight,
                 "failing_for_secs": streak.failing_for().as_secs(),

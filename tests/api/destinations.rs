@@ -188,8 +188,10 @@ async fn a_failing_primary_answers_500_but_its_mirror_still_gets_the_event() {
 async fn one_destination_down_keeps_its_own_dead_letters_while_the_other_delivers() {
     let (agent, archive) = (Downstream::start().await, Downstream::start().await);
     archive.answer_with(500);
-    let archive_keys =
-        "retry = { max_attempts = 2, initial_backoff = \"50ms\", max_backoff = \"50ms\" }";
+    // A breaker that never opens here: opened, it would hold the events
+    // back rather than let them become dead letters (see breaker.rs).
+    let archive_keys = "retry = { max_attempts = 2, initial_backoff = \"50ms\", max_backoff = \"50ms\" }\n\
+                        breaker = { failures = 100 }";
     let tables = destination("agent", &agent, "") + &destination("archive", &archive, archive_keys);
     let app = spawn_app(&config("queued", &tables)).await;
 
@@ -369,7 +371,16 @@ async fn on_redis_each_destination_has_its_own_queue_and_dead_letters() {
         queue_view(&app, "?destination=archive").await["dead_letters"] == 1
     })
     .await;
-    eventually("the agent got its copy", || async { agent.received().len() == 1 }).await;
-    assert_eq!(event_id(&agent.received()[0]), event_id(&archive.received()[0]));
-    assert_eq!(queue_view(&app, "?destination=agent").await["dead_letters"], 0);
+    eventually("the agent got its copy", || async {
+        agent.received().len() == 1
+    })
+    .await;
+    assert_eq!(
+        event_id(&agent.received()[0]),
+        event_id(&archive.received()[0])
+    );
+    assert_eq!(
+        queue_view(&app, "?destination=agent").await["dead_letters"],
+        0
+    );
 }

@@ -1,6 +1,7 @@
 //! Integration tests: the real gateway in process on port 0 against a
 //! recording downstream. The helpers are the `support` dev crate (tests/support).
 
+mod breaker;
 mod chatwoot;
 mod client_address;
 mod connections;
@@ -15,6 +16,7 @@ mod forwarding;
 mod limits;
 mod operations;
 mod queue;
+mod rate_limit;
 mod redis_outage;
 mod reload;
 mod replay_by_filter;

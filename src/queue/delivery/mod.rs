@@ -8,8 +8,11 @@
 //! then its worker stops), once the store is open; it asks the store again
 //! at every round of housekeeping. A worker reads the live snapshot before
 //! each round, so a reload's `enabled`, `downstream`, `timeout`,
-//! `concurrency` and retry schedule apply from the next attempt on;
-//! `enabled = false` pauses it while ingest keeps storing. A route removed
+//! `concurrency`, `rate_limit`, breaker and retry schedule apply from the
+//! next attempt on; `enabled = false` pauses it while ingest keeps storing.
+//! Its destination's pace (`crate::pacing`) is kept in the snapshot's
+//! lane, not in the worker: a worker that stops and starts again finds the
+//! breaker and the limiter as they were. A route removed
 //! from the config keeps its events in the store; its worker stops until the
 //! route is back.
 //!
@@ -21,6 +24,7 @@
 //! off, and an outcome it could not record stays in memory until it can:
 //! see `faults`.
 
+mod attempt;
 mod faults;
 mod worker;
 
@@ -120,7 +124,9 @@ fn to_serve(snapshot: &Snapshot, holding: &HashSet<String>) -> Vec<String> {
     snapshot
         .lanes()
         .filter(|lane| {
-            let LiveLane { live, destination } = lane;
+            let LiveLane {
+                live, destination, ..
+            } = lane;
             live.route.queues(destination) || holding.contains(&destination.lane)
         })
         .map(|lane| lane.destination.lane.clone())
@@ -142,10 +148,14 @@ fn show(metrics: &Metrics, route: &str, destination: &str, stats: &QueueStats) {
 /// Every destination's lane, with its route and name.
 fn lanes_of(snapshot: &Snapshot) -> HashMap<String, (String, String)> {
     (snapshot.lanes())
-        .map(|LiveLane { live, destination }| {
-            let names = (live.route.name.clone(), destination.name.clone());
-            (destination.lane.clone(), names)
-        })
+        .map(
+            |LiveLane {
+                 live, destination, ..
+             }| {
+                let names = (live.route.name.clone(), destination.name.clone());
+                (destination.lane.clone(), names)
+            },
+        )
         .collect()
 }
 

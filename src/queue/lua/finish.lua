@@ -4,7 +4,9 @@
 -- KEYS: 1 stream, 2 pending index, 3 retry schedule, 4 dead-letter stream,
 --       5 delivered index, 6 event hash
 -- ARGV: 1 group, 2 stream entry, 3 event id, 4 outcome (delivered, kept,
---       retry, dead), 5 now (ms), 6 next attempt (ms), 7 error
+--       retry, deferred, dead), 5 now (ms), 6 next attempt (ms), 7 error
+-- `deferred` is a retry whose attempt is not counted (the destination's
+-- circuit breaker is open).
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
   return 0
 end
@@ -13,6 +15,11 @@ if not redis.call('ZSCORE', KEYS[2], ARGV[3]) or redis.call('EXISTS', KEYS[6]) =
   return 0 -- purged meanwhile
 end
 local outcome, id, now = ARGV[4], ARGV[3], ARGV[5]
+if outcome == 'deferred' then
+  redis.call('HSET', KEYS[6], 'last_error', ARGV[7], 'next_attempt_at', ARGV[6])
+  redis.call('ZADD', KEYS[3], ARGV[6], id)
+  return 1
+end
 local attempts = redis.call('HINCRBY', KEYS[6], 'attempts', 1)
 if outcome == 'retry' then
   redis.call('HSET', KEYS[6], 'last_error', ARGV[7], 'next_attempt_at', ARGV[6])

@@ -169,6 +169,9 @@ impl Store for Sqlite {
                     Finish::Retry { error, wait } => {
                         sql::failed(conn, seq, &error, unix_ms(now + wait))
                     }
+                    Finish::Deferred { error, wait } => {
+                        sql::deferred(conn, seq, &error, unix_ms(now + wait))
+                    }
                     Finish::Dead { error } => sql::dead(conn, seq, &error, unix_ms(now)),
                 }?;
                 Ok(())

@@ -235,6 +235,17 @@ pub fn failed(conn: &Connection, seq: i64, error: &str, next: i64) -> rusqlite::
     Ok(())
 }
 
+/// Records a failed attempt not counted against the event (its
+/// destination's breaker is open); the event is due again at `next`.
+pub fn deferred(conn: &Connection, seq: i64, error: &str, next: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE events SET last_error = ?2, next_attempt_at = ?3 \
+         WHERE seq = ?1 AND state = 'pending'",
+    )?
+    .execute(params![seq, error, next])?;
+    Ok(())
+}
+
 /// Records the last failed attempt: the event is a dead letter.
 pub fn dead(conn: &Connection, seq: i64, error: &str, now: i64) -> rusqlite::Result<()> {
     conn.prepare_cached(

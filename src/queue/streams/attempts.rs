@@ -178,6 +178,7 @@ impl Streams {
             Finish::Delivered { keep: true } => ("kept", now, String::new()),
             Finish::Delivered { keep: false } => ("delivered", now, String::new()),
             Finish::Retry { error, wait } => ("retry", now + wait, error),
+            Finish::Deferred { error, wait } => ("deferred", now + wait, error),
             Finish::Dead { error } => ("dead", now, error),
         };
         let mut connection = self.connection().await?;

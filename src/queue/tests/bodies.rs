@@ -117,6 +117,31 @@ pub(super) async fn a_retried_event_is_not_due_before_its_wait_and_claimed_ones_
     assert_eq!(queue.stats("hook").await.unwrap().pending, 2);
 }
 
+pub(super) async fn a_deferred_attempt_waits_like_a_retry_but_is_not_counted(queue: Queue) {
+    let route = route("");
+    ingest(&queue, &route).await.unwrap();
+    let due = queue.due("hook", 1, &HashSet::new()).await.unwrap();
+    let deferred = Finish::Deferred {
+        error: "downstream answered 503".into(),
+        wait: Duration::from_secs(3600),
+    };
+
+    queue
+        .finish("hook", &due.events[0], deferred)
+        .await
+        .unwrap();
+
+    let after = queue.due("hook", 1, &HashSet::new()).await.unwrap();
+    assert!(after.events.is_empty(), "due before its wait");
+    let listed = queue.list("hook", None, 10).await.unwrap();
+    assert_eq!(listed[0].attempts, 0, "not counted");
+    assert_eq!(
+        listed[0].last_error.as_deref(),
+        Some("downstream answered 503")
+    );
+    assert!(listed[0].next_attempt_at > SystemTime::now() + Duration::from_secs(3000));
+}
+
 pub(super) async fn a_dead_letter_replayed_is_attempted_again_from_its_first_attempt(queue: Queue) {
     let route = route("");
     let id = ingest(&queue, &route).await.unwrap();

@@ -76,6 +76,7 @@ on_both_backends!(
     delivered_events_are_kept_for_their_retention_then_swept,
     a_retried_event_is_not_due_before_its_wait_and_claimed_ones_are_skipped,
     a_dead_letter_replayed_is_attempted_again_from_its_first_attempt,
+    a_deferred_attempt_waits_like_a_retry_but_is_not_counted,
     an_attempt_ending_after_a_purge_records_nothing,
     a_purged_event_is_not_delivered,
     every_expired_delivered_event_is_swept_in_one_round,

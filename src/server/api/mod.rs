@@ -122,7 +122,7 @@ pub struct AdminApi;
 
 #[OpenApi]
 impl AdminApi {
-    /// Every route: enabled, delivery mode, downstream host, in-flight, failure streak. No secrets.
+    /// Every route: enabled, delivery mode, in-flight, failure streak, destinations' breakers. No secrets.
     #[oai(path = "/admin/status", method = "get", tag = "Tag::Admin")]
     async fn status(
         &self,
