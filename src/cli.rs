@@ -275,6 +275,8 @@ fn describe_destination(route: &Route, destination: &Destination) -> String {
             .as_ref()
             .map(|_| "signed (standard-webhooks)".to_string()),
     );
+    let rate = (destination.queue.rate_limit).filter(|_| route.queues(destination));
+    facts.extend(rate.map(|rate| format!("at most {rate}")));
     format!(
         "{name} -> {url} [{facts}]",
         name = destination.name,

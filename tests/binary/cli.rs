@@ -89,7 +89,8 @@ fn check_prints_each_destination_without_its_headers_or_signing_key() {
          headers = { Authorization = \"Bearer h3ad3r\" }\n\
          filter = { \"json:/event\" = \"message_created\" }\nurl = ",
     ) + "\n[routes.chatwoot.destinations.archive]\nurl = \"http://127.0.0.1:9/archive\"\n\
-          sign = { scheme = \"standard-webhooks\", secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }\n";
+          sign = { scheme = \"standard-webhooks\", secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }\n\
+          rate_limit = \"20/s\"\n";
     let config = write_config(&dir, &text);
 
     let output = hookgate()
@@ -108,7 +109,8 @@ fn check_prints_each_destination_without_its_headers_or_signing_key() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("archive -> http://127.0.0.1:9/archive [queued, signed (standard-webhooks)]"),
+        stdout
+            .contains("archive -> http://127.0.0.1:9/archive [queued, signed (standard-webhooks), at most 20/s]"),
         "{stdout}"
     );
     for secret in ["t0k3n", "h3ad3r", "whsec_", SECRET] {
