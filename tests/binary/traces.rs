@@ -236,3 +236,42 @@ async fn each_delivery_attempt_of_a_queued_event_is_a_client_span_under_its_requ
     assert_eq!(numbers, [1, 2]);
     no_secret_nor_body_in(&values);
 }
+
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+#[tokio::test]
+async fn an_https_collector_is_spoken_to_in_tls() {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let first_byte = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen = first_byte.clone();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut byte = [0u8; 1];
+        if stream.read_exact(&mut byte).is_ok() {
+            *seen.lock().unwrap() = Some(byte[0]);
+        }
+    });
+    let (downstream, collector) = (Downstream::start().await, Downstream::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let text = traced_config(&downstream, &collector, &dir, "").replace(
+        &format!("http://{}", collector.addr),
+        &format!("https://127.0.0.1:{port}"),
+    );
+    let (gateway, addr) = serve(&write_config(&dir, &text));
+
+    assert_eq!(post_traced(&addr).await.status(), 200);
+
+    eventually("the exporter opened a TLS connection", || async {
+        first_byte.lock().unwrap().is_some()
+    })
+    .await;
+    stop(gateway).await;
+    assert_eq!(
+        *first_byte.lock().unwrap(),
+        Some(TLS_HANDSHAKE),
+        "not a TLS ClientHello"
+    );
+}
