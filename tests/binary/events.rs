@@ -79,6 +79,16 @@ async fn events_ls_and_show_read_what_the_gateway_logged() {
     );
 }
 
+/// What `hookgate queue ls --route chatwoot` prints.
+fn queue_ls(config: &std::path::Path) -> String {
+    let output = hookgate()
+        .args(["queue", "ls", "--route", "chatwoot", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap()
+}
+
 /// `hookgate events replay ARGS`: success and what it printed.
 fn replay(config: &std::path::Path, args: &[&str]) -> (bool, String) {
     events(config, &[&["replay"], args].concat())
@@ -120,6 +130,16 @@ async fn events_replay_works_with_the_gateway_stopped_and_beside_a_running_one()
     let (_gateway, _) = serve(&config);
     eventually("the restarted gateway delivers the replay", || async {
         downstream.received().len() == 2
+    })
+    .await;
+    // The delivery is recorded (its row deleted) just after the downstream
+    // answers: a replay before that finds the event still queued.
+    eventually("the delivered replay has left the queue", || {
+        let left = {
+            let queued = queue_ls(&config);
+            queued.contains("0 pending") && !queued.contains(id.as_str())
+        };
+        async move { left }
     })
     .await;
     let (running_ok, running) = replay(&config, &["--route", "chatwoot", "--status", "5xx"]);
