@@ -197,14 +197,11 @@ impl QueueApi {
             }
             return from_log(&context, &name, destination.0.as_deref(), filter).await;
         }
-        let replayed = match (queue, id.as_deref()) {
-            (Some(queue), id) => {
-                let replay = |lane: String| async move { queue.replay(&lane, id).await };
-                each_lane(&lanes, id, replay).await?
-            }
-            (None, Some(id)) => return Err(QueueError::NotFound(id.to_string()).into()),
-            (None, None) => 0,
-        };
+        let id = id.as_deref();
+        let replayed = each_lane(queue, &lanes, id, |queue, lane| async move {
+            queue.replay(&lane, id).await
+        })
+        .await?;
         Ok(Json(Replayed {
             success: true,
             replayed,
@@ -233,15 +230,11 @@ impl QueueApi {
     ) -> AdminResult<Purged> {
         let (queue, lanes) = admit(&context, &auth, request, &name, destination.0.as_deref())?;
         // Only dead letters: an `id` that is pending or delivered is not found.
-        let purged = match (queue, id.0.as_deref()) {
-            (Some(queue), id) => {
-                let purge =
-                    |lane: String| async move { queue.purge(&lane, Purge::DeadLetters, id).await };
-                each_lane(&lanes, id, purge).await?
-            }
-            (None, Some(id)) => return Err(QueueError::NotFound(id.to_string()).into()),
-            (None, None) => 0,
-        };
+        let id = id.0.as_deref();
+        let purged = each_lane(queue, &lanes, id, |queue, lane| async move {
+            queue.purge(&lane, Purge::DeadLetters, id).await
+        })
+        .await?;
         tracing::info!(route = %name.0, purged, "dead letters purged");
         Ok(Json(Purged {
             success: true,
@@ -308,17 +301,25 @@ fn admit<'a>(
 
 /// `act` on each of `lanes`, the counts added up. Asked for one event
 /// (`id`), a queue without it is skipped, and none holding it is `NotFound`.
-async fn each_lane<F, Fut>(lanes: &[Lane], id: Option<&str>, act: F) -> Result<u64, QueueError>
+/// Without a store open, there is nothing to act on.
+async fn each_lane<'q, F, Fut>(
+    queue: Option<&'q Arc<Queue>>,
+    lanes: &[Lane],
+    id: Option<&str>,
+    act: F,
+) -> Result<u64, QueueError>
 where
-    F: Fn(String) -> Fut,
+    F: Fn(&'q Queue, String) -> Fut,
     Fut: std::future::Future<Output = Result<u64, QueueError>>,
 {
     let mut total = 0;
-    for (_, lane) in lanes {
-        match act(lane.clone()).await {
-            Ok(n) => total += n,
-            Err(QueueError::NotFound(_)) => {}
-            Err(other) => return Err(other),
+    if let Some(queue) = queue {
+        for (_, lane) in lanes {
+            match act(queue, lane.clone()).await {
+                Ok(n) => total += n,
+                Err(QueueError::NotFound(_)) => {}
+                Err(other) => return Err(other),
+            }
         }
     }
     match id {
