@@ -63,14 +63,6 @@ impl Outbound {
         &self.lane
     }
 
-    /// The same event for another destination's queue.
-    pub fn for_lane(&self, lane: &str) -> Self {
-        Self {
-            lane: lane.to_string(),
-            ..self.clone()
-        }
-    }
-
     /// The headers sent, as they are.
     pub fn headers(&self) -> &HeaderMap {
         &self.headers

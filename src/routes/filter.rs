@@ -7,11 +7,9 @@ use super::field::Field;
 
 /// One condition: the field holds one of `values`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Condition {
-    /// Where to look.
-    pub field: Field,
-    /// Any of these matches.
-    pub values: Vec<String>,
+struct Condition {
+    field: Field,
+    values: Vec<String>,
 }
 
 /// Every condition must hold. Built only by [`Filter::new`], at load.

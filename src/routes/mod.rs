@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 
 pub use dedupe_key::KeySpec;
 pub use destination::{DEFAULT_DESTINATION, Destination};
-pub use field::Field;
 pub use filter::Filter;
 pub use pacing::{BreakerSettings, RateLimit};
 
@@ -95,11 +94,6 @@ impl Route {
     /// The destination a sync route calls while the source waits.
     pub fn primary(&self) -> &Arc<Destination> {
         &self.destinations[self.primary]
-    }
-
-    /// The destination delivered from queue `lane`.
-    pub fn destination(&self, lane: &str) -> Option<&Arc<Destination>> {
-        self.destinations.iter().find(|d| d.lane == lane)
     }
 
     /// The destinations whose filters the event (its `headers` and verified
