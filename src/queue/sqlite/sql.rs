@@ -24,8 +24,28 @@ const VERSION: i64 = 3;
 /// Tables, indexes and the triggers that keep `counts` exact.
 const SCHEMA: &str = include_str!("schema.sql");
 
-/// From version 1 or 2 to 3: the table copied without `UNIQUE (id)`.
-const MIGRATE_V3: &str = include_str!("migrate_v3.sql");
+/// Version 3 makes an event id unique per queue, not in the whole file, so
+/// that one event can wait in several destinations' queues. SQLite cannot
+/// drop a column's `UNIQUE`: the old table is moved aside with its indexes
+/// and triggers dropped, [`SCHEMA`] makes the new one, and the rows are
+/// copied back ([`V3_COPY`]).
+const V3_ASIDE: &str = "ALTER TABLE events RENAME TO events_v2;
+    DROP TRIGGER IF EXISTS count_insert;
+    DROP TRIGGER IF EXISTS count_delete;
+    DROP TRIGGER IF EXISTS count_state;
+    DROP INDEX IF EXISTS events_in_order;
+    DROP INDEX IF EXISTS events_retrying;
+    DROP INDEX IF EXISTS events_by_due_time;";
+
+/// The rows back into the new table; `counts` made again from them (the
+/// copy fired the insert trigger).
+const V3_COPY: &str = "INSERT INTO events (seq, id, route, state, received_at, \
+    next_attempt_at, attempts, last_error, finished_at, request_id, headers, body)
+    SELECT seq, id, route, state, received_at, next_attempt_at, attempts, last_error, \
+    finished_at, request_id, headers, body FROM events_v2;
+    DROP TABLE events_v2;
+    DELETE FROM counts;
+    INSERT INTO counts SELECT route, state, count(*) FROM events GROUP BY route, state;";
 
 /// Opens (creating if needed) the file with WAL and a full sync at every
 /// commit: what `hookgate queue` and the reading connection use. The
@@ -67,10 +87,14 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
             [],
             |row| row.get(0),
         )?;
-        if has_events && version < 3 {
-            conn.execute_batch(MIGRATE_V3)?;
+        let copy = has_events && version < 3;
+        if copy {
+            conn.execute_batch(V3_ASIDE)?;
         }
         conn.execute_batch(SCHEMA)?;
+        if copy {
+            conn.execute_batch(V3_COPY)?;
+        }
         conn.pragma_update(None, "user_version", VERSION)
     })();
     match upgraded {
