@@ -56,18 +56,20 @@ fn to_header_map(headers: &[(&str, String)]) -> reqwest::header::HeaderMap {
         .collect()
 }
 
+/// `hookgate check --config CONFIG`, run to its end.
+fn check(config: &std::path::Path) -> std::process::Output {
+    let mut command = hookgate();
+    command.arg("check").arg("--config").arg(config);
+    command.output().unwrap()
+}
+
 #[test]
 fn check_prints_the_routes_without_secrets_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let downstream = "http://127.0.0.1:9/hook?token=t0k3n";
     let config = write_config(&dir, &chatwoot_config(downstream, ""));
 
-    let output = hookgate()
-        .arg("check")
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = check(&config);
 
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(output.status.success(), "{stdout}");
@@ -93,12 +95,7 @@ fn check_prints_each_destination_without_its_headers_or_signing_key() {
           rate_limit = \"20/s\"\n";
     let config = write_config(&dir, &text);
 
-    let output = hookgate()
-        .arg("check")
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = check(&config);
 
     let stdout = String::from_utf8(output.stdout).unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();
@@ -124,12 +121,7 @@ fn check_lists_every_error_and_exits_1() {
     let text = chatwoot_config("ftp://nowhere", "max_body_bytes = 0");
     let config = write_config(&dir, &text);
 
-    let output = hookgate()
-        .arg("check")
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = check(&config);
 
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
