@@ -292,19 +292,12 @@ async fn the_gateways_signature_verifies_with_the_standard_webhooks_library() {
     );
 }
 
-/// The config generation `/healthz` reports.
-async fn generation(app: &TestApp) -> u64 {
-    app.get_json("/healthz").await["config_generation"]
-        .as_u64()
-        .unwrap()
-}
-
 /// Writes `text` as the config and waits until it is served.
 async fn reload(app: &TestApp, text: &str) {
-    let before = generation(app).await;
+    let before = app.config_generation().await;
     std::fs::write(&app.config_path, text).unwrap();
     eventually("the edit is served", || async {
-        generation(app).await > before
+        app.config_generation().await > before
     })
     .await;
 }

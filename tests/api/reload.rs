@@ -9,18 +9,12 @@ use serde_json::Value;
 
 use support::*;
 
-/// The config generation /healthz reports.
-async fn generation(app: &TestApp) -> u64 {
-    let health: Value = app.get_json("/healthz").await;
-    health["config_generation"].as_u64().unwrap()
-}
-
 /// Waits until the config generation reaches `generation`, and fails the
 /// test if that took more than 1 s.
 async fn wait_for_generation(app: &TestApp, generation: u64) {
     let started = Instant::now();
     eventually(format!("config generation {generation}"), || async {
-        self::generation(app).await >= generation
+        app.config_generation().await >= generation
     })
     .await;
     let took = started.elapsed();
@@ -187,7 +181,7 @@ async fn a_file_emptied_by_a_writer_is_refused_rather_than_serving_no_route() {
     wait_for_reload(&app, "refused", refused).await;
 
     assert_eq!(post_event(&app).await, 200);
-    assert_eq!(generation(&app).await, 1);
+    assert_eq!(app.config_generation().await, 1);
 }
 
 /// Several clients post while the file is rewritten dozens of times, broken
@@ -394,7 +388,11 @@ async fn a_file_is_read_only_once_its_writer_has_stopped_writing() {
         "{not_found} of {} answers were 404",
         statuses.len()
     );
-    assert_eq!(generation(&app).await, 2, "only the whole file was applied");
+    assert_eq!(
+        app.config_generation().await,
+        2,
+        "only the whole file was applied"
+    );
 }
 
 #[tokio::test]

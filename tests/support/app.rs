@@ -75,6 +75,12 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// The config generation `/healthz` reports.
+    pub async fn config_generation(&self) -> u64 {
+        let health = self.get_json("/healthz").await;
+        health["config_generation"].as_u64().unwrap()
+    }
+
     /// POSTs the sample event to the chatwoot route, validly signed now.
     pub async fn post_event(&self) -> reqwest::Response {
         let headers = chatwoot_headers(SECRET, now_secs(), EVENT);
