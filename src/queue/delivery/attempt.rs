@@ -33,7 +33,7 @@ pub(super) struct Attempt {
     pub traces: Option<Traces>,
 }
 
-/// A destination's attempt counters, resolved once per round of attempts.
+/// A destination's attempt counters, resolved once per worker.
 #[derive(Clone)]
 pub(super) struct Counted {
     delivered: Counter,

@@ -207,7 +207,10 @@ impl Worker {
             destination,
             pacing,
         } = lane;
-        let counted = Counted::of(self.live.metrics(), route, destination);
+        // A lane always names the same route and destination: resolved once.
+        let counted = (state.counted)
+            .get_or_insert_with(|| Counted::of(self.live.metrics(), route, destination))
+            .clone();
         for event in state.ready.drain(..count) {
             let ticket = event.ticket.clone();
             let attempt = Attempt {
@@ -243,6 +246,7 @@ struct State {
     ready: VecDeque<StoredEvent>,
     held: VecDeque<Unrecorded>,
     faults: Faults,
+    counted: Option<Counted>,
 }
 
 impl State {
@@ -254,6 +258,7 @@ impl State {
             ready: VecDeque::new(),
             held: VecDeque::new(),
             faults,
+            counted: None,
         }
     }
 
