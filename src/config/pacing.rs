@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::queue::within;
 use super::schema::RawBreaker;
-use super::validate::{FieldProblems, duration};
+use super::validate::{FieldProblems, duration, not_below};
 use crate::routes::{BreakerSettings, RateLimit, Route};
 
 /// More would be spaced by less than 10 µs: no downstream asks for that.
@@ -80,18 +80,9 @@ pub(super) fn breaker(raw: &RawBreaker, problems: &mut FieldProblems) -> Option<
         .map_err(|m| problems.push(("breaker.max_cooldown", m)))
         .ok();
     let (cooldown, max_cooldown) = (cooldown?, max_cooldown?);
-    if max_cooldown < cooldown {
-        let show = |d| humantime::format_duration(d).to_string();
-        problems.push((
-            "breaker.max_cooldown",
-            format!(
-                "`{}` is below breaker.cooldown `{}`",
-                show(max_cooldown),
-                show(cooldown)
-            ),
-        ));
-        return None;
-    }
+    not_below(max_cooldown, cooldown, "breaker.cooldown")
+        .map_err(|m| problems.push(("breaker.max_cooldown", m)))
+        .ok()?;
     Some(BreakerSettings {
         failures: failures? as u32,
         cooldown,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::pacing::{breaker, rate_limit};
 use super::schema::{RawRetry, RawRoute};
-use super::validate::{FieldProblems, duration};
+use super::validate::{FieldProblems, duration, not_below};
 use crate::routes::{DedupeSettings, KeySpec, QueueSettings, RetryPolicy};
 
 const DEFAULT_DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -114,18 +114,9 @@ pub(super) fn retry_policy(raw: &RawRetry, problems: &mut FieldProblems) -> Opti
         problems,
     );
     let (initial_backoff, max_backoff) = (initial?, max?);
-    if max_backoff < initial_backoff {
-        let show = |d| humantime::format_duration(d).to_string();
-        problems.push((
-            "retry.max_backoff",
-            format!(
-                "`{}` is below retry.initial_backoff `{}`",
-                show(max_backoff),
-                show(initial_backoff)
-            ),
-        ));
-        return None;
-    }
+    not_below(max_backoff, initial_backoff, "retry.initial_backoff")
+        .map_err(|m| problems.push(("retry.max_backoff", m)))
+        .ok()?;
     Some(RetryPolicy {
         max_attempts: max_attempts? as u32,
         initial_backoff,

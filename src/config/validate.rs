@@ -435,6 +435,20 @@ pub(super) fn duration(
     Ok(value)
 }
 
+/// A ceiling `high` not below the `low` of field `low_field` (a longest
+/// wait and its first one).
+pub(super) fn not_below(high: Duration, low: Duration, low_field: &str) -> Result<(), String> {
+    if high >= low {
+        return Ok(());
+    }
+    let show = |d| humantime::format_duration(d).to_string();
+    Err(format!(
+        "`{}` is below {low_field} `{}`",
+        show(high),
+        show(low)
+    ))
+}
+
 fn body_limit(limit: u64) -> Result<usize, String> {
     if limit == 0 || limit > MAX_BODY_BYTES_CEILING {
         return Err(format!(
