@@ -19,6 +19,7 @@ pub mod query;
 mod reader;
 mod record;
 mod redis_log;
+mod upgrade;
 mod writer;
 
 use std::path::{Path, PathBuf};

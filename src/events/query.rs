@@ -5,6 +5,7 @@ use std::path::Path;
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
+use sha2::{Digest, Sha256};
 
 /// Which records to list.
 #[derive(Debug, Clone, Default)]
@@ -132,6 +133,7 @@ pub fn list(connection: &Connection, filter: &Filter) -> rusqlite::Result<Vec<Su
         add("received_at < ?", until.into());
     }
     if let Some(id) = &filter.delivery_id {
+        add("delivery_key = ?", delivery_key(id).into());
         add("delivery_id = ?", id.clone().into());
     }
     if let Some(text) = &filter.text {
@@ -174,8 +176,11 @@ pub fn get(connection: &Connection, id: &str) -> rusqlite::Result<Option<Record>
 
 fn attempts(connection: &Connection, id: &str) -> rusqlite::Result<Vec<Attempt>> {
     let mut statement = connection.prepare(
-        "SELECT at, status, duration_ms, answer, destination FROM attempts WHERE event_id = ?1 \
-         ORDER BY at",
+        "SELECT attempt_at, attempt_status, attempt_duration_ms, attempt_answer, \
+         attempt_destination FROM events WHERE id = ?1 AND attempt_at IS NOT NULL \
+         UNION ALL \
+         SELECT at, status, duration_ms, answer, destination FROM attempts WHERE event_id = ?1 \
+         ORDER BY 1",
     )?;
     let rows = statement.query_map([id], |row| {
         Ok(Attempt {
@@ -203,4 +208,14 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<Summary> {
         duration_ms: row.get::<_, i64>(9)? as u64,
         body_kept: row.get(10)?,
     })
+}
+
+/// What the log indexes a delivery id by: the first 8 bytes of its SHA-256.
+pub(super) fn delivery_key(delivery_id: &str) -> i64 {
+    let digest = Sha256::digest(delivery_id.as_bytes());
+    i64::from_be_bytes(
+        digest[..8]
+            .try_into()
+            .expect("a SHA-256 digest has 8 bytes"),
+    )
 }

@@ -1,6 +1,6 @@
 -- The event log: one row per request that reached a route, whatever its
--- outcome, and one per delivery attempt. Read it with the sqlite3 shell;
--- docs/event-log.md describes each column.
+-- outcome, and one per delivery attempt of a queued event. Read it with
+-- the sqlite3 shell; docs/event-log.md describes each column.
 CREATE TABLE IF NOT EXISTS events (
     id          TEXT PRIMARY KEY,   -- UUIDv7 (time-ordered), X-Hookgate-Event-Id
     received_at INTEGER NOT NULL,   -- Unix milliseconds
@@ -13,11 +13,26 @@ CREATE TABLE IF NOT EXISTS events (
     body_size   INTEGER NOT NULL,
     duration_ms INTEGER NOT NULL,
     headers     TEXT,               -- JSON [[name, value], ...], secrets redacted
-    body        BLOB                -- verified bytes, when the route keeps them
+    body        BLOB,               -- verified bytes, when the route keeps them
+    -- The first 8 bytes of SHA-256(delivery_id), big-endian: what finds a
+    -- delivery id. An index on the ids themselves, random as most sources'
+    -- ids are, cost more than the rest of the row.
+    delivery_key        INTEGER,
+    -- A sync route's downstream call, kept in its request's row (one row
+    -- per request written, not two); as the columns of `attempts`.
+    attempt_at          INTEGER,
+    attempt_status      INTEGER,
+    attempt_duration_ms INTEGER,
+    attempt_answer      TEXT,
+    attempt_destination TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_route ON events (route, id);
-CREATE INDEX IF NOT EXISTS events_by_delivery_id ON events (delivery_id);
+CREATE INDEX IF NOT EXISTS events_by_delivery_key ON events (delivery_key);
+-- Replaced by events_by_delivery_key. (Dropped from logs made by earlier versions.)
+DROP INDEX IF EXISTS events_by_delivery_id;
 
+-- The delivery attempts of queued events (a sync route's one call is in
+-- its request's row).
 CREATE TABLE IF NOT EXISTS attempts (
     event_id    TEXT NOT NULL,
     route       TEXT NOT NULL,

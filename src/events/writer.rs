@@ -10,7 +10,9 @@ use rusqlite::{Connection, params};
 
 use super::checkpoint::{PAUSE_AT_MOST, Pause};
 use super::prune::{Bounds, Pruner};
+use super::query::delivery_key;
 use super::record::{redacted_headers, unix_ms};
+use super::upgrade::upgrade;
 use super::{AttemptRecord, Entry, RequestRecord};
 use crate::quiet::Quiet;
 
@@ -55,8 +57,8 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     // `checkpoint`); a WAL left bigger than this is cut back when it restarts.
     connection.pragma_update(None, "wal_autocheckpoint", 0)?;
     connection.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    upgrade(&connection)?;
     connection.execute_batch(include_str!("schema.sql"))?;
-    add_destination_column(&connection)?;
     Ok(connection)
 }
 
@@ -201,11 +203,13 @@ fn insert_request(connection: &Connection, record: &RequestRecord) -> rusqlite::
         let pairs = redacted_headers(route, headers);
         serde_json::to_string(&pairs).expect("pairs of strings serialize")
     });
+    let attempt = record.attempt.as_ref();
     // Cached: parsing the statement again for every record cost more than the insert.
     let mut insert = connection.prepare_cached(
         "INSERT OR REPLACE INTO events (id, received_at, route, request_id, delivery_id, status, \
-         outcome, reason, body_size, duration_ms, headers, body) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         outcome, reason, body_size, duration_ms, headers, body, delivery_key, attempt_at, \
+         attempt_status, attempt_duration_ms, attempt_answer, attempt_destination) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?;
     insert.execute(params![
         record.id,
@@ -220,24 +224,13 @@ fn insert_request(connection: &Connection, record: &RequestRecord) -> rusqlite::
         record.duration_ms as i64,
         headers,
         record.body.as_deref(),
+        record.delivery_id.as_deref().map(delivery_key),
+        attempt.map(|a| unix_ms(a.at)),
+        attempt.and_then(|a| a.status),
+        attempt.map(|a| a.duration_ms as i64),
+        attempt.map(|a| a.answer.as_str()),
+        attempt.map(|a| a.destination.as_str()),
     ])?;
-    if let Some(attempt) = &record.attempt {
-        insert_attempt(connection, &record.id, &route.name, attempt)?;
-    }
-    Ok(())
-}
-
-/// Logs made before destinations existed have no `attempts.destination`:
-/// added (empty for their attempts, shown as none).
-fn add_destination_column(connection: &Connection) -> rusqlite::Result<()> {
-    let has: bool = connection.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_info('attempts') WHERE name = 'destination'",
-        [],
-        |row| row.get(0),
-    )?;
-    if !has {
-        connection.execute_batch("ALTER TABLE attempts ADD COLUMN destination TEXT")?;
-    }
     Ok(())
 }
 
