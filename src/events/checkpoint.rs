@@ -9,7 +9,7 @@
 //! Under a steady stream of records a passive checkpoint never catches up
 //! with the end of the WAL, and a WAL starts over from its beginning only
 //! once wholly copied: it would grow without end. So once the WAL is past
-//! [`RESTART_PAST`] pages, this thread asks the writer to [`Pause`]: it
+//! [`RESTART_PAST`] bytes, this thread asks the writer to [`Pause`]: it
 //! keeps taking records from the channel but writes none until the copy is
 //! whole (at most [`PAUSE_AT_MOST`]); its next batch starts the WAL over.
 //! (A restarting checkpoint, or the writer copying the rest itself, made
@@ -25,8 +25,8 @@ use rusqlite::Connection;
 
 /// How often the WAL is copied into the file.
 const EVERY: Duration = Duration::from_millis(250);
-/// The WAL's length, in pages, past which it is made to start over.
-const RESTART_PAST: i64 = 2048;
+/// The WAL's length, in bytes, past which it is made to start over.
+const RESTART_PAST: i64 = 8 * 1024 * 1024;
 /// The longest the writer holds its records back for a whole copy.
 pub const PAUSE_AT_MOST: Duration = Duration::from_millis(500);
 
@@ -57,13 +57,19 @@ pub fn spawn(path: &Path, writer_alive: Receiver<()>, pause: Pause) {
     };
     let spawned = std::thread::Builder::new()
         .name("hookgate-event-log-checkpoint".into())
-        .spawn(move || run(&connection, &writer_alive, &pause));
+        .spawn(move || {
+            // A log keeps the page size it was made with (4 KiB before 16 KiB).
+            let page_size: i64 = connection
+                .query_row("PRAGMA page_size", [], |row| row.get(0))
+                .unwrap_or(4096);
+            run(&connection, RESTART_PAST / page_size, &writer_alive, &pause);
+        });
     if let Err(error) = spawned {
         tracing::error!(%error, "cannot start the event log's checkpointer; its WAL grows");
     }
 }
 
-fn run(connection: &Connection, writer_alive: &Receiver<()>, pause: &Pause) {
+fn run(connection: &Connection, restart_past: i64, writer_alive: &Receiver<()>, pause: &Pause) {
     loop {
         let last = match writer_alive.recv_timeout(EVERY) {
             Ok(()) | Err(RecvTimeoutError::Timeout) => false,
@@ -72,7 +78,7 @@ fn run(connection: &Connection, writer_alive: &Receiver<()>, pause: &Pause) {
         // Best effort: a checkpoint that fails is retried soon, and the
         // writer reports the disk's troubles.
         if let Ok(wal) = passive(connection)
-            && wal.pages > RESTART_PAST
+            && wal.pages > restart_past
         {
             copy_whole(connection, pause);
         }

@@ -13,6 +13,7 @@
 //!
 //! [`EventLog`] writes, [`Reader`] reads, whichever the backend.
 
+mod budget;
 mod checkpoint;
 mod prune;
 pub mod query;
@@ -29,9 +30,11 @@ use prometheus_client::metrics::counter::Counter;
 use secrecy::ExposeSecret;
 
 use crate::config::{StoreBackend, StoreSettings};
+use budget::{Budget, Claim};
 
 pub use record::{
-    ANSWER_EXCERPT, AttemptRecord, REDACTED, RequestRecord, delivery_id, redacted_headers, unix_ms,
+    ANSWER_EXCERPT, AttemptRecord, HeaderCopy, REDACTED, RequestRecord, delivery_id,
+    redacted_headers, unix_ms,
 };
 
 pub use reader::{ReadError, Reader};
@@ -60,7 +63,8 @@ pub enum OpenError {
 /// What the writer is sent.
 #[derive(Debug)]
 enum Entry {
-    Request(Box<RequestRecord>),
+    /// A request, with its claim on the memory waiting records may take.
+    Request(Box<RequestRecord>, Option<Claim>),
     Attempt {
         event_id: String,
         route: String,
@@ -73,6 +77,7 @@ enum Entry {
 pub struct EventLog {
     entries: SyncSender<Entry>,
     dropped: Counter,
+    budget: Budget,
 }
 
 impl EventLog {
@@ -93,7 +98,11 @@ impl EventLog {
     pub fn on_redis(url: &str, prefix: &str, dropped: Counter) -> Result<Self, OpenError> {
         let (entries, received) = sync_channel(BACKLOG);
         redis_log::spawn_writer(url, prefix, received, dropped.clone())?;
-        Ok(Self { entries, dropped })
+        Ok(Self {
+            entries,
+            dropped,
+            budget: Budget::new(budget::BUDGET),
+        })
     }
 
     /// Opens (or creates) the log at `path` and starts its writer; records
@@ -108,12 +117,21 @@ impl EventLog {
         let pause = checkpoint::Pause::default();
         checkpoint::spawn(path, writer_alive, pause.clone());
         writer::spawn(connection, received, dropped.clone(), alive, pause);
-        Ok(Self { entries, dropped })
+        Ok(Self {
+            entries,
+            dropped,
+            budget: Budget::new(budget::BUDGET),
+        })
     }
 
-    /// Records one request.
+    /// Records one request, unless the records waiting already hold
+    /// [`budget::BUDGET`] bytes.
     pub fn record(&self, record: RequestRecord) {
-        self.send(Entry::Request(Box::new(record)));
+        let Some(claim) = self.budget.claim(record.weight()) else {
+            self.dropped.inc();
+            return;
+        };
+        self.send(Entry::Request(Box::new(record), Some(claim)));
     }
 
     /// Records one delivery attempt of a stored event.
@@ -142,4 +160,64 @@ pub fn path_beside(store_path: &Path) -> PathBuf {
         .file_stem()
         .map_or_else(|| "hookgate".into(), |s| s.to_string_lossy());
     store_path.with_file_name(format!("{stem}-events.db"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    use bytes::Bytes;
+    use rusqlite::Connection;
+
+    use super::*;
+    use crate::config;
+    use crate::routes::Route;
+
+    fn route() -> Arc<Route> {
+        let text = "[routes.hook]\npath = \"/hook\"\ndownstream = \"http://127.0.0.1:9/x\"\n\
+                    [routes.hook.signature]\nscheme = \"none\"\n";
+        let config =
+            config::from_text(text, Path::new("t.toml"), &config::Vars::default()).unwrap();
+        config.routes.by_name("hook").unwrap().clone()
+    }
+
+    fn with_body(route: &Arc<Route>, body: &[u8]) -> RequestRecord {
+        RequestRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            received_at: SystemTime::now(),
+            route: route.clone(),
+            request_id: "r".into(),
+            delivery_id: None,
+            status: 200,
+            outcome: "forwarded",
+            reason: None,
+            body_size: body.len(),
+            duration_ms: 1,
+            headers: None,
+            body: Some(Bytes::copy_from_slice(body)),
+            attempt: None,
+        }
+    }
+
+    #[test]
+    fn records_waiting_for_a_stalled_writer_hold_at_most_the_budget_the_rest_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookgate-events.db");
+        drop(writer::open(&path).unwrap());
+        // The writer's first batch waits on this lock: every record waits.
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let dropped = Counter::default();
+        let log = EventLog::open(&path, dropped.clone()).unwrap();
+        let (route, body) = (route(), vec![b'x'; 1024 * 1024]);
+
+        for _ in 0..40 {
+            log.record(with_body(&route, &body));
+        }
+
+        // 16 MiB hold 15 records of a little over 1 MiB: the channel
+        // (4,096 records) would have taken all 40.
+        assert_eq!(dropped.get(), 25);
+    }
 }

@@ -41,11 +41,27 @@ pub struct RequestRecord {
     pub duration_ms: u64,
     /// The headers as received (redacted by the writer, off the request
     /// path); `None` when not kept.
-    pub headers: Option<HeaderMap>,
-    /// The verified body; `None` when not kept or never verified.
+    pub headers: Option<HeaderCopy>,
+    /// The verified body, copied out of the request's buffer; `None` when
+    /// not kept or never verified.
     pub body: Option<Bytes>,
     /// The downstream call of a sync route.
     pub attempt: Option<AttemptRecord>,
+}
+
+impl RequestRecord {
+    /// About the memory the record holds while it waits for the writer.
+    pub fn weight(&self) -> usize {
+        let text = self.request_id.len()
+            + self.id.len()
+            + self.delivery_id.as_ref().map_or(0, String::len)
+            + self.reason.as_ref().map_or(0, String::len)
+            + self.attempt.as_ref().map_or(0, |a| a.answer.len());
+        std::mem::size_of::<Self>()
+            + text
+            + self.headers.as_ref().map_or(0, |h| h.0.len())
+            + self.body.as_ref().map_or(0, Bytes::len)
+    }
 }
 
 /// One call to the downstream.
@@ -115,26 +131,63 @@ pub fn delivery_id(route: &Route, headers: &HeaderMap) -> Option<String> {
     Some(value.chars().take(200).collect())
 }
 
+/// A request's headers copied out of the buffer they were read into.
+///
+/// A logged `HeaderMap` (its values are slices of that buffer) kept each
+/// request's whole read buffer alive until the writer had the record:
+/// several KiB per record waiting, where the copy takes what the headers
+/// take. One allocation: a `name: value` line per header (a name holds no
+/// colon, a value no line break).
+#[derive(Debug, Clone, Default)]
+pub struct HeaderCopy(Vec<u8>);
+
+impl HeaderCopy {
+    /// A copy of `headers`.
+    pub fn of(headers: &HeaderMap) -> Self {
+        let size = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 3)
+            .sum();
+        let mut lines = Vec::with_capacity(size);
+        for (name, value) in headers {
+            lines.extend_from_slice(name.as_str().as_bytes());
+            lines.extend_from_slice(b": ");
+            lines.extend_from_slice(value.as_bytes());
+            lines.push(b'\n');
+        }
+        Self(lines)
+    }
+
+    /// Each header's name and value, in the order received.
+    fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.0.split(|&b| b == b'\n').filter_map(|line| {
+            let colon = line.iter().position(|&b| b == b':')?;
+            let name = std::str::from_utf8(&line[..colon]).ok()?;
+            Some((name, line.get(colon + 2..).unwrap_or_default()))
+        })
+    }
+}
+
+/// Headers whose values are credentials, whatever the route.
+const CREDENTIALS: [HeaderName; 4] = [
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::SET_COOKIE,
+    header::PROXY_AUTHORIZATION,
+];
+
 /// `headers` as text pairs, the secret ones redacted: the scheme's
 /// signature headers (its delivery id aside), credentials and cookies, and
 /// the route's own list.
-pub fn redacted_headers(route: &Route, headers: &HeaderMap) -> Vec<(String, String)> {
+pub fn redacted_headers(route: &Route, headers: &HeaderCopy) -> Vec<(String, String)> {
     let scheme_headers = route.verifier.headers();
     let delivery = delivery_id_header(route.verifier.scheme());
-    let secret = |name: &HeaderName| {
-        let of_scheme = scheme_headers
-            .iter()
-            .any(|h| name.as_str().eq_ignore_ascii_case(h))
-            && Some(name.as_str()) != delivery;
+    let secret = |name: &str| {
+        let of_scheme =
+            scheme_headers.iter().any(|h| name.eq_ignore_ascii_case(h)) && Some(name) != delivery;
         of_scheme
-            || route.log.redact_headers.contains(name)
-            || matches!(
-                *name,
-                header::AUTHORIZATION
-                    | header::COOKIE
-                    | header::SET_COOKIE
-                    | header::PROXY_AUTHORIZATION
-            )
+            || route.log.redact_headers.iter().any(|h| h.as_str() == name)
+            || CREDENTIALS.iter().any(|h| h.as_str() == name)
     };
     headers
         .iter()
@@ -142,9 +195,9 @@ pub fn redacted_headers(route: &Route, headers: &HeaderMap) -> Vec<(String, Stri
             let shown = if secret(name) {
                 REDACTED.to_string()
             } else {
-                String::from_utf8_lossy(value.as_bytes()).into_owned()
+                String::from_utf8_lossy(value).into_owned()
             };
-            (name.as_str().to_string(), shown)
+            (name.to_string(), shown)
         })
         .collect()
 }

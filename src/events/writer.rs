@@ -41,6 +41,9 @@ const GATHER_STEP: Duration = Duration::from_millis(5);
 /// requests from waiting at all.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The page size of a new log file.
+const PAGE_SIZE: i64 = 16 * 1024;
+
 /// Opens the log at `path`, creating its directory and tables.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -48,6 +51,10 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     }
     let connection = Connection::open(path)?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
+    // 16 KiB pages (a new file only; an existing one keeps its size): a
+    // record with a body of a few KiB took a 4 KiB page to itself, and its
+    // insert twice the CPU (micro-benchmark, 2.2 KB bodies: 18 against 8 µs).
+    connection.pragma_update(None, "page_size", PAGE_SIZE)?;
     // WAL: readers (the admin API, the CLI) never block the writer. NORMAL:
     // a power cut may lose the last records, never corrupt the file; the
     // log is a record, not the queue's promise.
@@ -135,7 +142,7 @@ impl Writer {
         let transaction = self.connection.transaction()?;
         for entry in batch {
             match entry {
-                Entry::Request(record) => {
+                Entry::Request(record, _) => {
                     insert_request(&transaction, record)?;
                     let log = &record.route.log;
                     let bounds = Bounds {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use poem::http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::error::WebhookError;
-use crate::events::{self, AttemptRecord, RequestRecord};
+use crate::events::{self, AttemptRecord, HeaderCopy, RequestRecord};
 use crate::forward::{Delivered, ForwardError};
 use crate::routes::Route;
 use crate::signature::VerifiedBody;
@@ -17,7 +17,7 @@ use crate::signature::VerifiedBody;
 pub struct Trace {
     received_at: SystemTime,
     started: Instant,
-    headers: Option<HeaderMap>,
+    headers: Option<HeaderCopy>,
     delivery_id: Option<String>,
     event_id: Option<String>,
     body_size: usize,
@@ -31,8 +31,8 @@ impl Trace {
         Self {
             received_at: SystemTime::now(),
             started: Instant::now(),
-            // A clone shares the names' and values' bytes: the writer redacts.
-            headers: (route.log.enabled && route.log.bodies).then(|| headers.clone()),
+            // Copied as they are: the writer redacts, off the request path.
+            headers: (route.log.enabled && route.log.bodies).then(|| HeaderCopy::of(headers)),
             delivery_id: events::delivery_id(route, headers),
             event_id: None,
             body_size: 0,
@@ -49,7 +49,10 @@ impl Trace {
     /// The body passed its signature check: kept if the route keeps bodies.
     pub fn verified(&mut self, route: &Route, body: &VerifiedBody) {
         if route.log.bodies {
-            self.body = Some(body.bytes().clone());
+            // A copy: the body is a slice of the buffer the request was
+            // read into, which it would keep alive until written (see
+            // `HeaderCopy`).
+            self.body = Some(Bytes::copy_from_slice(body.bytes()));
         }
     }
 

@@ -50,21 +50,24 @@ fn route() -> Arc<Route> {
 
 /// A record of `route` with the event id `id`.
 fn record(id: &str) -> Entry {
-    Entry::Request(Box::new(RequestRecord {
-        id: id.to_string(),
-        received_at: SystemTime::now(),
-        route: route(),
-        request_id: "req-1".into(),
-        delivery_id: None,
-        status: 202,
-        outcome: "queued",
-        reason: None,
-        body_size: 2,
-        duration_ms: 1,
-        headers: None,
-        body: Some("{}".into()),
-        attempt: None,
-    }))
+    Entry::Request(
+        Box::new(RequestRecord {
+            id: id.to_string(),
+            received_at: SystemTime::now(),
+            route: route(),
+            request_id: "req-1".into(),
+            delivery_id: None,
+            status: 202,
+            outcome: "queued",
+            reason: None,
+            body_size: 2,
+            duration_ms: 1,
+            headers: None,
+            body: Some("{}".into()),
+            attempt: None,
+        }),
+        None,
+    )
 }
 
 fn attempt(id: &str) -> Entry {
