@@ -63,8 +63,12 @@ pub enum OpenError {
 /// What the writer is sent.
 #[derive(Debug)]
 enum Entry {
-    /// A request, with its claim on the memory waiting records may take.
-    Request(Box<RequestRecord>, Option<Claim>),
+    /// A request, with its claim on the memory waiting records may take
+    /// (given back when the entry is dropped, written or not).
+    Request {
+        record: Box<RequestRecord>,
+        _claim: Option<Claim>,
+    },
     Attempt {
         event_id: String,
         route: String,
@@ -131,7 +135,10 @@ impl EventLog {
             self.dropped.inc();
             return;
         };
-        self.send(Entry::Request(Box::new(record), Some(claim)));
+        self.send(Entry::Request {
+            record: Box::new(record),
+            _claim: Some(claim),
+        });
     }
 
     /// Records one delivery attempt of a stored event.

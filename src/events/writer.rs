@@ -142,7 +142,7 @@ impl Writer {
         let transaction = self.connection.transaction()?;
         for entry in batch {
             match entry {
-                Entry::Request(record, _) => {
+                Entry::Request { record, .. } => {
                     insert_request(&transaction, record)?;
                     let log = &record.route.log;
                     let bounds = Bounds {

@@ -50,8 +50,8 @@ fn route() -> Arc<Route> {
 
 /// A record of `route` with the event id `id`.
 fn record(id: &str) -> Entry {
-    Entry::Request(
-        Box::new(RequestRecord {
+    Entry::Request {
+        record: Box::new(RequestRecord {
             id: id.to_string(),
             received_at: SystemTime::now(),
             route: route(),
@@ -66,8 +66,8 @@ fn record(id: &str) -> Entry {
             body: Some("{}".into()),
             attempt: None,
         }),
-        None,
-    )
+        _claim: None,
+    }
 }
 
 fn attempt(id: &str) -> Entry {

@@ -114,7 +114,7 @@ pub(super) async fn write(link: &Link, keys: &Keys, batch: &[Entry]) -> Result<(
     let mut routes: HashMap<&str, Bounds> = HashMap::new();
     for entry in batch {
         match entry {
-            Entry::Request(record, _) => {
+            Entry::Request { record, .. } => {
                 let bounds = Bounds {
                     retention_ms: (record.route.log.retention.as_millis() as u64).max(1),
                     max_events: record.route.log.max_events,
