@@ -7,6 +7,8 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
 use sha2::{Digest, Sha256};
 
+use super::{upgrade, writer};
+
 /// Which records to list.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -97,12 +99,20 @@ pub struct Record {
     pub attempts: Vec<Attempt>,
 }
 
-/// The log at `path`, for reading; `None` when there is none yet.
+/// The log at `path`, for reading; `None` when there is none yet. A log
+/// written by an earlier version (the CLI of a new install, before the
+/// gateway restarts) is upgraded first, as the gateway would.
 pub fn open(path: &Path) -> rusqlite::Result<Option<Connection>> {
     if !path.exists() {
         return Ok(None);
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
+    if upgrade::is_current(&connection)? {
+        return Ok(Some(connection));
+    }
+    drop(connection);
+    drop(writer::open(path)?);
     Connection::open_with_flags(path, flags).map(Some)
 }
 

@@ -1,7 +1,7 @@
 //! Brings a log written by an earlier version up to the current schema:
 //! columns added since are added, and what they index is filled in.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use super::query::delivery_key;
 
@@ -18,19 +18,36 @@ const ADDED: &[(&str, &str, &str)] = &[
 
 /// Adds what a log made by an earlier version lacks; a new file (no tables
 /// yet) is left to the schema. Run before the schema, whose indexes name
-/// the added columns.
+/// the added columns. One transaction: a fill cut short (a crash, a busy
+/// file) leaves no column behind that would tell the next open it is done.
 pub fn upgrade(connection: &Connection) -> rusqlite::Result<()> {
+    if is_current(connection)? {
+        return Ok(());
+    }
+    let transaction = Transaction::new_unchecked(connection, TransactionBehavior::Immediate)?;
     let mut keys_added = false;
     for (table, column, kind) in ADDED {
-        if has_table(connection, table)? && !has_column(connection, table, column)? {
-            connection.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+        if has_table(&transaction, table)? && !has_column(&transaction, table, column)? {
+            transaction
+                .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
             keys_added |= *column == "delivery_key";
         }
     }
     if keys_added {
-        fill_delivery_keys(connection)?;
+        fill_delivery_keys(&transaction)?;
     }
-    Ok(())
+    transaction.commit()
+}
+
+/// Whether the log at `connection` has every column added since (a new
+/// file, without tables, has nothing to upgrade either).
+pub fn is_current(connection: &Connection) -> rusqlite::Result<bool> {
+    for (table, column, _) in ADDED {
+        if has_table(connection, table)? && !has_column(connection, table, column)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn has_table(connection: &Connection, table: &str) -> rusqlite::Result<bool> {
@@ -52,24 +69,20 @@ fn has_column(connection: &Connection, table: &str, column: &str) -> rusqlite::R
 /// Gives the records of an earlier log their delivery keys, so that a
 /// search by delivery id finds them too.
 fn fill_delivery_keys(connection: &Connection) -> rusqlite::Result<()> {
-    let transaction = connection.unchecked_transaction()?;
-    {
-        let mut read = transaction
-            .prepare("SELECT id, delivery_id FROM events WHERE delivery_id IS NOT NULL")?;
-        let mut write = transaction.prepare("UPDATE events SET delivery_key = ?2 WHERE id = ?1")?;
-        let mut rows = read.query([])?;
-        while let Some(row) = rows.next()? {
-            let (id, delivery_id): (String, String) = (row.get(0)?, row.get(1)?);
-            write.execute(params![id, delivery_key(&delivery_id)])?;
-        }
+    let mut read =
+        connection.prepare("SELECT id, delivery_id FROM events WHERE delivery_id IS NOT NULL")?;
+    let mut write = connection.prepare("UPDATE events SET delivery_key = ?2 WHERE id = ?1")?;
+    let mut rows = read.query([])?;
+    while let Some(row) = rows.next()? {
+        let (id, delivery_id): (String, String) = (row.get(0)?, row.get(1)?);
+        write.execute(params![id, delivery_key(&delivery_id)])?;
     }
-    transaction.commit()
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::query::{self, Filter};
-    use super::super::writer;
     use super::*;
 
     /// The schema of the logs written before delivery keys and inline
@@ -89,7 +102,8 @@ mod tests {
         INSERT INTO attempts VALUES ('0193a6f2-0000-7000-8000-000000000001', 'chatwoot', 1, 500, 3, 'down');";
 
     #[test]
-    fn a_log_of_an_earlier_version_is_found_by_delivery_id_with_its_attempts_after_upgrade() {
+    fn a_log_of_an_earlier_version_read_before_the_gateway_opens_it_is_upgraded_and_found_by_delivery_id()
+     {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hookgate-events.db");
         Connection::open(&path)
@@ -97,8 +111,7 @@ mod tests {
             .execute_batch(EARLIER)
             .unwrap();
 
-        drop(writer::open(&path).unwrap());
-
+        // Read before the gateway has opened it: the reader upgrades it.
         let connection = query::open(&path).unwrap().unwrap();
         let filter = Filter {
             delivery_id: Some("delivery-1".into()),
