@@ -44,9 +44,12 @@ pub(super) fn log_settings(raw: &RawRoute, problems: &mut FieldProblems) -> Opti
         })
         .collect::<Result<Vec<_>, _>>()
         .ok();
+    let enabled = log.enabled.unwrap_or(true);
     Some(LogSettings {
-        enabled: log.enabled.unwrap_or(true),
-        bodies: log.bodies.unwrap_or(true),
+        enabled,
+        // Decided here, once: a route that logs nothing keeps no body, and
+        // no request copies one.
+        bodies: enabled && log.bodies.unwrap_or(true),
         retention: retention?,
         max_events: max_events?,
         redact_headers: redact_headers?,

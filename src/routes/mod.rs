@@ -121,7 +121,8 @@ impl Route {
 pub struct LogSettings {
     /// Whether the route's requests are recorded at all.
     pub enabled: bool,
-    /// Whether headers (redacted) and verified bodies are kept.
+    /// Whether headers (redacted) and verified bodies are kept (never when
+    /// the log is off).
     pub bodies: bool,
     /// How long records are kept.
     pub retention: Duration,

@@ -32,7 +32,7 @@ impl Trace {
             received_at: SystemTime::now(),
             started: Instant::now(),
             // Copied as they are: the writer redacts, off the request path.
-            headers: (route.log.enabled && route.log.bodies).then(|| HeaderCopy::of(headers)),
+            headers: route.log.bodies.then(|| HeaderCopy::of(headers)),
             delivery_id: events::delivery_id(route, headers),
             event_id: None,
             body_size: 0,
