@@ -5,6 +5,10 @@ use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use super::query::delivery_key;
 
+/// The log's schema version in `PRAGMA user_version`, as the queue's
+/// store keeps its own; logs written before it had one read 0.
+const VERSION: i64 = 1;
+
 /// Columns added to tables of earlier logs, with their types.
 const ADDED: &[(&str, &str, &str)] = &[
     ("attempts", "destination", "TEXT"),
@@ -16,38 +20,39 @@ const ADDED: &[(&str, &str, &str)] = &[
     ("events", "attempt_destination", "TEXT"),
 ];
 
-/// Adds what a log made by an earlier version lacks; a new file (no tables
-/// yet) is left to the schema. Run before the schema, whose indexes name
-/// the added columns. One transaction: a fill cut short (a crash, a busy
-/// file) leaves no column behind that would tell the next open it is done.
+/// Adds what a log made by an earlier version lacks, and marks the file
+/// [`VERSION`]; a new file (no tables yet) is left to the schema. Run
+/// before the schema, whose indexes name the added columns. One
+/// transaction, taken before the version is read again: a fill cut short
+/// (a crash, a busy file) leaves nothing that would tell the next open it
+/// is done, and another process upgrading at the same time waits, then
+/// finds nothing to do.
 pub fn upgrade(connection: &Connection) -> rusqlite::Result<()> {
     if is_current(connection)? {
         return Ok(());
     }
     let transaction = Transaction::new_unchecked(connection, TransactionBehavior::Immediate)?;
-    let mut keys_added = false;
-    for (table, column, kind) in ADDED {
-        if has_table(&transaction, table)? && !has_column(&transaction, table, column)? {
-            transaction
-                .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
-            keys_added |= *column == "delivery_key";
+    if !is_current(&transaction)? {
+        let mut keys_added = false;
+        for (table, column, kind) in ADDED {
+            if has_table(&transaction, table)? && !has_column(&transaction, table, column)? {
+                transaction
+                    .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+                keys_added |= *column == "delivery_key";
+            }
         }
-    }
-    if keys_added {
-        fill_delivery_keys(&transaction)?;
+        if keys_added {
+            fill_delivery_keys(&transaction)?;
+        }
+        transaction.pragma_update(None, "user_version", VERSION)?;
     }
     transaction.commit()
 }
 
-/// Whether the log at `connection` has every column added since (a new
-/// file, without tables, has nothing to upgrade either).
+/// Whether the log at `connection` is at [`VERSION`].
 pub fn is_current(connection: &Connection) -> rusqlite::Result<bool> {
-    for (table, column, _) in ADDED {
-        if has_table(connection, table)? && !has_column(connection, table, column)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    Ok(version >= VERSION)
 }
 
 fn has_table(connection: &Connection, table: &str) -> rusqlite::Result<bool> {
