@@ -67,7 +67,7 @@ enum Entry {
     /// (given back when the entry is dropped, written or not).
     Request {
         record: Box<RequestRecord>,
-        _claim: Option<Claim>,
+        _claim: Claim,
     },
     Attempt {
         event_id: String,
@@ -102,11 +102,7 @@ impl EventLog {
     pub fn on_redis(url: &str, prefix: &str, dropped: Counter) -> Result<Self, OpenError> {
         let (entries, received) = sync_channel(BACKLOG);
         redis_log::spawn_writer(url, prefix, received, dropped.clone())?;
-        Ok(Self {
-            entries,
-            dropped,
-            budget: Budget::new(budget::BUDGET),
-        })
+        Ok(Self::new(entries, dropped))
     }
 
     /// Opens (or creates) the log at `path` and starts its writer; records
@@ -121,11 +117,15 @@ impl EventLog {
         let pause = checkpoint::Pause::default();
         checkpoint::spawn(path, writer_alive, pause.clone());
         writer::spawn(connection, received, dropped.clone(), alive, pause);
-        Ok(Self {
+        Ok(Self::new(entries, dropped))
+    }
+
+    fn new(entries: SyncSender<Entry>, dropped: Counter) -> Self {
+        Self {
             entries,
             dropped,
             budget: Budget::new(budget::BUDGET),
-        })
+        }
     }
 
     /// Records one request, unless the records waiting already hold
@@ -137,7 +137,7 @@ impl EventLog {
         };
         self.send(Entry::Request {
             record: Box::new(record),
-            _claim: Some(claim),
+            _claim: claim,
         });
     }
 

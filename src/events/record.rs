@@ -138,7 +138,7 @@ pub fn delivery_id(route: &Route, headers: &HeaderMap) -> Option<String> {
 /// several KiB per record waiting, where the copy takes what the headers
 /// take. One allocation: a `name: value` line per header (a name holds no
 /// colon, a value no line break).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HeaderCopy(Vec<u8>);
 
 impl HeaderCopy {
