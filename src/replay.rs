@@ -15,9 +15,6 @@ use crate::queue::{Queue, QueueError};
 use crate::routes::Route;
 use crate::signature::VerifiedBody;
 
-/// Records listed per page while collecting a filter's matches.
-const PAGE: usize = 500;
-
 /// Why a record was not replayed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -134,18 +131,9 @@ async fn selected(
     mut filter: query::Filter,
 ) -> Result<Vec<query::Summary>, ReadError> {
     filter.route = Some(route.name.clone());
-    filter.limit = PAGE;
+    filter.limit = usize::MAX;
     filter.before = None;
-    let mut found = Vec::new();
-    loop {
-        let page = log.list(&filter).await?;
-        let last = page.len() < PAGE;
-        filter.before = page.last().map(|s| s.id.clone());
-        found.extend(page);
-        if last {
-            return Ok(found);
-        }
-    }
+    log.walk(&filter).await
 }
 
 /// The logged headers to send again: redacted ones (signatures, credentials) left out.

@@ -142,7 +142,7 @@ fn execute(action: Action) -> Result<(), String> {
                 config,
                 limit,
             } => {
-                let found = (open(&config)?.list(&filter.filter(limit)).await)
+                let found = (open(&config)?.walk(&filter.filter(limit)).await)
                     .map_err(|e| e.to_string())?;
                 print_header();
                 found
@@ -201,7 +201,9 @@ async fn tail(log: &Reader, filter: FilterArgs) -> Result<(), String> {
     let mut newest: Option<String> = None;
     print_header();
     loop {
-        let found = (log.list(&filter.clone().filter(100)).await).map_err(|e| e.to_string())?;
+        let found = (log.list(&filter.clone().filter(100)).await)
+            .map_err(|e| e.to_string())?
+            .records;
         let fresh: Vec<_> = found
             .iter()
             .rev()

@@ -71,6 +71,27 @@ pub struct Summary {
     pub body_kept: bool,
 }
 
+/// A page of a list, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    /// The records selected.
+    pub records: Vec<Summary>,
+    /// Where the next page starts (its filter's `before`); `None` on the
+    /// last. A page may hold fewer than `limit` records and still have a
+    /// next one: a list on Redis looks at a bounded number of ids per page.
+    pub next: Option<String>,
+}
+
+impl Page {
+    /// A page cut at `limit` records: a full one continues after its last.
+    pub fn of(records: Vec<Summary>, limit: usize) -> Self {
+        let next = (records.len() >= limit)
+            .then(|| records.last().map(|s| s.id.clone()))
+            .flatten();
+        Self { records, next }
+    }
+}
+
 /// One delivery attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
@@ -120,7 +141,7 @@ const SUMMARY: &str = "SELECT id, received_at, route, request_id, delivery_id, s
      reason, body_size, duration_ms, body IS NOT NULL, headers, body FROM events";
 
 /// The records `filter` selects, newest first.
-pub fn list(connection: &Connection, filter: &Filter) -> rusqlite::Result<Vec<Summary>> {
+pub fn list(connection: &Connection, filter: &Filter) -> rusqlite::Result<Page> {
     let mut conditions = Vec::new();
     let mut values: Vec<Value> = Vec::new();
     let mut add = |condition: &str, value: Value| {
@@ -160,7 +181,10 @@ pub fn list(connection: &Connection, filter: &Filter) -> rusqlite::Result<Vec<Su
     sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", filter.limit));
     let mut statement = connection.prepare(&sql)?;
     let rows = statement.query_map(params_from_iter(values), summary)?;
-    rows.collect()
+    Ok(Page::of(
+        rows.collect::<rusqlite::Result<_>>()?,
+        filter.limit,
+    ))
 }
 
 /// The record `id`, with its headers, body and attempts.

@@ -6,9 +6,12 @@ use std::path::PathBuf;
 use secrecy::ExposeSecret;
 
 use super::path_beside;
-use super::query::{self, Filter, Record, Summary};
+use super::query::{self, Filter, Page, Record, Summary};
 use super::redis_log::{RedisLogError, RedisReader};
 use crate::config::{StoreBackend, StoreSettings};
+
+/// Records per page of a [`Reader::walk`].
+const WALK_PAGE: usize = 500;
 
 /// Where the log is read from.
 #[derive(Debug)]
@@ -49,16 +52,34 @@ impl Reader {
         }
     }
 
-    /// The records `filter` selects, newest first; none when there is no
-    /// log yet.
-    pub async fn list(&self, filter: &Filter) -> Result<Vec<Summary>, ReadError> {
+    /// A page of the records `filter` selects, newest first; none when
+    /// there is no log yet.
+    pub async fn list(&self, filter: &Filter) -> Result<Page, ReadError> {
         match self {
             Self::Sqlite(path) => match query::open(path)? {
                 Some(connection) => Ok(query::list(&connection, filter)?),
-                None => Ok(Vec::new()),
+                None => Ok(Page::default()),
             },
             Self::Redis(reader) => Ok(reader.list(filter).await?),
         }
+    }
+
+    /// The records `filter` selects, newest first, page after page until
+    /// `filter.limit` of them or the end of the log.
+    pub async fn walk(&self, filter: &Filter) -> Result<Vec<Summary>, ReadError> {
+        let mut filter = filter.clone();
+        let wanted = filter.limit;
+        let mut found = Vec::new();
+        while found.len() < wanted {
+            filter.limit = (wanted - found.len()).min(WALK_PAGE);
+            let page = self.list(&filter).await?;
+            found.extend(page.records);
+            match page.next {
+                Some(next) => filter.before = Some(next),
+                None => break,
+            }
+        }
+        Ok(found)
     }
 
     /// The record `id` with its headers, body and attempts.

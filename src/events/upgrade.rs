@@ -123,7 +123,7 @@ mod tests {
             limit: 10,
             ..Filter::default()
         };
-        let found = query::list(&connection, &filter).unwrap();
+        let found = query::list(&connection, &filter).unwrap().records;
         assert_eq!(found.len(), 1, "{found:?}");
         let record = query::get(&connection, &found[0].id).unwrap().unwrap();
         assert_eq!(record.attempts.len(), 1);

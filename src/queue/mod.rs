@@ -17,7 +17,7 @@
 //! - `inspect`: counts, listings, replays and purges (admin API, `hookgate queue`).
 //! - [`backoff`]: the retry schedule and a downstream's `Retry-After`.
 //! - `quiet`: a lasting store fault logged once per interval, not per try.
-//! - [`delivery`]: the per-route workers, on the control-plane runtime.
+//! - [`delivery`]: the per-route workers, on a runtime of their own.
 //! - this file: [`Queue`], what the request path, the admin API and the
 //!   `hookgate queue` command call.
 

@@ -38,11 +38,15 @@ impl QueueSlot {
         Ok(self.queue.get().expect("set just now"))
     }
 
-    /// The store, opened now if it is not yet but its SQLite file exists
-    /// (another process, `hookgate events replay`, may have stored events in
-    /// it); `None` otherwise, and on Redis, where nothing tells.
+    /// The store, opened now if it is not yet but may hold events another
+    /// process (`hookgate events replay`) stored: an existing SQLite file,
+    /// or Redis (opening it connects to nothing until it is asked, and
+    /// only it can tell); `None` when there is no SQLite file.
     pub fn open_if_stored(&self, settings: &StoreSettings) -> Option<&Arc<Queue>> {
-        let stored = settings.backend == StoreBackend::Embedded && settings.path.exists();
+        let stored = match settings.backend {
+            StoreBackend::Embedded => settings.path.exists(),
+            StoreBackend::Redis { .. } => true,
+        };
         if self.queue.get().is_none() && stored {
             return self
                 .open(settings)

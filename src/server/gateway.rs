@@ -15,6 +15,7 @@ use super::api::{AdminApi, EventsApi, HistoryApi, PublicApi, QueueApi};
 use super::console::{self, is_console};
 use super::context::Context;
 use super::error::{WebhookError, json_response};
+use super::framework::{Allow, Uniform};
 use super::rendered::Rendered;
 use super::webhook;
 use crate::forward::{Forwarder, REQUEST_ID};
@@ -25,9 +26,8 @@ use crate::routes::is_gateway_path;
 /// Dispatches on the live route table, then on the gateway's own endpoints.
 pub struct Gateway {
     worker: webhook::Worker,
+    /// The gateway's own endpoints, their framework errors in its JSON shape.
     own: poem::endpoint::BoxEndpoint<'static>,
-    /// Whether the console is served here (with the admin API).
-    console: bool,
 }
 
 impl Gateway {
@@ -40,15 +40,18 @@ impl Gateway {
         with_admin: bool,
     ) -> Self {
         let version = env!("CARGO_PKG_VERSION");
-        let api = if with_admin {
-            OpenApiService::new(
+        let (api, allow) = if with_admin {
+            let api = OpenApiService::new(
                 (PublicApi, AdminApi, QueueApi, EventsApi, HistoryApi),
                 "hookgate",
                 version,
-            )
-            .boxed()
+            );
+            let allow = Allow::from_spec(&api.spec(), DOCUMENTS);
+            (api.boxed(), allow)
         } else {
-            OpenApiService::new(PublicApi, "hookgate", version).boxed()
+            let api = OpenApiService::new(PublicApi, "hookgate", version);
+            let allow = Allow::from_spec(&api.spec(), DOCUMENTS);
+            (api.boxed(), allow)
         };
         let mut own = Route::new()
             .at("/openapi.json", get(spec_json))
@@ -63,22 +66,20 @@ impl Gateway {
             .with(CookieJarManager::new())
             .data(context.clone())
             .data(reloader)
-            .data(shutdown)
-            .map_to_response()
-            .boxed();
+            .data(shutdown);
+        let own = Uniform::new(own, allow).boxed();
         let dedupe = context.dedupe_for_worker();
         let worker = webhook::Worker {
             context,
             forwarder,
             dedupe,
         };
-        Self {
-            worker,
-            own,
-            console: with_admin,
-        }
+        Self { worker, own }
     }
 }
+
+/// The documents served beside the API (GET only).
+const DOCUMENTS: &[&str] = &["/openapi.json", "/openapi.yaml", "/docs"];
 
 /// The admin API alone, for `[admin] listen`.
 pub fn admin_only(context: Arc<Context>, reloader: Arc<Reloader>) -> impl Endpoint {
@@ -88,28 +89,23 @@ pub fn admin_only(context: Arc<Context>, reloader: Arc<Reloader>) -> impl Endpoi
         "hookgate admin",
         version,
     );
+    let allow = Allow::from_spec(&api.spec(), &[]);
     let live = context.live.clone();
-    console::mount(Route::new())
+    let admin = console::mount(Route::new())
         .nest("/", api)
         .with(CookieJarManager::new())
         .data(context)
-        .data(reloader)
-        .around(move |endpoint, request| {
-            // No token: the admin API (and so the console) does not exist, whatever is presented.
-            let off = live.peek().config.server.admin.is_none();
-            async move {
-                if off {
-                    return Ok(WebhookError::NotFound.into_response());
-                }
-                let path = request.uri().path().to_string();
-                let response = endpoint.get_response(request).await;
-                if is_console(&path) {
-                    // The console's pages answer in HTML, with their own headers.
-                    return Ok(response);
-                }
-                Ok(uniform_error(response, &path))
+        .data(reloader);
+    Uniform::new(admin, allow).around(move |endpoint, request| {
+        // No token: the admin API (and so the console) does not exist, whatever is presented.
+        let off = live.peek().config.server.admin.is_none();
+        async move {
+            if off {
+                return Ok(WebhookError::NotFound.into_response());
             }
-        })
+            endpoint.call(request).await
+        }
+    })
 }
 
 impl Endpoint for Gateway {
@@ -139,56 +135,10 @@ impl Gateway {
             // No token: the admin API does not exist, whatever is presented.
             return WebhookError::NotFound.into_response();
         }
-        if self.console && is_console(path) {
-            // The console's pages answer in HTML, with their own headers.
+        if is_gateway_path(path) {
             return self.own.get_response(request).await;
         }
-        if is_gateway_path(path) {
-            let path = path.to_string();
-            let response = self.own.get_response(request).await;
-            return uniform_error(response, &path);
-        }
         WebhookError::NotFound.into_response()
-    }
-}
-
-/// Gives the framework's own plain-text errors the gateway's JSON shape
-/// (and a 405 its `Allow` header), as the spec documents them.
-fn uniform_error(response: Response, path: &str) -> Response {
-    let json = |status: StatusCode, error: &str| {
-        json_response(status, &json!({"success": false, "error": error}))
-    };
-    let is_json = response
-        .content_type()
-        .is_some_and(|t| t.starts_with("application/json"));
-    match response.status() {
-        StatusCode::NOT_FOUND if !is_json => WebhookError::NotFound.into_response(),
-        // A parameter the framework could not parse: the same JSON shape.
-        StatusCode::BAD_REQUEST if !is_json => {
-            json(StatusCode::BAD_REQUEST, "a parameter is malformed")
-        }
-        StatusCode::UNAUTHORIZED if !is_json => {
-            json(StatusCode::UNAUTHORIZED, "missing admin token")
-        }
-        StatusCode::METHOD_NOT_ALLOWED => {
-            let replay = path.starts_with("/admin/routes/") || path.starts_with("/admin/events/");
-            let posted = path == "/admin/reload" || (replay && path.ends_with("/replay"));
-            let deleted = replay && path.ends_with("/dead-letters");
-            let allow = match (posted, deleted) {
-                (true, _) => "POST",
-                (_, true) => "DELETE",
-                _ => "GET",
-            };
-            let mut answer = json(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &format!("only {allow} is allowed"),
-            );
-            answer
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
-            answer
-        }
-        _ => response,
     }
 }
 

@@ -10,6 +10,7 @@ mod context;
 mod dedupe_step;
 mod error;
 mod fan_out;
+mod framework;
 mod gateway;
 mod listener;
 pub mod openapi;
@@ -170,7 +171,10 @@ impl Application {
                 shutdown.clone(),
             )?;
         }
-        let delivery = tokio::spawn(queue::delivery::run(
+        // Delivery on runtime threads of its own: a backlog being delivered
+        // does not hold up the admin API, reloads or signals, nor they it.
+        let delivery_runtime = delivery_runtime(snapshot.config.server.workers)?;
+        let delivery = delivery_runtime.spawn(queue::delivery::run(
             self.context.live.clone(),
             self.context.queue.clone(),
             Forwarder::new().map_err(std::io::Error::other)?,
@@ -238,6 +242,39 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The runtime queued delivery runs on: as many threads as request
+/// workers, apart from them and from the control plane.
+fn delivery_runtime(threads: usize) -> std::io::Result<Background> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .thread_name("hookgate-delivery")
+        .enable_all()
+        .build()?;
+    Ok(Background(Some(runtime)))
+}
+
+/// A runtime let go without waiting for its tasks when dropped: a
+/// runtime's own drop blocks, which the async code dropping it may not.
+struct Background(Option<tokio::runtime::Runtime>);
+
+impl Background {
+    fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0.as_ref().expect("taken only on drop").spawn(task)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

@@ -294,7 +294,7 @@ async fn queue_metrics_follow_ingest_attempts_and_dead_letters() {
 }
 
 #[tokio::test]
-async fn the_admin_queue_endpoints_need_the_token_and_a_known_route() {
+async fn the_admin_queue_endpoints_need_the_token_a_known_route_and_their_method() {
     let Queued { app, .. } = spawn_queued("").await;
     let get = |path: &str, token: &str| {
         let request = app.client.get(app.admin_url(path)).bearer_auth(token);
@@ -304,8 +304,23 @@ async fn the_admin_queue_endpoints_need_the_token_and_a_known_route() {
     let wrong = get("/admin/routes/chatwoot/queue", "guess").await;
     let unknown = get("/admin/routes/nope/queue", TOKEN).await;
     let method = get("/admin/routes/chatwoot/replay", TOKEN).await;
+    let purge = app
+        .client
+        .get(app.admin_url("/admin/routes/chatwoot/dead-letters"));
+    let purge = purge.bearer_auth(TOKEN).send().await.unwrap();
+    let allow = purge.headers().get("allow").cloned();
+    let body: Value = purge.json().await.unwrap();
 
     assert_eq!((wrong, unknown, method), (401, 404, 405));
+    assert_eq!(
+        allow.unwrap(),
+        "DELETE",
+        "the methods the spec lists for the path"
+    );
+    assert_eq!(
+        body,
+        serde_json::json!({"success": false, "error": "only DELETE is allowed"})
+    );
 }
 
 #[tokio::test]

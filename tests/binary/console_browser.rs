@@ -17,6 +17,8 @@ const XSS_ROUTE: &str = "<img src=x onerror=window.__xss=4>";
 /// Markup in the body, a header and the downstream's answer.
 const XSS_BODY: &str = "<script>window.__xss=1</script><img src=x onerror=window.__xss=2>";
 const XSS_HEADER: &str = "\"><img src=x onerror=window.__xss=3>";
+/// Events on a page of the console's list.
+const PAGE: usize = 50;
 const XSS_ANSWER: &str =
     "agent down <b onmouseover=window.__xss=5>hover</b><script>alert(1)</script>";
 
@@ -57,8 +59,11 @@ async fn an_operator_finds_a_failed_event_in_the_console_and_replays_it() {
     }
     let downstream = Downstream::start().await;
     let app = spawn_app(&config(&downstream)).await;
-    // Another event first: finding the failed one takes its delivery id.
-    assert_eq!(app.post_event().await.status(), 200);
+    // Other events first, more than a page of them: finding the failed one
+    // takes its delivery id, and the oldest is on the page of older events.
+    for _ in 0..PAGE + 1 {
+        assert_eq!(app.post_event().await.status(), 200);
+    }
     downstream.answer_with(500);
     downstream.answer_body(XSS_ANSWER);
     let body = format!(r#"{{"event":"message_created","content":"{XSS_BODY}"}}"#);
@@ -100,7 +105,11 @@ async fn an_operator_finds_a_failed_event_in_the_console_and_replays_it() {
         "the browser script failed:\n{report}"
     );
     let replayed = downstream.received();
-    assert_eq!(replayed.len(), 3, "another, the failed call and the replay");
-    assert_eq!(replayed[2].body, body.as_bytes());
+    assert_eq!(
+        replayed.len(),
+        PAGE + 3,
+        "the others, the failed call and the replay"
+    );
+    assert_eq!(replayed[PAGE + 2].body, body.as_bytes());
     app.stop().await;
 }

@@ -168,20 +168,18 @@ async fn events_replay_works_with_the_gateway_stopped_and_beside_a_running_one()
 }
 
 #[tokio::test]
-async fn events_ls_show_and_replay_read_the_log_on_redis() {
+async fn events_ls_show_and_replay_read_the_log_on_redis_and_an_all_sync_gateway_delivers_the_replay()
+ {
     let Some(url) = redis_url() else { return };
     let prefix = format!("test-log-cli-{}:", uuid::Uuid::new_v4().simple());
     let downstream = Downstream::start().await;
     downstream.answer_with(502);
     let dir = tempfile::tempdir().unwrap();
-    // A queued route keeps the store open, so that the running gateway
-    // delivers what the CLI replays into Redis (nothing else tells it to).
+    // Every route is sync: the running gateway still delivers what the CLI
+    // replays into Redis.
     let text = format!(
-        "{}\n[routes.queued]\npath = \"/queued\"\ndownstream = \"{}\"\ndelivery = \"queued\"\n\
-         [routes.queued.signature]\nscheme = \"none\"\n\n\
-         [store]\npath = {:?}\nbackend = \"redis\"\nurl = \"{url}\"\nprefix = \"{prefix}\"\n",
+        "{}\n[store]\npath = {:?}\nbackend = \"redis\"\nurl = \"{url}\"\nprefix = \"{prefix}\"\n",
         chatwoot_config(&downstream.url("/hook"), "log = { retention = \"10m\" }"),
-        downstream.url("/queued"),
         dir.path().join("hookgate.db").display().to_string()
     );
     let config = write_config(&dir, &text);

@@ -1,6 +1,7 @@
 // The console in headless Chromium, as an operator uses it: log in, read the
-// overview, find a failed event by its delivery id, replay it, see it
-// delivered; hostile text shows as text; a wrong token reaches nothing.
+// overview, page to older events, find a failed event by its delivery id,
+// replay it, see it delivered; hostile text shows as text; a wrong token
+// reaches nothing.
 //
 // Run by tests/binary/console_browser.rs, which starts the gateway and the
 // downstream and passes: HOOKGATE_URL, HOOKGATE_TOKEN, DELIVERY_ID (of an
@@ -66,6 +67,23 @@ async function overview(page) {
   step(`the overview lists ${names.length} routes`);
 }
 
+async function olderEvents(page) {
+  await page.click('#nav-events');
+  const rows = page.locator('#events tbody tr[data-id]');
+  await rows.nth(1).waitFor({ timeout: TIMEOUT });
+  const newest = await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.id));
+  const oldestShown = newest[newest.length - 1];
+  await page.click('#older');
+  // The older page is drawn once its first row is older than the first page's last.
+  await page.waitForFunction((last) => {
+    const first = document.querySelector('#events tbody tr[data-id]');
+    return first && first.dataset.id < last;
+  }, oldestShown, { timeout: TIMEOUT });
+  const older = await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.id));
+  assert.ok(older.every((id) => id < oldestShown), `older ids: ${older}`);
+  step(`${newest.length} newest events, then ${older.length} older ones a link away`);
+}
+
 async function failedEventReplayed(page) {
   await page.click('#nav-events');
   await page.locator('#events tbody tr[data-id]').nth(1).waitFor({ timeout: TIMEOUT });
@@ -116,6 +134,7 @@ try {
   });
   await logIn(page);
   await overview(page);
+  await olderEvents(page);
   await failedEventReplayed(page);
   // The body, a header and the downstream's answer each carry markup.
   await hostileTextIsText(page, dialogs, [xssText, '"><img src=x onerror=window.__xss=3>', '<b onmouseover=']);

@@ -6,13 +6,14 @@
 //! UUIDv7), merging the routes by id, a page of ids at a time; it reads
 //! each page's records in one pipeline and keeps those the filter selects.
 //! It stops at `limit` records or after [`MAX_SCAN`] ids, so a filter
-//! matching little costs a bounded walk, not the whole log.
+//! matching little costs a bounded walk, not the whole log: the page then
+//! holds fewer records and its `next` goes on where the walk stopped.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::super::prune::first_id_at;
-use super::super::query::{Attempt, Filter, Record, Summary};
+use super::super::query::{Attempt, Filter, Page, Record, Summary};
 use super::super::record::unix_ms;
 use super::{Keys, READ_TIMEOUT, RedisLogError};
 use crate::redis_link::{Connection, Link};
@@ -54,7 +55,7 @@ impl RedisReader {
     }
 
     /// The records `filter` selects, newest first.
-    pub async fn list(&self, filter: &Filter) -> Result<Vec<Summary>, RedisLogError> {
+    pub async fn list(&self, filter: &Filter) -> Result<Page, RedisLogError> {
         let mut connection = self.link.connection().await?;
         let routes: Vec<String> = match &filter.route {
             Some(route) => vec![route.clone()],
@@ -73,11 +74,13 @@ impl RedisReader {
             .map_or_else(|| "-".to_string(), |ms| format!("[{}", first_id_at(ms)));
         let mut found = Vec::new();
         let mut scanned = 0;
-        while found.len() < filter.limit && scanned < MAX_SCAN {
+        loop {
             let ids = self
                 .newest(&mut connection, &routes, &upper, &lower)
                 .await?;
-            let Some(last) = ids.last() else { break };
+            let Some(last) = ids.last() else {
+                return Ok(Page::of(found, filter.limit));
+            };
             upper = format!("({last}");
             scanned += ids.len();
             for summary in self.summaries(&mut connection, &ids, filter).await? {
@@ -85,8 +88,18 @@ impl RedisReader {
                     found.push(summary);
                 }
             }
+            if found.len() == filter.limit {
+                return Ok(Page::of(found, filter.limit));
+            }
+            if scanned >= MAX_SCAN {
+                // Not the end: the next page goes on below the last id looked at.
+                let next = Some(last.clone());
+                return Ok(Page {
+                    records: found,
+                    next,
+                });
+            }
         }
-        Ok(found)
     }
 
     /// The newest [`PAGE`] ids of `routes` within the bounds, newest first.

@@ -1,5 +1,6 @@
-//! The writer and the reader against the local Redis: trimming by age, and
-//! an attempt that reaches Redis before its record.
+//! The writer and the reader against the local Redis: trimming by age, a
+//! list past its scan bound, and an attempt that reaches Redis before its
+//! record.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,8 +9,10 @@ use std::time::{Duration, SystemTime};
 use super::super::budget::Budget;
 use super::super::prune::first_id_at;
 use super::super::query::Filter;
+use super::super::reader::Reader;
 use super::super::record::unix_ms;
 use super::super::{AttemptRecord, Entry, RequestRecord};
+use super::read::MAX_SCAN;
 use super::write::write;
 use super::{Keys, RedisReader, WRITE_TIMEOUT};
 use crate::config;
@@ -49,17 +52,21 @@ fn route() -> Arc<Route> {
     config.routes.by_name("hook").unwrap().clone()
 }
 
-/// A record of `route` with the event id `id`.
+/// A queued record of `route` with the event id `id`.
 fn record(id: &str) -> Entry {
+    record_of(&route(), id, "queued")
+}
+
+fn record_of(route: &Arc<Route>, id: &str, outcome: &'static str) -> Entry {
     Entry::Request {
         record: Box::new(RequestRecord {
             id: id.to_string(),
             received_at: SystemTime::now(),
-            route: route(),
+            route: route.clone(),
             request_id: "req-1".into(),
             delivery_id: None,
             status: 202,
-            outcome: "queued",
+            outcome,
             reason: None,
             body_size: 2,
             duration_ms: 1,
@@ -104,11 +111,50 @@ async fn records_past_their_routes_retention_leave_its_index() {
         .await
         .unwrap();
 
-    let listed: Vec<String> = (reader.list(&listing()).await.unwrap())
+    let listed: Vec<String> = (reader.list(&listing()).await.unwrap().records)
         .into_iter()
         .map(|s| s.id)
         .collect();
     assert_eq!(listed, [fresh]);
+}
+
+#[tokio::test]
+async fn a_filter_matching_only_past_the_scan_bound_gets_a_next_page_and_a_walk_finds_it() {
+    let Some((link, keys, reader)) = local() else {
+        return;
+    };
+    let route = route();
+    let mut ids: Vec<String> = (0..=MAX_SCAN)
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
+    ids.sort();
+    let (oldest, newer) = ids.split_first().unwrap();
+    write(
+        &link,
+        &keys,
+        &[record_of(&route, oldest, "downstream_error")],
+    )
+    .await
+    .unwrap();
+    for chunk in newer.chunks(2_000) {
+        let batch: Vec<Entry> = chunk
+            .iter()
+            .map(|id| record_of(&route, id, "queued"))
+            .collect();
+        write(&link, &keys, &batch).await.unwrap();
+    }
+    let failed = Filter {
+        outcome: Some("downstream_error".into()),
+        ..listing()
+    };
+
+    let first = reader.list(&failed).await.unwrap();
+    let walked = Reader::Redis(Box::new(reader)).walk(&failed).await.unwrap();
+
+    assert!(first.records.is_empty(), "{:?}", first.records);
+    assert_eq!(first.next.as_deref(), newer.first().map(String::as_str));
+    let found: Vec<&str> = walked.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(found, [oldest.as_str()]);
 }
 
 #[tokio::test]

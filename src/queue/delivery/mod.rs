@@ -1,7 +1,7 @@
 //! Delivery workers: stored events go out through the same [`Forwarder`]
 //! as sync requests, as they were stored (their headers went through the
-//! header rules at ingest), on the control-plane runtime, with their own
-//! client.
+//! header rules at ingest), on a runtime of their own (apart from the
+//! request workers and the control plane), with their own client.
 //!
 //! A supervisor starts one worker per route that is queued, or that still
 //! holds pending events (a route switched to sync delivers what it stored,

@@ -77,7 +77,9 @@ pub struct EventSummary {
 pub struct EventPage {
     /// The records.
     events: Vec<EventSummary>,
-    /// Pass as `before` for the next page; absent on the last.
+    /// Pass as `before` for the next page; absent on the last. On Redis a
+    /// page may hold fewer than `limit` records, even none, and still have
+    /// a next one: a page looks at a bounded number of records.
     next: Option<String>,
 }
 
@@ -173,11 +175,10 @@ impl EventsApi {
             before: given(before.0),
             limit,
         };
-        let found = (context.events_reader.list(&filter).await).map_err(AdminError::from)?;
-        let next = (found.len() == limit).then(|| found[limit - 1].id.clone());
+        let page = (context.events_reader.list(&filter).await).map_err(AdminError::from)?;
         Ok(Json(EventPage {
-            events: found.into_iter().map(summary).collect(),
-            next,
+            events: page.records.into_iter().map(summary).collect(),
+            next: page.next,
         }))
     }
 

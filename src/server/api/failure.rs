@@ -6,6 +6,7 @@ use poem_openapi::{ApiResponse, Object};
 
 use super::guard::LOCKOUT;
 use crate::config::ConfigError;
+use crate::events::ReadError;
 use crate::queue::QueueError;
 use crate::replay::ReplayError;
 use crate::server::error::queue_status;
@@ -102,10 +103,10 @@ pub enum AdminFailure {
     /// The config file was refused; the last good config keeps serving.
     #[oai(status = 422)]
     Refused(Json<ErrorBody>),
-    /// The store failed, or the reload did not complete.
+    /// The store or the event log failed, or the reload did not complete.
     #[oai(status = 500)]
     Failed(Json<ErrorBody>),
-    /// The store is unavailable for now (Redis down); retry later.
+    /// The store or the event log is unavailable for now (Redis down); retry later.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
 }
@@ -122,7 +123,9 @@ impl AdminError {
             AdminError::NotReplayable(_) => StatusCode::CONFLICT,
             AdminError::AlreadyQueued(_) => StatusCode::CONFLICT,
             AdminError::IdAndFilters => StatusCode::BAD_REQUEST,
-            AdminError::EventLog(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // Redis down: unavailable for now, as on webhooks and the queue's endpoints.
+            AdminError::EventLog(ReadError::Redis(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::EventLog(ReadError::Sqlite(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             AdminError::WrongToken | AdminError::NoSession => StatusCode::UNAUTHORIZED,
             AdminError::Csrf => StatusCode::FORBIDDEN,
             AdminError::LockedOut => StatusCode::TOO_MANY_REQUESTS,
@@ -191,6 +194,9 @@ mod tests {
         assert_eq!(outage.status(), StatusCode::SERVICE_UNAVAILABLE);
         let missing = AdminError::Queue(QueueError::NotFound("e1".into()));
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        let log = crate::events::RedisLogError::Unavailable(crate::redis_link::Unavailable);
+        let log_outage = AdminError::EventLog(ReadError::Redis(log));
+        assert_eq!(log_outage.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
             AdminError::ReloadLost.status(),
             StatusCode::INTERNAL_SERVER_ERROR

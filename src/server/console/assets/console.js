@@ -211,6 +211,8 @@ function eventFilters(params) {
 async function events(current, params) {
   const query = new URLSearchParams();
   for (const name of FILTERS) if (params.get(name)) query.set(name, params.get(name));
+  const filters = new URLSearchParams(query);
+  if (params.get('before')) query.set('before', params.get('before'));
   const page = await api('GET', `/admin/events?${query}`);
   if (current !== view || unchanged(page)) return;
   const head = el('tr', {}, ['Received', 'Route', 'Status', 'Outcome', 'Delivery id', 'Reason', 'Size', 'Time']
@@ -225,13 +227,19 @@ async function events(current, params) {
     el('td', { class: 'num' }, `${e.body_size} B`),
     el('td', { class: 'num' }, `${e.duration_ms} ms`)));
   const table = document.getElementById('events');
-  const body = el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: '8', class: 'muted' }, 'No event matches.')));
+  const none = page.next ? 'No event matches among the records looked at; see older ones.' : 'No event matches.';
+  const body = el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: '8', class: 'muted' }, none)));
+  // A page may end before the log does (on Redis, one looks at a bounded number of records).
+  if (page.next) filters.set('before', page.next);
+  const older = el('p', { id: 'paging' }, page.next ? el('a', { href: `#/events?${filters}`, id: 'older' }, 'Older events') : null);
   if (table) {
     table.replaceChildren(el('thead', {}, head), body);
+    document.getElementById('paging').replaceWith(older);
   } else {
+    const live = params.get('before') ? 'Older events, newest first.' : 'Newest first; follows new events every 2 s.';
     show(el('h1', {}, 'Events'), eventFilters(params),
-      el('p', { class: 'muted' }, 'Newest first; follows new events every 2 s.'),
-      el('table', { id: 'events' }, el('thead', {}, head), body));
+      el('p', { class: 'muted' }, live),
+      el('table', { id: 'events' }, el('thead', {}, head), body), older);
   }
 }
 
