@@ -196,8 +196,10 @@ struct HouseFaults {
 
 /// Refreshes every route's queue gauges (its destinations' queues
 /// together); with `sweep`, drops delivered events past their retention.
-/// Returns the lanes holding pending events (or whose store could not be
-/// read: a worker finding nothing stops).
+/// Returns the lanes holding pending events. A lane whose stats cannot be
+/// read is not among them: a queued lane has its worker anyway, and
+/// another gets one once a read finds its events (with Redis down, an
+/// all-sync gateway starts no worker per lane every second).
 async fn keep_house(
     live: &Live,
     queue: &Queue,
@@ -219,10 +221,7 @@ async fn keep_house(
                     show(live.metrics(), &route.name, &destination.name, &stats);
                     total.add(&stats);
                 }
-                Err(error) => {
-                    faults.stats.failed(lane, Operation::Stats, &error);
-                    holding.insert(lane.clone());
-                }
+                Err(error) => faults.stats.failed(lane, Operation::Stats, &error),
             }
             if sweep {
                 match queue.sweep(lane, destination.queue.retention).await {
