@@ -171,17 +171,16 @@ impl Application {
                 shutdown.clone(),
             )?;
         }
-        // Delivery on runtime threads of its own: a backlog being delivered
-        // does not hold up the admin API, reloads or signals, nor they it.
-        let delivery_runtime = delivery_runtime(snapshot.config.server.workers)?;
-        let delivery = delivery_runtime.spawn(queue::delivery::run(
+        // Delivery on a thread of its own: a backlog being delivered does
+        // not hold up the admin API, reloads or signals, nor they it.
+        let delivery = spawn_delivery(queue::delivery::run(
             self.context.live.clone(),
             self.context.queue.clone(),
             Forwarder::new().map_err(std::io::Error::other)?,
             self.context.events.clone(),
             self.context.traces.clone(),
             shutdown.clone(),
-        ));
+        ))?;
         let history = self.context.history.clone();
         tokio::spawn(history.run(self.context.live.clone(), shutdown.clone()));
         let drain = snapshot.config.server.shutdown_timeout;
@@ -245,37 +244,26 @@ impl Application {
     }
 }
 
-/// The runtime queued delivery runs on: as many threads as request
-/// workers, apart from them and from the control plane.
-fn delivery_runtime(threads: usize) -> std::io::Result<Background> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads.max(1))
-        .thread_name("hookgate-delivery")
+/// Runs queued delivery on a thread of its own with a single-threaded
+/// runtime, apart from the request workers and the control plane; the
+/// receiver hears when it has ended. One thread, as on the control plane
+/// before: its tasks start in the order they were spawned, so a worker's
+/// events go out oldest first (a multi-threaded runtime runs the newest
+/// spawned task first).
+fn spawn_delivery(
+    delivery: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<tokio::sync::oneshot::Receiver<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    Ok(Background(Some(runtime)))
-}
-
-/// A runtime let go without waiting for its tasks when dropped: a
-/// runtime's own drop blocks, which the async code dropping it may not.
-struct Background(Option<tokio::runtime::Runtime>);
-
-impl Background {
-    fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
-    where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.0.as_ref().expect("taken only on drop").spawn(task)
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
-    }
+    let (ended, ends) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("hookgate-delivery".into())
+        .spawn(move || {
+            runtime.block_on(delivery);
+            let _ = ended.send(());
+        })?;
+    Ok(ends)
 }
 
 /// Each worker's share of the connection cap, and the deadlines; the cap
