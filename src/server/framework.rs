@@ -90,10 +90,11 @@ impl<E: Endpoint> Endpoint for Uniform<E> {
     type Output = Response;
 
     async fn call(&self, request: Request) -> poem::Result<Response> {
-        let path = request.uri().path().to_owned();
+        // Shares the request's bytes: only a 405 reads it.
+        let uri = request.uri().clone();
         Ok(match self.inner.call(request).await {
             Ok(answer) => answer.into_response(),
-            Err(error) => self.answer(error, &path),
+            Err(error) => self.answer(error, uri.path()),
         })
     }
 }

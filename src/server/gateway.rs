@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use poem::endpoint::BoxEndpoint;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::middleware::CookieJarManager;
 use poem::web::{Data, RemoteAddr};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
-use poem_openapi::OpenApiService;
+use poem_openapi::{OpenApi, OpenApiService};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -27,7 +28,7 @@ use crate::routes::is_gateway_path;
 pub struct Gateway {
     worker: webhook::Worker,
     /// The gateway's own endpoints, their framework errors in its JSON shape.
-    own: poem::endpoint::BoxEndpoint<'static>,
+    own: BoxEndpoint<'static>,
 }
 
 impl Gateway {
@@ -39,19 +40,11 @@ impl Gateway {
         shutdown: CancellationToken,
         with_admin: bool,
     ) -> Self {
-        let version = env!("CARGO_PKG_VERSION");
         let (api, allow) = if with_admin {
-            let api = OpenApiService::new(
-                (PublicApi, AdminApi, QueueApi, EventsApi, HistoryApi),
-                "hookgate",
-                version,
-            );
-            let allow = Allow::from_spec(&api.spec(), DOCUMENTS);
-            (api.boxed(), allow)
+            let apis = (PublicApi, AdminApi, QueueApi, EventsApi, HistoryApi);
+            service(apis, "hookgate", DOCUMENTS)
         } else {
-            let api = OpenApiService::new(PublicApi, "hookgate", version);
-            let allow = Allow::from_spec(&api.spec(), DOCUMENTS);
-            (api.boxed(), allow)
+            service(PublicApi, "hookgate", DOCUMENTS)
         };
         let mut own = Route::new()
             .at("/openapi.json", get(spec_json))
@@ -81,15 +74,22 @@ impl Gateway {
 /// The documents served beside the API (GET only).
 const DOCUMENTS: &[&str] = &["/openapi.json", "/openapi.yaml", "/docs"];
 
+/// `apis` as an endpoint, and the methods each of its paths (and of
+/// `documents`, served beside it) takes.
+fn service<T: OpenApi + 'static>(
+    apis: T,
+    title: &str,
+    documents: &[&str],
+) -> (BoxEndpoint<'static>, Allow) {
+    let service = OpenApiService::new(apis, title, env!("CARGO_PKG_VERSION"));
+    let allow = Allow::from_spec(&service.spec(), documents);
+    (service.boxed(), allow)
+}
+
 /// The admin API alone, for `[admin] listen`.
 pub fn admin_only(context: Arc<Context>, reloader: Arc<Reloader>) -> impl Endpoint {
-    let version = env!("CARGO_PKG_VERSION");
-    let api = OpenApiService::new(
-        (AdminApi, QueueApi, EventsApi, HistoryApi),
-        "hookgate admin",
-        version,
-    );
-    let allow = Allow::from_spec(&api.spec(), &[]);
+    let apis = (AdminApi, QueueApi, EventsApi, HistoryApi);
+    let (api, allow) = service(apis, "hookgate admin", &[]);
     let live = context.live.clone();
     let admin = console::mount(Route::new())
         .nest("/", api)
