@@ -93,10 +93,9 @@ impl RedisReader {
             }
             if scanned >= MAX_SCAN {
                 // Not the end: the next page goes on below the last id looked at.
-                let next = Some(last.clone());
                 return Ok(Page {
                     records: found,
-                    next,
+                    next: Some(last.clone()),
                 });
             }
         }
