@@ -33,7 +33,10 @@ impl Trace {
             started: Instant::now(),
             // Copied as they are: the writer redacts, off the request path.
             headers: route.log.bodies.then(|| HeaderCopy::of(headers)),
-            delivery_id: events::delivery_id(route, headers),
+            // Only for the log: a route that logs nothing copies nothing.
+            delivery_id: (route.log.enabled)
+                .then(|| events::delivery_id(route, headers))
+                .flatten(),
             event_id: None,
             body_size: 0,
             body: None,
