@@ -165,7 +165,12 @@ fn select(filter: &Filter) -> (String, Vec<Value>) {
         indexed.push(bind("route = ?", route.clone().into()));
     }
     if let Some(before) = &filter.before {
-        indexed.push(bind("id < ?", before.clone().into()));
+        // A delivery search without a route would take `id < ?` to the id
+        // index and read every row below the cursor; `+id` keeps it on the
+        // route index.
+        let search_all = filter.delivery_id.is_some() && filter.route.is_none();
+        let condition = if search_all { "+id < ?" } else { "id < ?" };
+        indexed.push(bind(condition, before.clone().into()));
     }
     if let Some(outcome) = &filter.outcome {
         conditions.push(bind("outcome = ?", outcome.clone().into()));
@@ -298,13 +303,17 @@ mod tests {
             limit: 50,
             ..Filter::default()
         };
+        let paged = Filter {
+            before: Some("0193a6f2-0000-7000-8000-000000000001".into()),
+            ..by_delivery.clone()
+        };
         let narrowed = Filter {
             route: Some("chatwoot".into()),
             before: Some("0193a6f2-0000-7000-8000-000000000001".into()),
             outcome: Some("forwarded".into()),
             ..by_delivery.clone()
         };
-        for filter in [by_delivery, narrowed] {
+        for filter in [by_delivery, paged, narrowed] {
             let steps = plan(&connection, &filter);
             assert!(
                 steps
