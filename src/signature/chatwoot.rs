@@ -1,10 +1,11 @@
 //! Chatwoot: `X-Chatwoot-Signature: sha256=<hex HMAC-SHA256(secret, "<ts>.<body>")>`.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use poem::http::HeaderMap;
 
-use super::{HmacKeys, VerifyError, header, timestamp};
+use super::timestamp::{self, Timed};
+use super::{VerifyError, header};
 
 const SIGNATURE: &str = "X-Chatwoot-Signature";
 const TIMESTAMP: &str = "X-Chatwoot-Timestamp";
@@ -14,22 +15,13 @@ const PREFIX: &str = "sha256=";
 pub(super) const HEADERS: &[&str] = &[SIGNATURE, TIMESTAMP, DELIVERY];
 
 /// The Chatwoot scheme with its keys and replay window.
+pub type Chatwoot = Timed<ChatwootScheme>;
+
+/// Marks [`Timed`] as the Chatwoot scheme.
 #[derive(Debug)]
-pub struct Chatwoot {
-    keys: HmacKeys,
-    tolerance: Duration,
-}
+pub enum ChatwootScheme {}
 
 impl Chatwoot {
-    /// A verifier with the given keys and tolerance.
-    pub fn new(keys: HmacKeys, tolerance: Duration) -> Self {
-        Self { keys, tolerance }
-    }
-
-    pub(super) fn keys(&self) -> &HmacKeys {
-        &self.keys
-    }
-
     pub(super) fn verify(
         &self,
         headers: &HeaderMap,
@@ -38,14 +30,17 @@ impl Chatwoot {
     ) -> Result<(), VerifyError> {
         let (signed_at_text, signed_at) = timestamp::read(headers, TIMESTAMP)?;
         let tag = header::prefixed_hex(headers, SIGNATURE, PREFIX, "expected sha256=<hex>")?;
-        timestamp::check(signed_at, now, self.tolerance)?;
-        self.keys
-            .check(&[signed_at_text.as_bytes(), b".", body], &[tag])
+        self.check(
+            signed_at,
+            now,
+            &[signed_at_text.as_bytes(), b".", body],
+            &[tag],
+        )
     }
 
     pub(super) fn sign(&self, body: &[u8], now: SystemTime) -> Vec<(&'static str, String)> {
         let signed_at = timestamp::unix_seconds(now).to_string();
-        let tag = self.keys.sign(&[signed_at.as_bytes(), b".", body]);
+        let tag = self.keys().sign(&[signed_at.as_bytes(), b".", body]);
         vec![
             (SIGNATURE, format!("{PREFIX}{}", hex::encode(tag))),
             (TIMESTAMP, signed_at),
@@ -56,10 +51,10 @@ impl Chatwoot {
 
 #[cfg(test)]
 mod tests {
-    use std::time::UNIX_EPOCH;
+    use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
-    use crate::signature::DEFAULT_TOLERANCE;
+    use crate::signature::{DEFAULT_TOLERANCE, HmacKeys};
 
     fn scheme() -> Chatwoot {
         Chatwoot::new(HmacKeys::new(&["secret"]).unwrap(), DEFAULT_TOLERANCE)

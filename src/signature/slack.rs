@@ -1,10 +1,11 @@
 //! Slack: `X-Slack-Signature: v0=<hex HMAC-SHA256(secret, "v0:<timestamp>:<body>")>`.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use poem::http::HeaderMap;
 
-use super::{HmacKeys, VerifyError, header, timestamp};
+use super::timestamp::{self, Timed};
+use super::{VerifyError, header};
 
 const SIGNATURE: &str = "X-Slack-Signature";
 const TIMESTAMP: &str = "X-Slack-Request-Timestamp";
@@ -14,22 +15,13 @@ const PREFIX: &str = "v0=";
 pub(super) const HEADERS: &[&str] = &[SIGNATURE, TIMESTAMP];
 
 /// The Slack scheme with its signing secrets and replay window.
+pub type Slack = Timed<SlackScheme>;
+
+/// Marks [`Timed`] as the Slack scheme.
 #[derive(Debug)]
-pub struct Slack {
-    keys: HmacKeys,
-    tolerance: Duration,
-}
+pub enum SlackScheme {}
 
 impl Slack {
-    /// A verifier with the given keys (the app's signing secret) and tolerance.
-    pub fn new(keys: HmacKeys, tolerance: Duration) -> Self {
-        Self { keys, tolerance }
-    }
-
-    pub(super) fn keys(&self) -> &HmacKeys {
-        &self.keys
-    }
-
     pub(super) fn verify(
         &self,
         headers: &HeaderMap,
@@ -38,13 +30,12 @@ impl Slack {
     ) -> Result<(), VerifyError> {
         let (signed_at_text, signed_at) = timestamp::read(headers, TIMESTAMP)?;
         let tag = header::prefixed_hex(headers, SIGNATURE, PREFIX, "expected v0=<hex>")?;
-        timestamp::check(signed_at, now, self.tolerance)?;
-        self.keys.check(&base_string(signed_at_text, body), &[tag])
+        self.check(signed_at, now, &base_string(signed_at_text, body), &[tag])
     }
 
     pub(super) fn sign(&self, body: &[u8], now: SystemTime) -> Vec<(&'static str, String)> {
         let signed_at = timestamp::unix_seconds(now).to_string();
-        let tag = self.keys.sign(&base_string(&signed_at, body));
+        let tag = self.keys().sign(&base_string(&signed_at, body));
         vec![
             (SIGNATURE, format!("{PREFIX}{}", hex::encode(tag))),
             (TIMESTAMP, signed_at),
@@ -60,10 +51,10 @@ fn base_string<'a>(signed_at: &'a str, body: &'a [u8]) -> [&'a [u8]; 5] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::DEFAULT_TOLERANCE;
     use crate::signature::testing::{
         assert_hostile_values_are_malformed, assert_malformed, at, headers,
     };
+    use crate::signature::{DEFAULT_TOLERANCE, HmacKeys};
 
     /// Slack's worked example in "Verifying requests from Slack".
     const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";

@@ -1,12 +1,13 @@
 //! Standard Webhooks: `webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use poem::http::HeaderMap;
 
-use super::{HmacKeys, VerifyError, header, timestamp};
+use super::timestamp::{self, Timed};
+use super::{HmacKeys, VerifyError, header};
 
 const ID: &str = "webhook-id";
 const TIMESTAMP: &str = "webhook-timestamp";
@@ -17,24 +18,15 @@ const SECRET_PREFIX: &str = "whsec_";
 pub(super) const HEADERS: &[&str] = &[ID, TIMESTAMP, SIGNATURE];
 
 /// The Standard Webhooks scheme (Svix, Resend, Supabase and others) with
-/// its keys and replay window.
+/// its keys (see [`HmacKeys::from_bytes`] for decoded `whsec_` secrets) and
+/// replay window.
+pub type StandardWebhooks = Timed<StandardWebhooksScheme>;
+
+/// Marks [`Timed`] as the Standard Webhooks scheme.
 #[derive(Debug)]
-pub struct StandardWebhooks {
-    keys: HmacKeys,
-    tolerance: Duration,
-}
+pub enum StandardWebhooksScheme {}
 
 impl StandardWebhooks {
-    /// A verifier with the given keys (see [`HmacKeys::from_bytes`] for
-    /// decoded `whsec_` secrets) and tolerance.
-    pub fn new(keys: HmacKeys, tolerance: Duration) -> Self {
-        Self { keys, tolerance }
-    }
-
-    pub(super) fn keys(&self) -> &HmacKeys {
-        &self.keys
-    }
-
     pub(super) fn verify(
         &self,
         headers: &HeaderMap,
@@ -44,15 +36,18 @@ impl StandardWebhooks {
         let id = header::single(headers, ID)?;
         let (signed_at_text, signed_at) = timestamp::read(headers, TIMESTAMP)?;
         let tags = parse(header::single(headers, SIGNATURE)?)?;
-        timestamp::check(signed_at, now, self.tolerance)?;
-        self.keys
-            .check(&signed_content(id, signed_at_text, body), &tags)
+        self.check(
+            signed_at,
+            now,
+            &signed_content(id, signed_at_text, body),
+            &tags,
+        )
     }
 
     pub(super) fn sign(&self, body: &[u8], now: SystemTime) -> Vec<(&'static str, String)> {
         let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
         let signed_at = timestamp::unix_seconds(now).to_string();
-        let tag = self.keys.sign(&signed_content(&id, &signed_at, body));
+        let tag = self.keys().sign(&signed_content(&id, &signed_at, body));
         vec![
             (ID, id),
             (TIMESTAMP, signed_at),

@@ -1,33 +1,25 @@
 //! Stripe: `Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>[,v1=...]`.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use poem::http::HeaderMap;
 
-use super::{HmacKeys, VerifyError, header, timestamp};
+use super::timestamp::{self, Timed};
+use super::{VerifyError, header};
 
 const SIGNATURE: &str = "Stripe-Signature";
 /// The headers a source sends, signature first (also what `sign` produces).
 pub(super) const HEADERS: &[&str] = &[SIGNATURE];
 
-/// The Stripe scheme with its keys and replay window.
+/// The Stripe scheme with its keys (the endpoint's `whsec_...` secret, used
+/// as is) and replay window.
+pub type Stripe = Timed<StripeScheme>;
+
+/// Marks [`Timed`] as the Stripe scheme.
 #[derive(Debug)]
-pub struct Stripe {
-    keys: HmacKeys,
-    tolerance: Duration,
-}
+pub enum StripeScheme {}
 
 impl Stripe {
-    /// A verifier with the given keys (the endpoint's `whsec_...` secret, used
-    /// as is) and tolerance.
-    pub fn new(keys: HmacKeys, tolerance: Duration) -> Self {
-        Self { keys, tolerance }
-    }
-
-    pub(super) fn keys(&self) -> &HmacKeys {
-        &self.keys
-    }
-
     pub(super) fn verify(
         &self,
         headers: &HeaderMap,
@@ -36,14 +28,17 @@ impl Stripe {
     ) -> Result<(), VerifyError> {
         let (signed_at_text, tags) = parse(header::single(headers, SIGNATURE)?)?;
         let signed_at = timestamp::parse(SIGNATURE, signed_at_text)?;
-        timestamp::check(signed_at, now, self.tolerance)?;
-        self.keys
-            .check(&[signed_at_text.as_bytes(), b".", body], &tags)
+        self.check(
+            signed_at,
+            now,
+            &[signed_at_text.as_bytes(), b".", body],
+            &tags,
+        )
     }
 
     pub(super) fn sign(&self, body: &[u8], now: SystemTime) -> Vec<(&'static str, String)> {
         let signed_at = timestamp::unix_seconds(now).to_string();
-        let tag = self.keys.sign(&[signed_at.as_bytes(), b".", body]);
+        let tag = self.keys().sign(&[signed_at.as_bytes(), b".", body]);
         vec![(SIGNATURE, format!("t={signed_at},v1={}", hex::encode(tag)))]
     }
 }
@@ -81,10 +76,10 @@ fn parse(value: &str) -> Result<(&str, Vec<header::Digest>), VerifyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::DEFAULT_TOLERANCE;
     use crate::signature::testing::{
         assert_hostile_values_are_malformed, assert_malformed, at, headers,
     };
+    use crate::signature::{DEFAULT_TOLERANCE, HmacKeys};
 
     const SECRET: &str = "whsec_test_secret";
     const SIGNED_AT: u64 = 1_492_774_577;

@@ -1,15 +1,55 @@
-//! The replay window shared by the timestamped schemes.
+//! The replay window shared by the timestamped schemes, and [`Timed`]:
+//! their keys with that window.
 
+use std::marker::PhantomData;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use poem::http::HeaderMap;
 
-use super::{VerifyError, header};
+use super::{HmacKeys, VerifyError, header};
 
 /// The replay window of the timestamped schemes unless configured: the
 /// five minutes Chatwoot, Stripe, Slack and Standard Webhooks tell their
 /// receivers to allow.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// A timestamped scheme's keys and replay window. `S` names the scheme
+/// (Chatwoot, Stripe, Slack, Standard Webhooks); its own file gives
+/// `Timed<S>` the `verify` and `sign` of its headers and signed content.
+#[derive(Debug)]
+pub struct Timed<S> {
+    keys: HmacKeys,
+    tolerance: Duration,
+    scheme: PhantomData<S>,
+}
+
+impl<S> Timed<S> {
+    /// A verifier with the given keys and replay window.
+    pub fn new(keys: HmacKeys, tolerance: Duration) -> Self {
+        Self {
+            keys,
+            tolerance,
+            scheme: PhantomData,
+        }
+    }
+
+    pub(super) fn keys(&self) -> &HmacKeys {
+        &self.keys
+    }
+
+    /// Refuses a timestamp outside the window, then checks `tags` against
+    /// `parts` signed with each key.
+    pub(super) fn check<T: AsRef<[u8]>>(
+        &self,
+        signed_at: u64,
+        now: SystemTime,
+        parts: &[&[u8]],
+        tags: &[T],
+    ) -> Result<(), VerifyError> {
+        check(signed_at, now, self.tolerance)?;
+        self.keys.check(parts, tags)
+    }
+}
 
 /// The unix-seconds timestamp in header `name`: its text as sent (what the
 /// provider signed) and its value.
