@@ -5,6 +5,7 @@ mod destination;
 mod field;
 mod filter;
 mod pacing;
+mod targets;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub use dedupe_key::KeySpec;
 pub use destination::{DEFAULT_DESTINATION, Destination};
 pub use filter::Filter;
 pub use pacing::{BreakerSettings, RateLimit};
+pub use targets::Targets;
 
 use crate::signature::Verifier;
 

@@ -9,7 +9,6 @@ mod console;
 mod context;
 mod dedupe_step;
 mod error;
-mod fan_out;
 mod framework;
 mod gateway;
 mod listener;

@@ -18,7 +18,6 @@ use super::client;
 use super::context::Context;
 use super::dedupe_step::{self, Checked};
 use super::error::{WebhookError, json_response, static_json};
-use super::fan_out::{self, Targets};
 use super::trace::Trace;
 use super::unverified::Reading;
 use crate::config::Environment;
@@ -27,7 +26,7 @@ use crate::forward::{self, Delivered, ForwardError, Forwarder, Outbound, Peer, R
 use crate::live::{LiveRoute, Snapshot};
 use crate::metrics::RouteMetrics;
 use crate::queue::QueueError;
-use crate::routes::{Delivery, Destination, Route};
+use crate::routes::{Delivery, Destination, Route, Targets};
 use crate::signature::{Presented, UnverifiedBody, VerifiedBody, Verifier};
 use crate::telemetry::RequestSpan;
 
@@ -175,7 +174,7 @@ async fn process(
             return Ok(Answered::Duplicate(static_json(StatusCode::OK, DUPLICATE)));
         }
     };
-    let targets = fan_out::targets(route, headers, verified.bytes());
+    let targets = route.targets(headers, verified.bytes());
     let ready = Ready {
         worker,
         live,
