@@ -15,6 +15,7 @@
 
 mod budget;
 mod checkpoint;
+mod priority;
 mod prune;
 pub mod query;
 mod reader;

@@ -83,6 +83,7 @@ pub fn spawn(
     let spawned = std::thread::Builder::new()
         .name("hookgate-event-log".into())
         .spawn(move || {
+            super::priority::raise_this_thread("hookgate-event-log");
             Writer::new(connection, dropped, pause).run(entries);
             drop(alive);
         });
