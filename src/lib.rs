@@ -7,8 +7,10 @@
 //! # Layout
 //!
 //! - [`config`]: `routes.toml` → text → parse → interpolate → validate → [`config::Config`].
-//! - [`routes`]: the validated runtime types, [`routes::Route`] and [`routes::RouteTable`].
-//! - [`signature`]: one file per signature scheme behind [`signature::Verifier`].
+//! - [`routes`]: the validated runtime types, [`routes::Route`] and [`routes::RouteTable`],
+//!   and which of a route's destinations an event goes to ([`routes::Route::targets`]).
+//! - [`signature`]: one file per signature scheme behind [`signature::Verifier`]; the
+//!   timestamped ones share their keys, replay window and its check (`Timed`).
 //! - [`forward`]: the pooled HTTP client and the header rules for the downstream call.
 //! - [`live`]: the live snapshot (one `ArcSwap`) that requests, workers and the
 //!   reloader read, with each route's metrics.

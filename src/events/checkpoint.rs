@@ -58,7 +58,6 @@ pub fn spawn(path: &Path, writer_alive: Receiver<()>, pause: Pause) {
     let spawned = std::thread::Builder::new()
         .name("hookgate-event-log-checkpoint".into())
         .spawn(move || {
-            super::priority::raise_this_thread("hookgate-event-log-checkpoint");
             // A log keeps the page size it was made with (4 KiB before 16 KiB).
             let page_size: i64 = connection
                 .query_row("PRAGMA page_size", [], |row| row.get(0))

@@ -83,7 +83,12 @@ pub fn spawn(
     let spawned = std::thread::Builder::new()
         .name("hookgate-event-log".into())
         .spawn(move || {
-            super::priority::raise_this_thread("hookgate-event-log");
+            if !super::priority::raise_this_thread() {
+                tracing::info!(
+                    "the event log's writer runs at the priority it was started with: \
+                     at saturation its records may be dropped sooner (docs/event-log.md)"
+                );
+            }
             Writer::new(connection, dropped, pause).run(entries);
             drop(alive);
         });

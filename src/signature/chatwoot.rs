@@ -30,7 +30,7 @@ impl Chatwoot {
     ) -> Result<(), VerifyError> {
         let (signed_at_text, signed_at) = timestamp::read(headers, TIMESTAMP)?;
         let tag = header::prefixed_hex(headers, SIGNATURE, PREFIX, "expected sha256=<hex>")?;
-        self.check(
+        self.check_window_then_keys(
             signed_at,
             now,
             &[signed_at_text.as_bytes(), b".", body],

@@ -30,7 +30,7 @@ impl Slack {
     ) -> Result<(), VerifyError> {
         let (signed_at_text, signed_at) = timestamp::read(headers, TIMESTAMP)?;
         let tag = header::prefixed_hex(headers, SIGNATURE, PREFIX, "expected v0=<hex>")?;
-        self.check(signed_at, now, &base_string(signed_at_text, body), &[tag])
+        self.check_window_then_keys(signed_at, now, &base_string(signed_at_text, body), &[tag])
     }
 
     pub(super) fn sign(&self, body: &[u8], now: SystemTime) -> Vec<(&'static str, String)> {

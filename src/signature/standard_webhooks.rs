@@ -36,7 +36,7 @@ impl StandardWebhooks {
         let id = header::single(headers, ID)?;
         let (signed_at_text, signed_at) = timestamp::read(headers, TIMESTAMP)?;
         let tags = parse(header::single(headers, SIGNATURE)?)?;
-        self.check(
+        self.check_window_then_keys(
             signed_at,
             now,
             &signed_content(id, signed_at_text, body),

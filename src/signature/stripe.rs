@@ -28,7 +28,7 @@ impl Stripe {
     ) -> Result<(), VerifyError> {
         let (signed_at_text, tags) = parse(header::single(headers, SIGNATURE)?)?;
         let signed_at = timestamp::parse(SIGNATURE, signed_at_text)?;
-        self.check(
+        self.check_window_then_keys(
             signed_at,
             now,
             &[signed_at_text.as_bytes(), b".", body],

@@ -39,7 +39,7 @@ impl<S> Timed<S> {
 
     /// Refuses a timestamp outside the window, then checks `tags` against
     /// `parts` signed with each key.
-    pub(super) fn check<T: AsRef<[u8]>>(
+    pub(super) fn check_window_then_keys<T: AsRef<[u8]>>(
         &self,
         signed_at: u64,
         now: SystemTime,

@@ -14,6 +14,7 @@ mod full_disk;
 mod install;
 mod notify;
 mod openapi_files;
+mod priority;
 mod process;
 mod queue;
 mod reload;

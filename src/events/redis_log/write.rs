@@ -55,7 +55,6 @@ pub fn spawn(
     let spawned = std::thread::Builder::new()
         .name("hookgate-event-log".into())
         .spawn(move || {
-            super::super::priority::raise_this_thread("hookgate-event-log");
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
