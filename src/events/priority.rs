@@ -8,7 +8,8 @@
 //! Its work per record is the same either way: a higher priority lets it do
 //! that work as records arrive, so they do not pile up. (Bodies kept, 64
 //! connections: RSS after the benchmark's sync runs 35.5 MiB against 46.8;
-//! records waiting at most 7 to 8 MiB against 13 to 16, none dropped.)
+//! in runs that raised the checkpointer too, records waiting at most 7 to 8
+//! MiB against 13 to 16, none dropped.)
 //!
 //! The checkpointer is not raised: its work is mostly I/O, and where the
 //! I/O scheduler follows a thread's nice value its writes would go ahead of
