@@ -280,18 +280,25 @@ async fn a_route_failing_longer_than_alert_after_logs_one_escalation() {
         // alert_after (300 ms).
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let is_escalation = |e: &Value| {
+        e["fields"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("escalate")
+    };
+    // Logs are written by a thread of their own, which a kill would stop
+    // before it wrote the line: wait for it first.
+    let mut escalations: Vec<Value> = Vec::new();
+    eventually("the escalation is logged", || {
+        escalations.extend(logs.try_iter().filter(is_escalation));
+        let logged = !escalations.is_empty();
+        async move { logged }
+    })
+    .await;
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let escalations: Vec<Value> = logs
-        .iter()
-        .filter(|e| {
-            e["fields"]["message"]
-                .as_str()
-                .unwrap_or("")
-                .contains("escalate")
-        })
-        .collect();
+    escalations.extend(logs.iter().filter(is_escalation));
     assert_eq!(escalations.len(), 1, "{escalations:?}");
     assert_eq!(escalations[0]["level"], "WARN");
     assert_eq!(escalations[0]["fields"]["route"], "chatwoot");
