@@ -52,6 +52,6 @@ pub(super) fn log_settings(raw: &RawRoute, problems: &mut FieldProblems) -> Opti
         bodies: enabled && log.bodies.unwrap_or(true),
         retention: retention?,
         max_events: max_events?,
-        redact_headers: redact_headers?,
+        redacted: redact_headers?,
     })
 }

@@ -100,6 +100,27 @@ fn defaults_fill_what_a_route_leaves_out() {
 }
 
 #[test]
+fn a_route_redacts_its_list_its_scheme_s_signature_and_credentials_but_not_the_delivery_id() {
+    let text = route("").replace(
+        "[routes.hook.signature]",
+        "[routes.hook.log]\nredact_headers = [\"X-Api-Key\"]\n[routes.hook.signature]",
+    );
+    let config = load_str(&text).unwrap();
+    let redacted = &config.routes.by_name("hook").unwrap().log.redacted;
+    let names: Vec<&str> = redacted.iter().map(|h| h.as_str()).collect();
+    for secret in [
+        "x-api-key",
+        "x-chatwoot-signature",
+        "x-chatwoot-timestamp",
+        "authorization",
+        "cookie",
+    ] {
+        assert!(names.contains(&secret), "{secret} in {names:?}");
+    }
+    assert!(!names.contains(&"x-chatwoot-delivery"), "{names:?}");
+}
+
+#[test]
 fn a_route_delivers_in_sync_unless_it_says_queued() {
     let config = load_str(&route("")).unwrap();
     let hook = config.routes.by_name("hook").unwrap();

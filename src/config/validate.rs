@@ -316,7 +316,7 @@ fn route(
         max_body_bytes: max_body_bytes?,
         max_in_flight: max_in_flight?,
         allow_ips: allow_ips?,
-        log: log?,
+        log: log?.redacting(verifier.as_ref()?),
         alert_after: alert_after?,
         verifier: verifier?,
         route_header: route_header?,

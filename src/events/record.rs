@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use poem::http::{HeaderMap, HeaderName, header};
+use poem::http::HeaderMap;
 
 use crate::forward::{Delivered, ForwardError};
 use crate::routes::Route;
@@ -114,20 +114,9 @@ fn excerpt(answer: &[u8]) -> String {
     String::from_utf8_lossy(&answer[..answer.len().min(ANSWER_EXCERPT)]).into_owned()
 }
 
-/// The headers of `route`'s scheme that carry a delivery id of the source's own.
-fn delivery_id_header(scheme: &str) -> Option<&'static str> {
-    match scheme {
-        "chatwoot" => Some("x-chatwoot-delivery"),
-        "github" => Some("x-github-delivery"),
-        "shopify" => Some("x-shopify-webhook-id"),
-        "standard-webhooks" => Some("webhook-id"),
-        _ => None,
-    }
-}
-
 /// The source's delivery id in `headers`, for `route`'s scheme.
 pub fn delivery_id(route: &Route, headers: &HeaderMap) -> Option<String> {
-    let name = delivery_id_header(route.verifier.scheme())?;
+    let name = route.verifier.delivery_header()?;
     let value = headers.get(name)?.to_str().ok()?;
     Some(value.chars().take(200).collect())
 }
@@ -169,17 +158,9 @@ impl HeaderCopy {
     }
 }
 
-/// Headers whose values are credentials, whatever the route.
-const CREDENTIALS: [HeaderName; 4] = [
-    header::AUTHORIZATION,
-    header::COOKIE,
-    header::SET_COOKIE,
-    header::PROXY_AUTHORIZATION,
-];
-
-/// `headers` as text pairs, the secret ones redacted: the scheme's
-/// signature headers (its delivery id aside), credentials and cookies, and
-/// the route's own list.
+/// `headers` as text pairs, the secret ones redacted: those of the route's
+/// [`LogSettings::redacted`](crate::routes::LogSettings::redacted) (its
+/// scheme's signature headers, credentials and cookies, its own list).
 ///
 /// Borrowed from the copy where they can be (a valid UTF-8 value, every
 /// name): a `String` for each was two allocations per header per record,
@@ -188,15 +169,8 @@ pub fn redacted_headers<'a>(
     route: &Route,
     headers: &'a HeaderCopy,
 ) -> Vec<(&'a str, Cow<'a, str>)> {
-    let scheme_headers = route.verifier.headers();
-    let delivery = delivery_id_header(route.verifier.scheme());
-    let secret = |name: &str| {
-        let of_scheme =
-            scheme_headers.iter().any(|h| name.eq_ignore_ascii_case(h)) && Some(name) != delivery;
-        of_scheme
-            || route.log.redact_headers.iter().any(|h| h.as_str() == name)
-            || CREDENTIALS.iter().any(|h| h.as_str() == name)
-    };
+    // Names in the copy are lower-case, as `HeaderName`s are.
+    let secret = |name: &str| route.log.redacted.iter().any(|h| h.as_str() == name);
     headers
         .iter()
         .map(|(name, value)| {

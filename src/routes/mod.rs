@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use poem::http::{HeaderMap, HeaderName, HeaderValue};
+use poem::http::{HeaderMap, HeaderName, HeaderValue, header};
 use serde::{Deserialize, Serialize};
 
 pub use dedupe_key::KeySpec;
@@ -130,8 +130,32 @@ pub struct LogSettings {
     pub retention: Duration,
     /// The most records kept.
     pub max_events: u64,
-    /// Headers stored redacted besides the scheme's, `Authorization` and cookies.
-    pub redact_headers: Vec<HeaderName>,
+    /// Every header stored redacted: the route's own list, then (once
+    /// [`Self::redacting`] has run) the scheme's, credentials and cookies.
+    pub redacted: Vec<HeaderName>,
+}
+
+/// Headers whose values are credentials, whatever the route.
+const CREDENTIALS: [HeaderName; 4] = [
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::SET_COOKIE,
+    header::PROXY_AUTHORIZATION,
+];
+
+impl LogSettings {
+    /// These settings, redacting also `verifier`'s headers (its delivery id
+    /// aside: it is what an operator searches by) and credentials. Decided
+    /// once per route, not per record on the log's writer.
+    pub fn redacting(mut self, verifier: &Verifier) -> Self {
+        let delivery = verifier.delivery_header();
+        let is_delivery = |h: &str| delivery.is_some_and(|d| d.eq_ignore_ascii_case(h));
+        let scheme = (verifier.headers().into_iter())
+            .filter(|h| !is_delivery(h))
+            .filter_map(|h| HeaderName::try_from(h).ok());
+        self.redacted.extend(scheme.chain(CREDENTIALS));
+        self
+    }
 }
 
 /// How a route's stored events are delivered and bounded.

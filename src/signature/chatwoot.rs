@@ -9,7 +9,7 @@ use super::{VerifyError, header};
 
 const SIGNATURE: &str = "X-Chatwoot-Signature";
 const TIMESTAMP: &str = "X-Chatwoot-Timestamp";
-const DELIVERY: &str = "X-Chatwoot-Delivery";
+pub(super) const DELIVERY: &str = "X-Chatwoot-Delivery";
 const PREFIX: &str = "sha256=";
 /// The headers a source sends, signature first (also what `sign` produces).
 pub(super) const HEADERS: &[&str] = &[SIGNATURE, TIMESTAMP, DELIVERY];

@@ -79,6 +79,10 @@ impl GenericHmac {
             .collect()
     }
 
+    pub(super) fn delivery(&self) -> Option<&'static str> {
+        self.delivery
+    }
+
     pub(super) fn name(&self) -> &'static str {
         self.name
     }

@@ -275,6 +275,17 @@ impl Verifier {
         }
     }
 
+    /// The header in which the scheme's source sends a delivery id of its
+    /// own (signed by nothing; what a receiver dedupes on), if it has one.
+    pub fn delivery_header(&self) -> Option<&'static str> {
+        match self {
+            Verifier::Chatwoot(_) => Some(chatwoot::DELIVERY),
+            Verifier::Hmac(scheme) => scheme.delivery(),
+            Verifier::StandardWebhooks(_) => Some(standard_webhooks::ID),
+            _ => None,
+        }
+    }
+
     /// The query parameter the scheme reads: a token's, if it travels there.
     pub fn query(&self) -> Option<&str> {
         self.token().and_then(Token::query)

@@ -9,7 +9,7 @@ use poem::http::HeaderMap;
 use super::timestamp::{self, Timed};
 use super::{HmacKeys, VerifyError, header};
 
-const ID: &str = "webhook-id";
+pub(super) const ID: &str = "webhook-id";
 const TIMESTAMP: &str = "webhook-timestamp";
 const SIGNATURE: &str = "webhook-signature";
 const VERSION: &str = "v1";
