@@ -10,10 +10,10 @@ use crate::routes::LogSettings;
 
 /// A week: long enough to find last weekend's failure on Monday, short
 /// enough that a default log of personal data does not grow into an archive.
-const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 const MAX_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 /// About 100 MiB of 1 KiB bodies: a bound on the disk one route can take.
-const DEFAULT_MAX_EVENTS: u64 = 100_000;
+pub const DEFAULT_MAX_EVENTS: u64 = 100_000;
 const MAX_MAX_EVENTS: u64 = 100_000_000;
 
 /// The log settings of `raw`, adding a problem per bad key.

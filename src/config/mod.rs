@@ -38,6 +38,7 @@ use sha2::{Digest, Sha256};
 
 pub use admin::{AdminListen, DEFAULT_ADMIN_LISTEN};
 pub use limits::{ConnectionSettings, UnverifiedSettings};
+pub use log::{DEFAULT_MAX_EVENTS, DEFAULT_RETENTION};
 pub use schema::Environment;
 pub use store::{StoreBackend, StoreSettings};
 pub use telemetry::{OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, TelemetrySettings};

@@ -38,6 +38,7 @@ pub use record::{
     redacted_headers, unix_ms,
 };
 
+pub use prune::{Bounds, Configured};
 pub use reader::{ReadError, Reader};
 pub use redis_log::RedisLogError;
 pub use writer::BUSY_TIMEOUT;
@@ -88,9 +89,13 @@ pub struct EventLog {
 impl EventLog {
     /// Opens the log where `store` keeps it (see [`EventLog::open`] and
     /// [`EventLog::on_redis`]).
-    pub fn for_store(store: &StoreSettings, dropped: Counter) -> Result<Self, OpenError> {
+    pub fn for_store(
+        store: &StoreSettings,
+        dropped: Counter,
+        configured: Configured,
+    ) -> Result<Self, OpenError> {
         match &store.backend {
-            StoreBackend::Embedded => Self::open(&path_beside(&store.path), dropped),
+            StoreBackend::Embedded => Self::open(&path_beside(&store.path), dropped, configured),
             StoreBackend::Redis { url, prefix } => {
                 Self::on_redis(url.expose_secret(), prefix, dropped)
             }
@@ -107,8 +112,10 @@ impl EventLog {
     }
 
     /// Opens (or creates) the log at `path` and starts its writer; records
-    /// the writer cannot take in time are counted in `dropped`.
-    pub fn open(path: &Path, dropped: Counter) -> Result<Self, OpenError> {
+    /// the writer cannot take in time are counted in `dropped`. Each
+    /// route's records are kept within the bounds `configured` gives (on
+    /// Redis, a record's keys expire by themselves).
+    pub fn open(path: &Path, dropped: Counter, configured: Configured) -> Result<Self, OpenError> {
         let connection = writer::open(path).map_err(|source| OpenError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -117,7 +124,14 @@ impl EventLog {
         let (alive, writer_alive) = sync_channel(0);
         let pause = checkpoint::Pause::default();
         checkpoint::spawn(path, writer_alive, pause.clone());
-        writer::spawn(connection, received, dropped.clone(), alive, pause);
+        writer::spawn(
+            connection,
+            received,
+            dropped.clone(),
+            alive,
+            pause,
+            configured,
+        );
         Ok(Self::new(entries, dropped))
     }
 
@@ -172,6 +186,7 @@ pub fn path_beside(store_path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
     use std::sync::Arc;
     use std::time::SystemTime;
 
@@ -217,7 +232,7 @@ mod tests {
         let holder = Connection::open(&path).unwrap();
         holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
         let dropped = Counter::default();
-        let log = EventLog::open(&path, dropped.clone()).unwrap();
+        let log = EventLog::open(&path, dropped.clone(), Box::new(HashMap::new)).unwrap();
         let (route, body) = (route(), vec![b'x'; 1024 * 1024]);
 
         for _ in 0..40 {

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 use rusqlite::{Connection, params};
 
 use super::record::unix_ms;
+use crate::config::{DEFAULT_MAX_EVENTS, DEFAULT_RETENTION};
+use crate::routes::LogSettings;
 
 /// How often each route's cut-off id is worked out again.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
@@ -25,7 +27,7 @@ const DELETE_ATTEMPTS: &str = "DELETE FROM attempts WHERE event_id IN \
 const DELETE_EVENTS: &str = "DELETE FROM events WHERE id IN \
      (SELECT id FROM events WHERE route = ?1 AND id < ?2 ORDER BY id LIMIT ?3)";
 
-/// A route's bounds, as its latest record gave them.
+/// A route's bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounds {
     /// `retention`, in milliseconds.
@@ -34,33 +36,57 @@ pub struct Bounds {
     pub max_events: u64,
 }
 
+impl Bounds {
+    /// The bounds `log` sets.
+    pub fn of(log: &LogSettings) -> Self {
+        Self {
+            retention_ms: log.retention.as_millis() as u64,
+            max_events: log.max_events,
+        }
+    }
+}
+
+/// The bounds of records whose route is no longer in the config: a
+/// route's defaults.
+pub const UNCONFIGURED: Bounds = Bounds {
+    retention_ms: DEFAULT_RETENTION.as_millis() as u64,
+    max_events: DEFAULT_MAX_EVENTS,
+};
+
+/// Each configured route's bounds, asked for once a second: the config of
+/// the moment, so a reload's bounds apply, and a route that has had no
+/// request since a restart (or logs nothing now) is pruned all the same.
+pub type Configured = Box<dyn Fn() -> HashMap<String, Bounds> + Send>;
+
 /// Each route's bounds and the id below which its records go.
-#[derive(Debug)]
 pub struct Pruner {
-    bounds: HashMap<String, Bounds>,
+    configured: Configured,
     cutoffs: HashMap<String, String>,
     refreshed_at: Option<Instant>,
 }
 
+impl std::fmt::Debug for Pruner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pruner")
+            .field("cutoffs", &self.cutoffs)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Pruner {
-    /// A pruner that knows no route yet.
-    pub fn new() -> Self {
+    /// A pruner of the routes in the log, with `configured`'s bounds.
+    pub fn new(configured: Configured) -> Self {
         Self {
-            bounds: HashMap::new(),
+            configured,
             cutoffs: HashMap::new(),
             refreshed_at: None,
         }
     }
 
-    /// `route`'s latest record came with `bounds`.
-    pub fn note(&mut self, route: &str, bounds: Bounds) {
-        if self.bounds.get(route) != Some(&bounds) {
-            self.bounds.insert(route.to_string(), bounds);
-        }
-    }
-
     /// Works out each route's cut-off again, if it is time, and sweeps the
-    /// attempts whose events are gone from every route.
+    /// attempts whose events are gone from every route. The routes are
+    /// those configured and those with records in the log, whose route
+    /// may have been removed or renamed since ([`UNCONFIGURED`]).
     pub fn refresh(&mut self, connection: &Connection) -> rusqlite::Result<()> {
         if self
             .refreshed_at
@@ -70,9 +96,14 @@ impl Pruner {
         }
         self.refreshed_at = Some(Instant::now());
         let now = unix_ms(SystemTime::now());
-        for (route, bounds) in &self.bounds {
-            let cutoff = cutoff(connection, route, now, *bounds)?;
-            self.cutoffs.insert(route.clone(), cutoff);
+        let mut bounds = (self.configured)();
+        for route in routes_in_log(connection)? {
+            bounds.entry(route).or_insert(UNCONFIGURED);
+        }
+        self.cutoffs.clear();
+        for (route, bounds) in bounds {
+            let cutoff = cutoff(connection, &route, now, bounds)?;
+            self.cutoffs.insert(route, cutoff);
         }
         if let Some(lowest) = self.cutoffs.values().min() {
             // Below every route's cut-off, an attempt's event is gone or was
@@ -98,6 +129,20 @@ impl Pruner {
             }
         }
         transaction.commit()
+    }
+}
+
+/// The routes with records in the log: one step of the route index per
+/// route, never a scan of its records.
+fn routes_in_log(connection: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut next = connection.prepare_cached("SELECT min(route) FROM events WHERE route > ?1")?;
+    let mut routes: Vec<String> = Vec::new();
+    loop {
+        let after = routes.last().map_or("", String::as_str);
+        match next.query_row(params![after], |row| row.get::<_, Option<String>>(0))? {
+            Some(route) => routes.push(route),
+            None => return Ok(routes),
+        }
     }
 }
 
@@ -143,6 +188,16 @@ pub(super) fn first_id_at(ms: i64) -> String {
 mod tests {
     use super::*;
 
+    /// `routes`, each keeping a minute's records.
+    fn configured(routes: &[&str]) -> Configured {
+        let routes: Vec<String> = routes.iter().map(|r| r.to_string()).collect();
+        let bounds = Bounds {
+            retention_ms: 60_000,
+            max_events: 1_000,
+        };
+        Box::new(move || routes.iter().map(|r| (r.clone(), bounds)).collect())
+    }
+
     /// A log with `n` records of `route` made `age_ms` ago, each with an attempt.
     fn log_with(connection: &Connection, route: &str, n: usize, age_ms: i64) {
         let at = unix_ms(SystemTime::now()) - age_ms;
@@ -181,13 +236,7 @@ mod tests {
         let mut connection = super::super::writer::open(&dir.path().join("log.db")).unwrap();
         log_with(&connection, "old", 30, 3_600_000);
         log_with(&connection, "kept", 30, 0);
-        let mut pruner = Pruner::new();
-        let bounds = Bounds {
-            retention_ms: 60_000,
-            max_events: 1_000,
-        };
-        pruner.note("old", bounds);
-        pruner.note("kept", bounds);
+        let mut pruner = Pruner::new(configured(&["old", "kept"]));
         pruner.refresh(&connection).unwrap();
 
         pruner.prune_some(&mut connection, 10).unwrap();
@@ -206,14 +255,24 @@ mod tests {
         let connection = super::super::writer::open(&dir.path().join("log.db")).unwrap();
         log_with(&connection, "old", 5, 3_600_000);
         connection.execute("DELETE FROM events", []).unwrap();
-        let mut pruner = Pruner::new();
-        let bounds = Bounds {
-            retention_ms: 60_000,
-            max_events: 1_000,
-        };
-        pruner.note("other", bounds);
+        let mut pruner = Pruner::new(configured(&["other"]));
         pruner.refresh(&connection).unwrap();
         assert_eq!(count(&connection, "attempts", "old"), 0);
+    }
+
+    #[test]
+    fn a_route_gone_from_the_config_keeps_its_records_for_the_default_retention_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut connection = super::super::writer::open(&dir.path().join("log.db")).unwrap();
+        let past_default = UNCONFIGURED.retention_ms as i64 + 3_600_000;
+        log_with(&connection, "renamed", 5, past_default);
+        log_with(&connection, "removed", 5, 3_600_000);
+        let mut pruner = Pruner::new(configured(&[]));
+        pruner.refresh(&connection).unwrap();
+
+        pruner.prune_some(&mut connection, 100).unwrap();
+        assert_eq!(count(&connection, "events", "renamed"), 0);
+        assert_eq!(count(&connection, "events", "removed"), 5);
     }
 
     #[test]

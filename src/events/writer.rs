@@ -9,7 +9,7 @@ use prometheus_client::metrics::counter::Counter;
 use rusqlite::{Connection, Statement, params};
 
 use super::checkpoint::{PAUSE_AT_MOST, Pause};
-use super::prune::{Bounds, Pruner};
+use super::prune::{Configured, Pruner};
 use super::query::delivery_key;
 use super::record::{redacted_headers, unix_ms};
 use super::upgrade::upgrade;
@@ -72,13 +72,15 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 /// Starts the writer; it ends when every [`super::EventLog`] is dropped,
 /// and drops `alive` then (which ends the checkpointer). Records of a batch
 /// it cannot write are counted in `dropped`, like those the channel could
-/// not take: one number for every record not logged.
+/// not take: one number for every record not logged. It prunes with the
+/// bounds `configured` gives.
 pub fn spawn(
     connection: Connection,
     entries: Receiver<Entry>,
     dropped: Counter,
     alive: SyncSender<()>,
     pause: Pause,
+    configured: Configured,
 ) {
     let spawned = std::thread::Builder::new()
         .name("hookgate-event-log".into())
@@ -89,7 +91,7 @@ pub fn spawn(
                      at saturation its records may be dropped sooner (docs/event-log.md)"
                 );
             }
-            Writer::new(connection, dropped, pause).run(entries);
+            Writer::new(connection, dropped, pause, configured).run(entries);
             drop(alive);
         });
     if let Err(error) = spawned {
@@ -106,11 +108,11 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(connection: Connection, dropped: Counter, pause: Pause) -> Self {
+    fn new(connection: Connection, dropped: Counter, pause: Pause, configured: Configured) -> Self {
         Self {
             connection,
             dropped,
-            pruner: Pruner::new(),
+            pruner: Pruner::new(configured),
             pause,
             failing: Quiet::default(),
         }
@@ -152,15 +154,7 @@ impl Writer {
         let mut attempts = transaction.prepare_cached(INSERT_ATTEMPT)?;
         for entry in batch {
             match entry {
-                Entry::Request { record, .. } => {
-                    insert_request(&mut requests, record)?;
-                    let log = &record.route.log;
-                    let bounds = Bounds {
-                        retention_ms: log.retention.as_millis() as u64,
-                        max_events: log.max_events,
-                    };
-                    self.pruner.note(&record.route.name, bounds);
-                }
+                Entry::Request { record, .. } => insert_request(&mut requests, record)?,
                 Entry::Attempt {
                     event_id,
                     route,
@@ -274,6 +268,7 @@ fn insert_attempt(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
     use std::time::SystemTime;
 
     use super::*;
@@ -294,6 +289,7 @@ mod tests {
             dropped.clone(),
             alive,
             Pause::default(),
+            Box::new(HashMap::new),
         );
 
         let attempt = AttemptRecord {

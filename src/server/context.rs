@@ -58,7 +58,7 @@ impl Context {
     pub fn new(live: Arc<Live>, queue: Arc<QueueSlot>) -> Self {
         let store = &live.peek().config.server.store;
         let dropped = live.metrics().event_log_dropped.clone();
-        let events = EventLog::for_store(store, dropped)
+        let events = EventLog::for_store(store, dropped, configured_bounds(&live))
             .inspect_err(|error| tracing::error!(%error, "running without an event log"))
             .ok();
         // The URL was validated with the config: this falls back only in theory.
@@ -96,6 +96,16 @@ impl Context {
                 .unwrap_or_else(|| dedupe::Store::Memory(self.memory.clone())),
         }
     }
+}
+
+/// Each route's event log bounds in `live`'s config of the moment.
+fn configured_bounds(live: &Arc<Live>) -> events::Configured {
+    let live = live.clone();
+    Box::new(move || {
+        (live.peek().config.routes.iter())
+            .map(|route| (route.name.clone(), events::Bounds::of(&route.log)))
+            .collect()
+    })
 }
 
 /// A dedupe check waits no longer for Redis: past it, the request is

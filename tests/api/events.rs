@@ -176,6 +176,28 @@ async fn a_route_keeps_at_most_max_events_records() {
 }
 
 #[tokio::test]
+async fn after_a_restart_a_route_without_new_requests_is_still_kept_within_its_bounds() {
+    let downstream = Downstream::start().await;
+    let store = tempfile::tempdir().unwrap();
+    let path = store.path().join("hookgate.db").display().to_string();
+    let on_store = |route_keys: &str| {
+        let config = config(&downstream, route_keys);
+        format!("{config}\n[store]\npath = {path:?}\n")
+    };
+    let before = spawn_app(&on_store("log = { max_events = 100 }")).await;
+    for _ in 0..4 {
+        before.post_event().await;
+    }
+    records(&before, 4).await;
+    before.stop().await;
+
+    // No request reaches the route after the restart: its bounds come
+    // from the config, not from a record written since.
+    let after = spawn_app(&on_store("log = { max_events = 2 }")).await;
+    records(&after, 2).await;
+}
+
+#[tokio::test]
 async fn the_event_log_needs_the_admin_token() {
     let downstream = Downstream::start().await;
     let app = spawn_app(&config(&downstream, "")).await;
