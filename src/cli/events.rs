@@ -14,6 +14,14 @@ use crate::events::{self, Reader, query};
 
 /// How often `tail` looks for new records.
 const TAIL_EVERY: Duration = Duration::from_millis(500);
+/// How long after its request arrived a record may still reach the log
+/// for `tail` to show it: a sync request's record is written once the
+/// downstream has answered (within its `timeout`, 10 s by default).
+const LATE_BY_AT_MOST: Duration = Duration::from_secs(60);
+/// Records per page `tail` reads, and pages per look: past 1,000 new
+/// records in half a second it shows the newest.
+const TAIL_PAGE: usize = 100;
+const TAIL_PAGES: usize = 10;
 
 /// What to read from the event log.
 #[derive(Debug, Subcommand)]
@@ -198,24 +206,60 @@ async fn show(log: &Reader, id: &str) -> Result<(), String> {
 }
 
 async fn tail(log: &Reader, filter: FilterArgs) -> Result<(), String> {
-    let mut newest: Option<String> = None;
+    let mut printed = Printed::default();
+    let mut first = true;
     print_header();
     loop {
-        let found = (log.list(&filter.clone().filter(100)).await)
-            .map_err(|e| e.to_string())?
-            .records;
-        let fresh: Vec<_> = found
-            .iter()
-            .rev()
-            .filter(|s| newest.as_ref().is_none_or(|n| &s.id > n))
-            .collect();
-        for summary in &fresh {
+        let since = events::unix_ms(SystemTime::now()) - LATE_BY_AT_MOST.as_millis() as i64;
+        let mut window = filter.clone().filter(TAIL_PAGE);
+        window.since_ms = window.since_ms.max(Some(since));
+        // At start, the newest page, as `tail -f` shows the last lines.
+        let pages = if first { 1 } else { TAIL_PAGES };
+        let found = newest_pages(log, window, pages).await?;
+        for summary in found.iter().rev().filter(|s| printed.first_time(&s.id)) {
             println!("{}", line(summary));
         }
-        if let Some(last) = fresh.last() {
-            newest = Some(last.id.clone());
-        }
+        printed.forget_before(&events::first_id_at(since));
+        first = false;
         tokio::time::sleep(TAIL_EVERY).await;
+    }
+}
+
+/// Up to `pages` pages of what `filter` selects, newest first.
+async fn newest_pages(
+    log: &Reader,
+    mut filter: query::Filter,
+    pages: usize,
+) -> Result<Vec<query::Summary>, String> {
+    let mut found = Vec::new();
+    for _ in 0..pages {
+        let page = log.list(&filter).await.map_err(|e| e.to_string())?;
+        found.extend(page.records);
+        match page.next {
+            Some(next) => filter.before = Some(next),
+            None => break,
+        }
+    }
+    Ok(found)
+}
+
+/// The ids `tail` has printed, within the window it looks at again.
+///
+/// Not just the newest: a sync request's id is made when it arrives and
+/// its record written once the downstream has answered, so a slow call's
+/// record reaches the log after those of faster requests that came later.
+#[derive(Debug, Default)]
+struct Printed(std::collections::BTreeSet<String>);
+
+impl Printed {
+    /// Whether `id` is printed now for the first time (and note it).
+    fn first_time(&mut self, id: &str) -> bool {
+        self.0.insert(id.to_string())
+    }
+
+    /// Ids below `bound` are out of the window: forget them.
+    fn forget_before(&mut self, bound: &str) {
+        self.0 = self.0.split_off(bound);
     }
 }
 

@@ -38,7 +38,7 @@ pub use record::{
     redacted_headers, unix_ms,
 };
 
-pub use prune::{Bounds, Configured};
+pub use prune::{Bounds, Configured, first_id_at};
 pub use reader::{ReadError, Reader};
 pub use redis_log::RedisLogError;
 pub use writer::BUSY_TIMEOUT;

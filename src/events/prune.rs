@@ -175,7 +175,7 @@ fn cutoff(
 
 /// The smallest UUIDv7 (as text) of the millisecond `ms`: every id made at
 /// or after `ms` sorts at or after it.
-pub(super) fn first_id_at(ms: i64) -> String {
+pub fn first_id_at(ms: i64) -> String {
     let ms = ms.max(0) as u64;
     format!(
         "{:08x}-{:04x}-7000-8000-000000000000",

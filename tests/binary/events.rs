@@ -1,9 +1,14 @@
 //! `hookgate events`: the event log read from its file beside a running
 //! gateway, or from Redis.
 
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
 use support::*;
 
-use crate::process::{hookgate, serve, write_config};
+use crate::process::{Gateway, hookgate, serve, write_config};
 
 fn events(config: &std::path::Path, args: &[&str]) -> (bool, String) {
     let output = hookgate()
@@ -77,6 +82,76 @@ async fn events_ls_and_show_read_what_the_gateway_logged() {
         !ok && missing.contains("no event `no-such-id`"),
         "{missing}"
     );
+}
+
+/// `hookgate events tail ARGS`, its lines sent to the receiver as printed.
+fn tail(config: &std::path::Path, args: &[&str]) -> (Gateway, mpsc::Receiver<String>) {
+    let mut child = hookgate()
+        .args(["events", "tail"])
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (sender, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    (Gateway(child), lines)
+}
+
+#[tokio::test]
+async fn events_tail_prints_a_slow_request_s_record_after_those_of_faster_ones_that_came_later() {
+    let downstream = Downstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\n[store]\npath = {:?}\n",
+        chatwoot_config(&downstream.url("/hook"), ""),
+        dir.path().join("hookgate.db").display().to_string()
+    );
+    let config = write_config(&dir, &text);
+    let (_gateway, addr) = serve(&config);
+    let (_tail, lines) = tail(&config, &["--route", "chatwoot"]);
+    let post = |client: reqwest::Client| {
+        let mut request = client
+            .post(format!("http://{addr}{CHATWOOT_PATH}"))
+            .body(EVENT);
+        for (name, value) in chatwoot_headers(SECRET, now_secs(), EVENT) {
+            request = request.header(name, value);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    let client = reqwest::Client::new();
+
+    // Past the route's 2 s timeout: its record is written two seconds after
+    // its id was made, and after the next request's.
+    downstream.delay(Duration::from_secs(5));
+    let slow = tokio::spawn(post(client.clone()));
+    eventually("the slow request reached the downstream", || async {
+        downstream.received().len() == 1
+    })
+    .await;
+    downstream.delay(Duration::ZERO);
+    assert_eq!(post(client).await, 200);
+    let mut printed = Vec::new();
+    eventually("tail printed the fast request", || {
+        printed.extend(lines.try_iter());
+        let found = printed.iter().any(|l| l.contains("forwarded"));
+        async move { found }
+    })
+    .await;
+    assert_eq!(slow.await.unwrap(), 500);
+
+    eventually("tail printed the slow request too", || {
+        printed.extend(lines.try_iter());
+        let records = printed.iter().filter(|l| l.contains("chatwoot")).count();
+        async move { records == 2 }
+    })
+    .await;
 }
 
 /// What `hookgate queue ls --route chatwoot` prints.

@@ -43,11 +43,13 @@ impl Endpoint for Recorder {
 
     async fn call(&self, mut request: Request) -> poem::Result<Response> {
         let body = request.take_body().into_vec().await.unwrap_or_default();
-        // The answer is decided before the request is recorded: a test that
-        // changes it once it sees a request changes only the next answers.
+        // The answer (and its delay) is decided before the request is
+        // recorded: a test that changes it once it sees a request changes
+        // only the next answers.
         let status = StatusCode::from_u16(self.0.status.load(Ordering::SeqCst)).unwrap();
         let retry_after = self.0.retry_after.lock().unwrap().clone();
         let answer = self.0.answer.lock().unwrap().clone();
+        let delay = self.0.delay_ms.load(Ordering::SeqCst);
         self.0.requests.lock().unwrap().push(Recorded {
             path: request.uri().path().to_string(),
             query: request.uri().query().map(str::to_string),
@@ -56,7 +58,6 @@ impl Endpoint for Recorder {
             at: Instant::now(),
         });
         // A slow downstream is what the tests that set a delay are about.
-        let delay = self.0.delay_ms.load(Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(delay)).await;
         let mut response = Response::builder().status(status);
         if let Some(seconds) = retry_after {
