@@ -34,8 +34,8 @@ use crate::config::{StoreBackend, StoreSettings};
 use budget::{Budget, Claim};
 
 pub use record::{
-    ANSWER_EXCERPT, AttemptRecord, HeaderCopy, REDACTED, RequestRecord, delivery_id,
-    redacted_headers, unix_ms,
+    ANSWER_EXCERPT, AttemptRecord, HeaderCopy, MAX_DELIVERY_ID, REDACTED, RequestRecord,
+    delivery_id, redacted_headers, unix_ms,
 };
 
 pub use prune::{Bounds, Configured, first_id_at};

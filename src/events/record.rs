@@ -114,11 +114,15 @@ fn excerpt(answer: &[u8]) -> String {
     String::from_utf8_lossy(&answer[..answer.len().min(ANSWER_EXCERPT)]).into_owned()
 }
 
+/// The characters of a delivery id kept: ids are short; a longer one is
+/// a source's mistake or an attack, not something to search by in full.
+pub const MAX_DELIVERY_ID: usize = 200;
+
 /// The source's delivery id in `headers`, for `route`'s scheme.
 pub fn delivery_id(route: &Route, headers: &HeaderMap) -> Option<String> {
     let name = route.verifier.delivery_header()?;
     let value = headers.get(name)?.to_str().ok()?;
-    Some(value.chars().take(200).collect())
+    Some(value.chars().take(MAX_DELIVERY_ID).collect())
 }
 
 /// A request's headers copied out of the buffer they were read into.

@@ -58,19 +58,28 @@ impl Drop for Claimed {
     }
 }
 
-/// Claims the delivery's key when the route dedupes.
-pub async fn check(
-    store: &dedupe::Store,
+/// The delivery's dedupe key, when the route dedupes and the delivery has one.
+pub fn key(
     LiveRoute { route, metrics }: &LiveRoute,
     headers: &HeaderMap,
     body: &VerifiedBody,
-) -> Result<Checked, WebhookError> {
-    let Some(settings) = &route.dedupe else {
-        return Ok(Checked::Deliver(None));
-    };
-    let Some(key) = settings.key.extract(headers, body.bytes()) else {
+) -> Option<String> {
+    let settings = route.dedupe.as_ref()?;
+    let key = settings.key.extract(headers, body.bytes());
+    if key.is_none() {
         metrics.count_dedupe("missing_key");
         tracing::debug!("no dedupe key in this delivery: forwarded without dedupe");
+    }
+    key
+}
+
+/// Claims the delivery's `key` (see [`key`]), if it has one.
+pub async fn check(
+    store: &dedupe::Store,
+    LiveRoute { route, metrics }: &LiveRoute,
+    key: Option<String>,
+) -> Result<Checked, WebhookError> {
+    let (Some(settings), Some(key)) = (&route.dedupe, key) else {
         return Ok(Checked::Deliver(None));
     };
     let key = format!("{}:{key}", route.name);

@@ -59,6 +59,14 @@ impl Trace {
         }
     }
 
+    /// The delivery's dedupe `key`: its delivery id in the log, where the
+    /// scheme has no header for one (Stripe, Slack, a token, ...).
+    pub fn dedupe_key(&mut self, route: &Route, key: Option<&str>) {
+        if route.log.enabled && self.delivery_id.is_none() {
+            self.delivery_id = key.map(|key| key.chars().take(events::MAX_DELIVERY_ID).collect());
+        }
+    }
+
     /// A new event id for a sync forward, as its header value.
     pub fn new_event_id(&mut self) -> HeaderValue {
         let id = uuid::Uuid::now_v7().to_string();

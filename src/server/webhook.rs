@@ -168,7 +168,9 @@ async fn process(
     // Only verified requests take a place: unauthenticated uploads cannot shed signed ones.
     let _admitted = InFlight::admit(metrics, route.max_in_flight)?;
     let headers = request.headers();
-    let claimed = match dedupe_step::check(&worker.dedupe, live, headers, &verified).await? {
+    let key = dedupe_step::key(live, headers, &verified);
+    trace.dedupe_key(route, key.as_deref());
+    let claimed = match dedupe_step::check(&worker.dedupe, live, key).await? {
         Checked::Deliver(claimed) => claimed,
         Checked::Duplicate => {
             return Ok(Answered::Duplicate(static_json(StatusCode::OK, DUPLICATE)));

@@ -82,7 +82,7 @@ async fn a_refused_connection_is_answered_500() {
 }
 
 #[tokio::test]
-async fn healthz_answers_ok() {
+async fn healthz_answers_ok_with_the_config_generation() {
     let downstream = Downstream::start().await;
     let app = spawn_app(&chatwoot_config(&downstream.url("/hook"), "")).await;
 

@@ -198,6 +198,46 @@ async fn after_a_restart_a_route_without_new_requests_is_still_kept_within_its_b
 }
 
 #[tokio::test]
+async fn without_a_delivery_id_header_the_dedupe_key_finds_the_event() {
+    let downstream = Downstream::start().await;
+    let config = format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+workers = 1
+
+[routes.payments]
+path = "/payments"
+downstream = "{}"
+dedupe = {{ key = "json:/id" }}
+signature = {{ scheme = "none" }}
+
+[admin]
+token = "{TOKEN}"
+"#,
+        downstream.url("/hook")
+    );
+    let app = spawn_app(&config).await;
+    let response = (app.client.post(app.url("/payments")))
+        .body(r#"{"id": "evt_4711", "type": "charge.failed"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let by_key = || async {
+        let page = admin_get(&app, "/admin/events?delivery_id=evt_4711").await;
+        page["events"].as_array().unwrap().clone()
+    };
+    eventually("the record is found by its key", || async {
+        !by_key().await.is_empty()
+    })
+    .await;
+    let found = by_key().await;
+    assert_eq!(found[0]["route"], "payments");
+    assert_eq!(found[0]["delivery_id"], "evt_4711");
+}
+
+#[tokio::test]
 async fn the_event_log_needs_the_admin_token() {
     let downstream = Downstream::start().await;
     let app = spawn_app(&config(&downstream, "")).await;
