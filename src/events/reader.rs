@@ -56,10 +56,16 @@ impl Reader {
     /// there is no log yet.
     pub async fn list(&self, filter: &Filter) -> Result<Page, ReadError> {
         match self {
-            Self::Sqlite(path) => match query::open(path)? {
-                Some(connection) => Ok(query::list(&connection, filter)?),
-                None => Ok(Page::default()),
-            },
+            Self::Sqlite(path) => {
+                let filter = filter.clone();
+                off_the_runtime(path, move |connection| {
+                    Ok(match connection {
+                        Some(connection) => query::list(&connection, &filter)?,
+                        None => Page::default(),
+                    })
+                })
+                .await
+            }
             Self::Redis(reader) => Ok(reader.list(filter).await?),
         }
     }
@@ -85,11 +91,30 @@ impl Reader {
     /// The record `id` with its headers, body and attempts.
     pub async fn get(&self, id: &str) -> Result<Option<Record>, ReadError> {
         match self {
-            Self::Sqlite(path) => match query::open(path)? {
-                Some(connection) => Ok(query::get(&connection, id)?),
-                None => Ok(None),
-            },
+            Self::Sqlite(path) => {
+                let id = id.to_string();
+                off_the_runtime(path, move |connection| {
+                    Ok(match connection {
+                        Some(connection) => query::get(&connection, &id)?,
+                        None => None,
+                    })
+                })
+                .await
+            }
             Self::Redis(reader) => Ok(reader.get(id).await?),
         }
     }
+}
+
+/// `read` on a connection to the log at `path` (`None`: no log yet), on
+/// a blocking thread: a text search reads every kept body of its range,
+/// which would hold up whatever else the runtime serves (the admin API,
+/// reloads; the webhooks too with the admin API on the public listener).
+async fn off_the_runtime<T: Send + 'static>(
+    path: &std::path::Path,
+    read: impl FnOnce(Option<rusqlite::Connection>) -> Result<T, ReadError> + Send + 'static,
+) -> Result<T, ReadError> {
+    let path = path.to_path_buf();
+    let blocking = tokio::task::spawn_blocking(move || read(query::open(&path)?));
+    blocking.await.expect("a read of the log does not panic")
 }
