@@ -82,9 +82,7 @@ pub async fn one(
         .await
         .map_err(|error| match error {
             // Still in the store from an earlier replay (or its queued delivery).
-            QueueError::Store(cause) if cause.to_string().contains("UNIQUE") => {
-                ReplayError::AlreadyQueued(id.clone())
-            }
+            QueueError::Exists(_) => ReplayError::AlreadyQueued(id.clone()),
             other => ReplayError::Queue(other),
         })?;
     tracing::info!(event_id = %id, route = %route.name, "event replayed");

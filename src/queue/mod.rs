@@ -73,6 +73,10 @@ pub enum QueueError {
         /// Its `max_queued`.
         max: u64,
     },
+    /// An event with this id is in the store already (pending, a dead
+    /// letter, or delivered and kept for `retention`): a replay of it.
+    #[error("event `{0}` is in the store of queued events already")]
+    Exists(String),
     /// No event with this id in the asked state.
     #[error("no such event: {0}")]
     NotFound(String),

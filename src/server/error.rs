@@ -66,6 +66,7 @@ pub fn queue_status(error: &QueueError) -> StatusCode {
         // Redis down: refuse what cannot be stored; the source may retry.
         QueueError::Full { .. } | QueueError::Redis(_) => StatusCode::SERVICE_UNAVAILABLE,
         QueueError::NotFound(_) => StatusCode::NOT_FOUND,
+        QueueError::Exists(_) => StatusCode::CONFLICT,
         // 500: what Chatwoot's agent bots retry.
         QueueError::Unavailable
         | QueueError::Open { .. }

@@ -110,6 +110,39 @@ async fn the_redis_backend_shows_events_recorded_by_another_instance() {
 }
 
 #[tokio::test]
+async fn on_redis_an_event_still_queued_from_a_replay_is_not_replayed_again() {
+    let Some(url) = redis_url() else { return };
+    let prefix = own_prefix();
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&on_redis(&downstream, &url, &prefix, "")).await;
+    downstream.answer_with(500);
+    post(&app, SECRET, "d-failed").await;
+    eventually("the failure is logged", || async {
+        !listed(&app, "/admin/events").await.is_empty()
+    })
+    .await;
+    let records = listed(&app, "/admin/events").await;
+    let id = records[0]["id"].as_str().unwrap();
+    // The replay's delivery fails too: it waits in the queue for its retry.
+    let replay = || {
+        let url = app.admin_url(&format!("/admin/events/{id}/replay"));
+        app.client.post(url).bearer_auth(TOKEN).send()
+    };
+
+    let first = replay().await.unwrap().status();
+    let again = replay().await.unwrap();
+
+    assert_eq!(first, 200);
+    assert_eq!(again.status(), 409);
+    let body: Value = again.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("already"),
+        "{body}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn on_redis_a_replay_by_filter_on_one_instance_redelivers_another_instances_failures() {
     let Some(url) = redis_url() else { return };
     let prefix = own_prefix();

@@ -1,8 +1,12 @@
 -- Stores one event, unless its route already holds max_queued undelivered
--- (pending or dead) events.
+-- (pending or dead) events (0), or the event is in the store already, in
+-- any state (-1: a replay of an event not yet delivered, or kept since).
 -- KEYS: 1 stream, 2 pending index, 3 dead-letter stream, 4 event hash
 -- ARGV: 1 max_queued, 2 event id, 3 received_at (ms), 4 request id,
 --       5 headers, 6 body
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  return -1
+end
 local held = redis.call('ZCARD', KEYS[2]) + redis.call('XLEN', KEYS[3])
 if held >= tonumber(ARGV[1]) then
   return 0

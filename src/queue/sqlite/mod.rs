@@ -111,7 +111,12 @@ impl Store for Sqlite {
                         headers: &event.headers,
                         body: &event.body,
                     };
-                    sql::insert(conn, &row)?;
+                    sql::insert(conn, &row).map_err(|error| match error.sqlite_error_code() {
+                        Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                            QueueError::Exists(event.id.clone())
+                        }
+                        _ => error.into(),
+                    })?;
                     held.insert(event.route.clone(), undelivered + 1);
                 }
                 Ok(())

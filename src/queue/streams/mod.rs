@@ -143,7 +143,7 @@ impl Streams {
         // On the request path: the link's short bound, so that a Redis that
         // does not answer costs the source a quick 503.
         let mut connection = self.link.connection().await?;
-        let stored: u32 = self
+        let stored: i32 = self
             .scripts
             .ingest
             .key(&keys.stream)
@@ -163,6 +163,7 @@ impl Streams {
                 route: event.route,
                 max: event.max_queued,
             }),
+            -1 => Err(QueueError::Exists(event.id)),
             _ => Ok(()),
         }
     }
