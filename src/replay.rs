@@ -21,7 +21,8 @@ pub enum ReplayError {
     /// The record keeps no verified body (refused, or the route keeps none).
     #[error("event `{0}` has no kept, verified body to replay")]
     NoBody(String),
-    /// The event is in the queue already (replayed, not yet delivered).
+    /// The event is in each of its destinations' queues already (replayed
+    /// and not yet delivered, or kept since it was).
     #[error("event `{0}` is in the queue already")]
     AlreadyQueued(String),
     /// No destination of the route (as it is now) wants the event.
@@ -77,15 +78,24 @@ pub async fn one(
         return Err(ReplayError::Filtered(id));
     }
     let outbound = Outbound::new(route, &headers, peer, &request_id, &body);
-    queue
-        .store_for(&outbound, &lanes, Some(&id), u64::MAX)
-        .await
-        .map_err(|error| match error {
-            // Still in the store from an earlier replay (or its queued delivery).
-            QueueError::Exists(_) => ReplayError::AlreadyQueued(id.clone()),
-            other => ReplayError::Queue(other),
-        })?;
-    tracing::info!(event_id = %id, route = %route.name, "event replayed");
+    // Lane by lane: the event may still be in one destination's queue
+    // (a mirror's delivery kept for `retention`, an earlier replay not yet
+    // delivered) and not in another's, which it goes to all the same.
+    let mut stored = 0;
+    for lane in &lanes {
+        match queue
+            .store_for(&outbound, &[lane], Some(&id), u64::MAX)
+            .await
+        {
+            Ok(_) => stored += 1,
+            Err(QueueError::Exists(_)) => {}
+            Err(other) => return Err(ReplayError::Queue(other)),
+        }
+    }
+    if stored == 0 {
+        return Err(ReplayError::AlreadyQueued(id));
+    }
+    tracing::info!(event_id = %id, route = %route.name, stored, "event replayed");
     Ok(())
 }
 

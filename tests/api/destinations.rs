@@ -185,6 +185,51 @@ async fn a_failing_primary_answers_500_but_its_mirror_still_gets_the_event() {
 }
 
 #[tokio::test]
+async fn a_replay_reaches_the_recovered_primary_while_the_mirror_keeps_the_copy_it_had() {
+    let (agent, archive) = (Downstream::start().await, Downstream::start().await);
+    agent.answer_with(500);
+    let tables =
+        destination("agent", &agent, "primary = true") + &destination("archive", &archive, "");
+    // Delivered events are kept: the mirror's copy stays in its queue.
+    let config = config("sync", &tables).replace(
+        "timeout = \"2s\"\n",
+        "timeout = \"2s\"\nretention = \"1h\"\n",
+    );
+    let app = spawn_app(&config).await;
+    assert_eq!(post(&app, MESSAGE).await.status(), 500);
+    eventually("the mirror got the event", || async {
+        !archive.received().is_empty()
+            && queue_view(&app, "?destination=archive").await["depth"] == 0
+    })
+    .await;
+    agent.answer_with(200);
+    let id = event_id(&archive.received()[0]);
+    eventually("the event is in the log", || async {
+        let url = app.admin_url(&format!("/admin/events/{id}"));
+        let found = app.client.get(url).bearer_auth(TOKEN).send().await;
+        found.unwrap().status() == 200
+    })
+    .await;
+
+    let url = app.admin_url(&format!("/admin/events/{id}/replay"));
+    let replayed = app
+        .client
+        .post(url)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(replayed.status(), 200);
+    assert_eq!(queue_view(&app, "?destination=archive").await["depth"], 0);
+    eventually("the primary got the replay", || async {
+        agent.received().len() == 2
+    })
+    .await;
+    assert_eq!(event_id(&agent.received()[1]), id);
+}
+
+#[tokio::test]
 async fn one_destination_down_keeps_its_own_dead_letters_while_the_other_delivers() {
     let (agent, archive) = (Downstream::start().await, Downstream::start().await);
     archive.answer_with(500);
