@@ -41,12 +41,23 @@ fn browser_ready(root: &Path) -> bool {
     false
 }
 
+/// A queued route whose downstream is down (nothing listens on port 9):
+/// it answers 202, and its errors are its failed deliveries.
+const ORDERS: &str = r#"
+[routes.orders]
+path = "/hooks/orders"
+delivery = "queued"
+downstream = "http://127.0.0.1:9/orders"
+retry = { initial_backoff = "50ms", max_backoff = "200ms" }
+signature = { scheme = "none" }
+"#;
+
 fn config(downstream: &Downstream) -> String {
     let config = chatwoot_config(&downstream.url("/hook"), "");
     format!(
         "{config}\n[routes.{XSS_ROUTE:?}]\npath = \"/hooks/other\"\ndownstream = \"{}\"\n\
-         [routes.{XSS_ROUTE:?}.signature]\nscheme = \"github\"\nsecret = \"gh\"\n\n\
-         [admin]\ntoken = \"{TOKEN}\"\n",
+         [routes.{XSS_ROUTE:?}.signature]\nscheme = \"github\"\nsecret = \"gh\"\n\
+         {ORDERS}\n[admin]\ntoken = \"{TOKEN}\"\n",
         downstream.url("/other")
     )
 }
@@ -75,6 +86,8 @@ async fn an_operator_finds_a_failed_event_in_the_console_and_replays_it() {
     ]);
     let failed = app.post(CHATWOOT_PATH, &headers, body.as_bytes()).await;
     assert_eq!(failed.status(), 500);
+    let order = app.client.post(app.url("/hooks/orders")).body("{}");
+    assert_eq!(order.send().await.unwrap().status(), 202);
     // The downstream is back: the operator can replay.
     downstream.answer_with(200);
     downstream.answer_body(r#"{"ok":true}"#);

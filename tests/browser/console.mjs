@@ -63,8 +63,14 @@ async function overview(page) {
   const names = await table.locator('tbody tr td:first-child a').allTextContents();
   assert.ok(names.includes('chatwoot'), `routes listed: ${names}`);
   assert.ok(names.includes(xssRoute), 'a route named with markup is listed as text');
+  // A queued route answers 202 whatever its downstream does: its errors are its deliveries.
+  const failedDeliveries = table.locator('tr[data-route="orders"] .deliveries.bad');
+  await failedDeliveries.waitFor({ timeout: TIMEOUT });
+  assert.match(await failedDeliveries.textContent(), /^[1-9]\d* of \d+ deliveries failed$/);
+  const rate = await table.locator('tr[data-route="orders"] td.errors').evaluate((td) => td.firstChild.textContent);
+  assert.equal(rate, '100.0%', 'the queued route\'s error rate is its failed deliveries\'');
   await page.screenshot({ path: `${screenshots}/console-overview.png`, fullPage: true });
-  step(`the overview lists ${names.length} routes`);
+  step(`the overview lists ${names.length} routes, a queued route with its failed deliveries`);
 }
 
 async function olderEvents(page) {

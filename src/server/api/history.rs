@@ -36,6 +36,12 @@ pub struct RouteHistoryView {
     server_errors: u64,
     /// Of those, refused with a 4xx.
     client_errors: u64,
+    /// Delivery attempts of queued events (and mirrors) the downstream
+    /// took in the hour: a queued route answers `202` whatever its
+    /// downstream does, so its errors are here.
+    attempts_delivered: u64,
+    /// Delivery attempts that failed in the hour.
+    attempts_failed: u64,
     /// Median request time in the hour, milliseconds; absent without requests.
     p50_ms: Option<f64>,
     /// 99th percentile request time in the hour, milliseconds.
@@ -100,6 +106,8 @@ fn route_view(route: &RouteHistory, bounds: &[f64]) -> RouteHistoryView {
         hour.requests += counted.requests;
         hour.server_errors += counted.server_errors;
         hour.client_errors += counted.client_errors;
+        hour.attempts_delivered += counted.attempts_delivered;
+        hour.attempts_failed += counted.attempts_failed;
         for (sum, n) in hour.latency.iter_mut().zip(&counted.latency) {
             *sum += n;
         }
@@ -109,6 +117,8 @@ fn route_view(route: &RouteHistory, bounds: &[f64]) -> RouteHistoryView {
         requests: hour.requests,
         server_errors: hour.server_errors,
         client_errors: hour.client_errors,
+        attempts_delivered: hour.attempts_delivered,
+        attempts_failed: hour.attempts_failed,
         p50_ms: millis(bounds, &hour.latency, 0.5),
         p99_ms: millis(bounds, &hour.latency, 0.99),
         buckets: route.buckets.iter().map(|b| bucket(b, bounds)).collect(),

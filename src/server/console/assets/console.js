@@ -177,14 +177,26 @@ function overviewRow(route, history, queue, stepSecs) {
     el('td', {}, route.scheme),
     el('td', { class: 'mono' }, route.downstream_host || ''),
     el('td', {}, sparkline(buckets, stepSecs), el('span', { class: 'muted' }, `${perMinute.toFixed(1)}/min now`)),
-    el('td', { class: 'num' }, history ? percent(history.server_errors, history.requests) : '–',
-      el('div', { class: 'muted' }, history ? `${history.server_errors} of ${history.requests}` : '')),
+    errorCell(route, history),
     el('td', { class: 'num' }, history ? `${ms(history.p50_ms)} / ${ms(history.p99_ms)}` : '–'),
     streakCell,
     el('td', { class: 'num' }, queue ? queue.depth : '–'),
     el('td', { class: 'num' }, queue && queue.depth ? duration(queue.oldest_age_secs) : '–'),
     el('td', { class: 'num' }, dead ? el('a', { href: `#/dead/${enc(route.name)}`, class: 'bad' }, String(dead)) : '0'),
   );
+}
+
+// The hour's answers that were 5xx; and, where there were any, the delivery
+// attempts that failed: a queued route answers 202 whatever its downstream
+// does, so its errors are there (its rate is theirs).
+function errorCell(route, history) {
+  if (!history) return el('td', { class: 'num errors' }, '–');
+  const attempts = history.attempts_delivered + history.attempts_failed;
+  const failed = history.attempts_failed;
+  const [part, whole] = route.delivery === 'queued' ? [failed, attempts] : [history.server_errors, history.requests];
+  return el('td', { class: 'num errors' }, percent(part, whole),
+    el('div', { class: 'muted' }, `${history.server_errors} of ${history.requests} answers 5xx`),
+    attempts ? el('div', { class: failed ? 'bad deliveries' : 'muted deliveries' }, `${failed} of ${attempts} deliveries failed`) : null);
 }
 
 // ---- events -------------------------------------------------------------------
