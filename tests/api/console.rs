@@ -95,6 +95,27 @@ async fn a_wrong_token_at_login_shows_the_form_again_and_counts_toward_the_locko
 }
 
 #[tokio::test]
+async fn an_open_session_goes_on_while_wrong_tokens_from_its_address_lock_it_out() {
+    let downstream = Downstream::start().await;
+    let (app, client) = spawn(&downstream, "").await;
+    let cookie = session_cookie(&app, &client).await;
+
+    // Another operator behind the same SSH tunnel, guessing.
+    for _ in 0..6 {
+        let guess = client.get(app.admin_url("/admin/status"));
+        guess.bearer_auth("not-the-token").send().await.unwrap();
+    }
+    let bearer = client
+        .get(app.admin_url("/admin/status"))
+        .bearer_auth(TOKEN);
+    let with_session = client.get(app.admin_url("/admin/status"));
+    let with_session = with_session.header(COOKIE, &cookie);
+
+    assert_eq!(bearer.send().await.unwrap().status(), 429, "locked out");
+    assert_eq!(with_session.send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
 async fn without_a_session_every_console_page_redirects_and_every_action_is_refused() {
     let downstream = Downstream::start().await;
     let (app, client) = spawn(&downstream, "").await;

@@ -1,10 +1,11 @@
 //! Who may call the admin API: the bearer token, or a console session
 //! (cookie) whose POST and DELETE carry its CSRF token.
 //!
-//! Wrong tokens count toward the caller's lockout ([`AdminGuard`]); an
-//! unknown session cookie does not: it is what an expired session looks
-//! like, and a page polling every two seconds would lock its operator out.
-//! Its id (244 random bits) is no more guessable for that.
+//! Wrong tokens count toward the caller's lockout ([`AdminGuard`]), which
+//! an open session is not subject to. An unknown session cookie does not
+//! count: it is what an expired session looks like, and a page polling
+//! every two seconds would lock its operator out. Its id (244 random bits)
+//! is no more guessable for that.
 
 use std::sync::Arc;
 
@@ -49,7 +50,7 @@ pub(crate) fn check(
     match auth {
         AdminAuth::Token(token) => token_matches(context, &token.0.token, request),
         AdminAuth::Session(cookie) => {
-            let session = session_of(context, &cookie.0.key, request)?;
+            let session = session_of(context, &cookie.0.key)?;
             check_csrf(&session, request)
         }
     }
@@ -66,15 +67,21 @@ pub(crate) fn token_matches(
         return Err(AdminError::Off);
     };
     let client = client_ip(request);
-    if context.admin_guard.is_locked_out(client) {
-        return Err(AdminError::LockedOut);
-    }
     // Hashing first hides the token's length from the comparison's timing.
     let (a, b) = (
         Sha256::digest(presented),
         Sha256::digest(admin.token.expose_secret()),
     );
-    if bool::from(a.ct_eq(&b)) {
+    let matches = bool::from(a.ct_eq(&b));
+    if context.admin_guard.is_locked_out(client) {
+        // Refused either way (the answer tells a guess nothing); only a
+        // wrong token keeps the address locked.
+        if !matches {
+            context.admin_guard.failed(client);
+        }
+        return Err(AdminError::LockedOut);
+    }
+    if matches {
         Ok(())
     } else {
         context.admin_guard.failed(client);
@@ -83,21 +90,16 @@ pub(crate) fn token_matches(
 }
 
 /// The open session with id `id`, opened with the live token.
-pub(crate) fn session_of(
-    context: &Context,
-    id: &str,
-    request: &Request,
-) -> Result<Arc<Session>, AdminError> {
+pub(crate) fn session_of(context: &Context, id: &str) -> Result<Arc<Session>, AdminError> {
     let snapshot = context.live.peek();
     let Some(admin) = &snapshot.config.server.admin else {
         return Err(AdminError::Off);
     };
-    // An unknown id first: it says nothing about the token, so it is a 401
-    // (log in again) even from a locked-out address.
+    // Not subject to the lockout, which stops guesses of the token: an
+    // open session proved it when it logged in, and its id (244 random
+    // bits) is no guess either. Behind an SSH tunnel every operator is
+    // 127.0.0.1: another's wrong tokens must not lock an open console out.
     let session = context.sessions.get(id).ok_or(AdminError::NoSession)?;
-    if context.admin_guard.is_locked_out(client_ip(request)) {
-        return Err(AdminError::LockedOut);
-    }
     if !session.opened_with(admin.token.expose_secret().as_bytes()) {
         context.sessions.close(id);
         return Err(AdminError::NoSession);

@@ -2,7 +2,9 @@
 //! address after a few, so a token cannot be guessed at thousands a second.
 //!
 //! After [`MAX_FAILURES`] wrong tokens from one address, its admin calls get
-//! `429` with `Retry-After` until it has made none for [`LOCKOUT`]. The log
+//! `429` with `Retry-After` until it has sent none for [`LOCKOUT`]. A console
+//! session opened before goes on: it proved the token then, and guesses
+//! nothing (see `auth.rs`). The log
 //! line comes on an address's first failure and when it is locked out, not
 //! per attempt.
 
@@ -31,8 +33,11 @@ impl AdminGuard {
     pub fn new(counted: Counter) -> Self {
         let failures = moka::sync::Cache::builder()
             .max_capacity(REMEMBERED)
-            // Each attempt while locked out counts as access: hammering keeps it locked.
-            .time_to_idle(LOCKOUT)
+            // From an address's last wrong token: each one (while locked
+            // out too) updates its entry, which restarts the time. A check
+            // does not: a script with the right token, polling from the same
+            // address (an SSH tunnel's 127.0.0.1), keeps no lockout alive.
+            .time_to_live(LOCKOUT)
             .build();
         Self { failures, counted }
     }

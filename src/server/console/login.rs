@@ -33,8 +33,8 @@ pub struct LogoutForm {
 
 /// The console for a session; the login form otherwise.
 #[handler]
-pub fn page(request: &Request, jar: &CookieJar, context: Data<&Arc<Context>>) -> Response {
-    match session(&context, jar, request) {
+pub fn page(jar: &CookieJar, context: Data<&Arc<Context>>) -> Response {
+    match session(&context, jar) {
         Some(session) => assets::page(&session.csrf),
         None => to_login(),
     }
@@ -74,12 +74,11 @@ pub fn login(
 /// Ends the session; the form's `csrf` proves the console's page asked.
 #[handler]
 pub fn logout(
-    request: &Request,
     jar: &CookieJar,
     context: Data<&Arc<Context>>,
     Form(given): Form<LogoutForm>,
 ) -> Response {
-    let Some(session) = session(&context, jar, request) else {
+    let Some(session) = session(&context, jar) else {
         return to_login();
     };
     if !session.csrf_matches(&given.csrf) {
@@ -96,9 +95,9 @@ pub fn logout(
 }
 
 /// The open session the request's cookie names, if any.
-fn session(context: &Context, jar: &CookieJar, request: &Request) -> Option<Arc<Session>> {
+fn session(context: &Context, jar: &CookieJar) -> Option<Arc<Session>> {
     let cookie = jar.get(COOKIE)?;
-    session_of(context, cookie.value_str(), request).ok()
+    session_of(context, cookie.value_str()).ok()
 }
 
 fn to_login() -> Response {
