@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Config, Vars};
+use crate::config::{self, Config, ConfigError, Vars};
 use crate::routes::{Destination, Route};
 use crate::server::Application;
 use crate::signature::Verifier;
@@ -221,6 +221,11 @@ fn check(path: &Path) -> ExitCode {
         }
         Err(error) => {
             eprintln!("{error}");
+            if let ConfigError::Invalid { warnings, .. } = &error {
+                for warning in warnings {
+                    eprintln!("{}: warning: {warning}", path.display());
+                }
+            }
             ExitCode::FAILURE
         }
     }

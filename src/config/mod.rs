@@ -118,6 +118,8 @@ pub enum ConfigError {
         file: PathBuf,
         /// Every problem found.
         problems: Vec<Problem>,
+        /// What the file would be warned of besides.
+        warnings: Vec<Problem>,
     },
 }
 
@@ -161,10 +163,12 @@ pub fn from_text(text: &str, file: &Path, vars: &Vars) -> Result<Config, ConfigE
 }
 
 fn build(text: &str, file: &Path, vars: &Vars, for_docs: bool) -> Result<Config, ConfigError> {
-    let invalid = |problems| ConfigError::Invalid {
+    let invalid_with = |problems, warnings| ConfigError::Invalid {
         file: file.to_path_buf(),
         problems,
+        warnings,
     };
+    let invalid = |problems| invalid_with(problems, Vec::new());
     let lookup = |var: &str| vars.get(var).map(str::to_string);
     let mut tree = parse(text, vars, for_docs).map_err(invalid)?;
     let development = is_development(&tree, &lookup);
@@ -180,7 +184,7 @@ fn build(text: &str, file: &Path, vars: &Vars, for_docs: bool) -> Result<Config,
         })?;
     // Every problem at once; a field whose variable is unset is reported once, as unset.
     let valid = validate::validate(&raw);
-    let found = valid.as_ref().err().into_iter().flatten();
+    let found = valid.as_ref().err().into_iter().flat_map(|r| &r.problems);
     let shadowed = |p: &Problem| unset_problems_cover(&problems, p);
     let more: Vec<Problem> = found.filter(|p| !shadowed(p)).cloned().collect();
     problems.extend(more);
@@ -198,7 +202,8 @@ fn build(text: &str, file: &Path, vars: &Vars, for_docs: bool) -> Result<Config,
                 warnings: valid.warnings,
             })
         }
-        _ => Err(invalid(problems)),
+        (Ok(valid), _) => Err(invalid_with(problems, valid.warnings)),
+        (Err(refused), _) => Err(invalid_with(problems, refused.warnings)),
     }
 }
 

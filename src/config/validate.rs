@@ -96,7 +96,7 @@ const MAX_ALERT_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Checks the whole file; returns every problem, not just the first.
-pub fn validate(raw: &RawConfig) -> Result<Valid, Vec<Problem>> {
+pub fn validate(raw: &RawConfig) -> Result<Valid, Refused> {
     let mut problems = Vec::new();
     let server = server_settings(raw, &mut problems);
     let mut routes = Vec::new();
@@ -136,8 +136,18 @@ pub fn validate(raw: &RawConfig) -> Result<Valid, Vec<Problem>> {
             warnings,
         })
     } else {
-        Err(problems)
+        Err(Refused { problems, warnings })
     }
+}
+
+/// Why [`validate`] refused a file: every problem, and the warnings it
+/// would have had besides (`hookgate check` prints both).
+#[derive(Debug)]
+pub struct Refused {
+    /// Every problem.
+    pub problems: Vec<Problem>,
+    /// Every warning.
+    pub warnings: Vec<Problem>,
 }
 
 fn server_settings(raw: &RawConfig, problems: &mut Vec<Problem>) -> ServerSettings {

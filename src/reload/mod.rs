@@ -124,6 +124,7 @@ impl Reloader {
         (self.prepare)(&config).map_err(|problem| ConfigError::Invalid {
             file: self.path.clone(),
             problems: vec![problem],
+            warnings: Vec::new(),
         })?;
         let snapshot = self.live.publish(config);
         Ok(Outcome::Applied {
@@ -156,6 +157,7 @@ impl Reloader {
                 field: field.into(),
                 message: message.into(),
             }],
+            warnings: Vec::new(),
         }
     }
 

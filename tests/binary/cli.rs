@@ -136,6 +136,28 @@ fn check_lists_every_error_and_exits_1() {
 }
 
 #[test]
+fn check_prints_the_warnings_of_a_file_it_refuses_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let weak = "\n[routes.legacy]\npath = \"/legacy\"\ndownstream = \"http://127.0.0.1:9/x\"\n\
+                signature = { scheme = \"hmac\", header = \"X-Sig\", algorithm = \"sha1\", secret = \"s\" }\n";
+    let text = chatwoot_config("ftp://nowhere", "") + weak;
+    let config = write_config(&dir, &text);
+
+    let output = check(&config);
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("route `chatwoot`, field `downstream`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: route `legacy`, field `signature.algorithm`"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_refuses_a_missing_file_naming_it() {
     let output = hookgate()
         .args(["check", "--config", "/nonexistent/routes.toml"])
