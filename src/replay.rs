@@ -25,6 +25,10 @@ pub enum ReplayError {
     /// and not yet delivered, or kept since it was).
     #[error("event `{0}` is in the queue already")]
     AlreadyQueued(String),
+    /// Each destination that wants the event took it since (its newest
+    /// attempt there was delivered): a replay by filter leaves it be.
+    #[error("event `{0}` was delivered to each of its destinations since")]
+    Delivered(String),
     /// No destination of the route (as it is now) wants the event.
     #[error("no destination of the route wants event `{0}` (their filters)")]
     Filtered(String),
@@ -47,6 +51,20 @@ pub struct Tally {
     pub already_queued: u64,
     /// Records skipped: no destination wants them.
     pub filtered: u64,
+    /// Records skipped: delivered to each destination since (a replay
+    /// earlier, or a retry of its own).
+    pub delivered: u64,
+}
+
+/// Which destinations a replay goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Each that wants the event: what an operator's replay of one event asks.
+    Nothing,
+    /// Each that wants it and has not taken it since: a replay of "every
+    /// failure of the last hour" must not deliver again what a first one
+    /// delivered.
+    Delivered,
 }
 
 /// Puts `record` of `route` into `queue` under its own id, once for each
@@ -56,7 +74,12 @@ pub async fn one(
     route: &Route,
     only: Option<&str>,
     record: query::Record,
+    skip: Skip,
 ) -> Result<(), ReplayError> {
+    let delivered = match skip {
+        Skip::Nothing => Vec::new(),
+        Skip::Delivered => delivered_to(&record.attempts),
+    };
     let id = record.summary.id;
     let Some(body) = record.body else {
         return Err(ReplayError::NoBody(id));
@@ -70,12 +93,18 @@ pub async fn one(
         ip: None,
         tls: false,
     };
-    let lanes: Vec<&str> = (route.wanting(&headers, body.bytes()).into_iter())
+    let wanting: Vec<_> = (route.wanting(&headers, body.bytes()).into_iter())
         .filter(|d| only.is_none_or(|name| d.name == name))
+        .collect();
+    if wanting.is_empty() {
+        return Err(ReplayError::Filtered(id));
+    }
+    let lanes: Vec<&str> = (wanting.iter())
+        .filter(|d| !delivered.contains(&d.name.as_str()))
         .map(|d| d.lane.as_str())
         .collect();
     if lanes.is_empty() {
-        return Err(ReplayError::Filtered(id));
+        return Err(ReplayError::Delivered(id));
     }
     let outbound = Outbound::new(route, &headers, peer, &request_id, &body);
     // Lane by lane: the event may still be in one destination's queue
@@ -100,8 +129,9 @@ pub async fn one(
 }
 
 /// Replays every record of `route` in the log at `log` that `filter`
-/// selects (its `route`, `before` and `limit` are set here), oldest first;
-/// skips and counts those without a body or already queued.
+/// selects (its `route`, `before` and `limit` are set here), oldest first,
+/// to the destinations that have not taken it since; skips and counts
+/// those without a body, already queued, or delivered since.
 pub async fn matching(
     log: &Reader,
     queue: &Queue,
@@ -121,15 +151,38 @@ pub async fn matching(
         let Some(record) = log.get(&summary.id).await? else {
             continue;
         };
-        match one(queue, route, only, record).await {
+        match one(queue, route, only, record, Skip::Delivered).await {
             Ok(()) => tally.replayed += 1,
             Err(ReplayError::NoBody(_)) => tally.no_body += 1,
             Err(ReplayError::AlreadyQueued(_)) => tally.already_queued += 1,
             Err(ReplayError::Filtered(_)) => tally.filtered += 1,
+            Err(ReplayError::Delivered(_)) => tally.delivered += 1,
             Err(other) => return Err(other),
         }
     }
     Ok(tally)
+}
+
+/// The destinations whose newest attempt at the event was delivered.
+fn delivered_to(attempts: &[query::Attempt]) -> Vec<&str> {
+    let mut newest: Vec<&query::Attempt> = Vec::new();
+    for attempt in attempts {
+        let Some(destination) = &attempt.destination else {
+            continue;
+        };
+        match newest
+            .iter_mut()
+            .find(|a| a.destination.as_ref() == Some(destination))
+        {
+            Some(seen) if seen.at <= attempt.at => *seen = attempt,
+            Some(_) => {}
+            None => newest.push(attempt),
+        }
+    }
+    (newest.into_iter())
+        .filter(|a| a.status.is_some_and(|s| (200..300).contains(&s)))
+        .filter_map(|a| a.destination.as_deref())
+        .collect()
 }
 
 /// Every record of `route` that `filter` selects, newest first.

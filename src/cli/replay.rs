@@ -49,7 +49,7 @@ async fn one(loaded: &Config, queue: &Queue, log: &Reader, id: &str) -> Result<(
         .ok_or_else(|| format!("no event `{id}` in the event log"))?;
     let name = record.summary.route.clone();
     let route = route_named(loaded, &name)?;
-    replay::one(queue, route, None, record)
+    replay::one(queue, route, None, record, replay::Skip::Nothing)
         .await
         .map_err(|e| e.to_string())?;
     println!("replayed event {id} of route `{name}`");
@@ -69,8 +69,8 @@ async fn matching(
         .map_err(|e| e.to_string())?;
     println!(
         "replayed {} events of route `{name}`; skipped {} without a kept body, {} still queued, \
-         {} no destination wants",
-        tally.replayed, tally.no_body, tally.already_queued, tally.filtered
+         {} no destination wants, {} delivered since",
+        tally.replayed, tally.no_body, tally.already_queued, tally.filtered, tally.delivered
     );
     Ok(())
 }

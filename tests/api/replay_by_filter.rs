@@ -89,6 +89,34 @@ async fn replaying_by_outcome_redelivers_every_failed_event_byte_exact_with_its_
 }
 
 #[tokio::test]
+async fn a_second_replay_by_filter_does_not_deliver_again_what_the_first_delivered() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&config(&downstream)).await;
+    three_failed_one_forwarded_one_refused(&app, &downstream).await;
+    let failed = logged(&app, "downstream_error", 3).await;
+    let first = replay(&app, "outcome=downstream_error").await;
+    eventually("each replay's delivery is in the log", || async {
+        let mut delivered = 0;
+        for id in &failed {
+            let url = app.admin_url(&format!("/admin/events/{id}"));
+            let request = app.client.get(url).bearer_auth(TOKEN);
+            let record: Value = request.send().await.unwrap().json().await.unwrap();
+            let attempts = record["attempts"].as_array().unwrap();
+            delivered += usize::from(attempts.last().is_some_and(|a| a["status"] == 200));
+        }
+        delivered == failed.len()
+    })
+    .await;
+
+    let again = replay(&app, "outcome=downstream_error").await;
+
+    assert_eq!(first.1["replayed"], 3, "{}", first.1);
+    assert_eq!(again.1["replayed"], 0, "{}", again.1);
+    assert_eq!(again.1["skipped"]["delivered"], 3, "{}", again.1);
+    assert_eq!(downstream.received().len(), 4 + 3);
+}
+
+#[tokio::test]
 async fn a_replay_by_filter_skips_records_without_a_body_and_events_still_queued() {
     let downstream = Downstream::start().await;
     let app = spawn_app(&config(&downstream)).await;

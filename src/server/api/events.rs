@@ -218,7 +218,7 @@ impl EventsApi {
         let route = snapshot.config.routes.by_name(&record.summary.route);
         let route = route.ok_or_else(|| AdminError::NoRoute(record.summary.route.clone()))?;
         let queue = context.queue.open(&snapshot.config.server.store)?;
-        replay::one(queue, route, None, record).await?;
+        replay::one(queue, route, None, record, replay::Skip::Nothing).await?;
         Ok(Json(EventReplayed {
             success: true,
             id: id.0,

@@ -161,7 +161,10 @@ impl From<ReplayError> for AdminError {
     fn from(error: ReplayError) -> Self {
         match error {
             ReplayError::NoBody(id) => AdminError::NotReplayable(id),
-            ReplayError::AlreadyQueued(id) => AdminError::AlreadyQueued(id),
+            // `Delivered` comes of replays by filter only, which count it.
+            ReplayError::AlreadyQueued(id) | ReplayError::Delivered(id) => {
+                AdminError::AlreadyQueued(id)
+            }
             ReplayError::Filtered(id) => AdminError::Filtered(id),
             ReplayError::Queue(error) => AdminError::Queue(error),
             ReplayError::Log(error) => AdminError::EventLog(error),

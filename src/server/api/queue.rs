@@ -106,6 +106,9 @@ pub struct Skipped {
     already_queued: u64,
     /// No destination (or not the one asked for) wants them now.
     filtered: u64,
+    /// Delivered since to each destination that wants them (by an earlier
+    /// replay, or a retry of their own).
+    delivered: u64,
 }
 
 /// The token-guarded queue endpoints.
@@ -264,6 +267,7 @@ async fn from_log(
             no_body: tally.no_body,
             already_queued: tally.already_queued,
             filtered: tally.filtered,
+            delivered: tally.delivered,
         }),
     }))
 }
