@@ -59,6 +59,9 @@ pub struct RawStore {
     /// On Redis: how long a delivery may go unacknowledged before another
     /// instance reclaims the event; default `60s`.
     pub visibility_timeout: Option<String>,
+    /// With `embedded`: the most bytes the event log's file may use; past
+    /// it the oldest records go, whatever their route. Default 2 GiB.
+    pub log_max_bytes: Option<u64>,
 }
 
 /// `[store] backend`.

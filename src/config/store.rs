@@ -20,6 +20,8 @@ pub struct StoreSettings {
     /// On Redis: how long an event being delivered by an instance may go
     /// unacknowledged before another instance reclaims it.
     pub visibility_timeout: Duration,
+    /// With `Embedded`: the most bytes the event log's file may use.
+    pub log_max_bytes: u64,
 }
 
 impl Default for StoreSettings {
@@ -28,6 +30,7 @@ impl Default for StoreSettings {
             path: PathBuf::from(DEFAULT_STORE_PATH),
             backend: StoreBackend::Embedded,
             visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
+            log_max_bytes: DEFAULT_LOG_MAX_BYTES,
         }
     }
 }
@@ -74,6 +77,11 @@ const DEFAULT_STORE_PATH: &str = "data/hookgate.db";
 /// is not taken for an abandoned one.
 const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Room for the default `max_events` (100,000) of a route or two with
+/// bodies of a few KiB, on a disk that is not the log's alone.
+const DEFAULT_LOG_MAX_BYTES: u64 = 2 << 30;
+/// A log smaller than this would hold next to nothing with its bodies.
+const MIN_LOG_MAX_BYTES: u64 = 1 << 20;
 
 /// `[store]`; an empty path is refused.
 pub(super) fn store_settings(raw: &RawStore, problems: &mut Vec<Problem>) -> StoreSettings {
@@ -98,10 +106,22 @@ pub(super) fn store_settings(raw: &RawStore, problems: &mut Vec<Problem>) -> Sto
         });
         DEFAULT_VISIBILITY_TIMEOUT
     });
+    let log_max_bytes = match raw.log_max_bytes.unwrap_or(DEFAULT_LOG_MAX_BYTES) {
+        bytes if bytes >= MIN_LOG_MAX_BYTES => bytes,
+        bytes => {
+            problems.push(Problem {
+                route: None,
+                field: "store.log_max_bytes".into(),
+                message: format!("{bytes} is below {MIN_LOG_MAX_BYTES} (1 MiB)"),
+            });
+            DEFAULT_LOG_MAX_BYTES
+        }
+    };
     StoreSettings {
         path: PathBuf::from(path),
         backend: store_backend(raw, problems),
         visibility_timeout,
+        log_max_bytes,
     }
 }
 

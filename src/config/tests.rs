@@ -357,6 +357,10 @@ fn broken_configs_are_refused_naming_file_route_and_field() {
             format!("[store]\nvisibility_timeout = \"0s\"\n{}", route("")),
             "field `store.visibility_timeout`: `0s` must be above 0",
         ),
+        (
+            format!("[store]\nlog_max_bytes = 4096\n{}", route("")),
+            "field `store.log_max_bytes`: 4096 is below 1048576 (1 MiB)",
+        ),
     ];
     for (text, expected) in cases {
         let err = load_str(&text).expect_err(&text);

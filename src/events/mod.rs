@@ -38,7 +38,7 @@ pub use record::{
     delivery_id, redacted_headers, unix_ms,
 };
 
-pub use prune::{Bounds, Configured, first_id_at};
+pub use prune::{Bounds, Configured, Limits, first_id_at};
 pub use reader::{ReadError, Reader};
 pub use redis_log::RedisLogError;
 pub use writer::BUSY_TIMEOUT;
@@ -95,7 +95,13 @@ impl EventLog {
         configured: Configured,
     ) -> Result<Self, OpenError> {
         match &store.backend {
-            StoreBackend::Embedded => Self::open(&path_beside(&store.path), dropped, configured),
+            StoreBackend::Embedded => {
+                let limits = Limits {
+                    routes: configured,
+                    max_bytes: store.log_max_bytes,
+                };
+                Self::open(&path_beside(&store.path), dropped, limits)
+            }
             StoreBackend::Redis { url, prefix } => {
                 Self::on_redis(url.expose_secret(), prefix, dropped)
             }
@@ -112,10 +118,9 @@ impl EventLog {
     }
 
     /// Opens (or creates) the log at `path` and starts its writer; records
-    /// the writer cannot take in time are counted in `dropped`. Each
-    /// route's records are kept within the bounds `configured` gives (on
-    /// Redis, a record's keys expire by themselves).
-    pub fn open(path: &Path, dropped: Counter, configured: Configured) -> Result<Self, OpenError> {
+    /// the writer cannot take in time are counted in `dropped`. The log is
+    /// kept within `limits` (on Redis, a record's keys expire by themselves).
+    pub fn open(path: &Path, dropped: Counter, limits: Limits) -> Result<Self, OpenError> {
         let connection = writer::open(path).map_err(|source| OpenError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -124,14 +129,7 @@ impl EventLog {
         let (alive, writer_alive) = sync_channel(0);
         let pause = checkpoint::Pause::default();
         checkpoint::spawn(path, writer_alive, pause.clone());
-        writer::spawn(
-            connection,
-            received,
-            dropped.clone(),
-            alive,
-            pause,
-            configured,
-        );
+        writer::spawn(connection, received, dropped.clone(), alive, pause, limits);
         Ok(Self::new(entries, dropped))
     }
 
@@ -232,7 +230,11 @@ mod tests {
         let holder = Connection::open(&path).unwrap();
         holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
         let dropped = Counter::default();
-        let log = EventLog::open(&path, dropped.clone(), Box::new(HashMap::new)).unwrap();
+        let limits = Limits {
+            routes: Box::new(HashMap::new),
+            max_bytes: u64::MAX,
+        };
+        let log = EventLog::open(&path, dropped.clone(), limits).unwrap();
         let (route, body) = (route(), vec![b'x'; 1024 * 1024]);
 
         for _ in 0..40 {

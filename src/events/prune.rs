@@ -27,6 +27,13 @@ const DELETE_ATTEMPTS: &str = "DELETE FROM attempts WHERE event_id IN \
 const DELETE_EVENTS: &str = "DELETE FROM events WHERE id IN \
      (SELECT id FROM events WHERE route = ?1 AND id < ?2 ORDER BY id LIMIT ?3)";
 
+/// The attempts, then the records, of the log's oldest records, whatever
+/// their route: ?1 how many.
+const DELETE_OLDEST_ATTEMPTS: &str = "DELETE FROM attempts WHERE event_id IN \
+     (SELECT id FROM events ORDER BY id LIMIT ?1)";
+const DELETE_OLDEST_EVENTS: &str =
+    "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?1)";
+
 /// A route's bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounds {
@@ -58,9 +65,22 @@ pub const UNCONFIGURED: Bounds = Bounds {
 /// request since a restart (or logs nothing now) is pruned all the same.
 pub type Configured = Box<dyn Fn() -> HashMap<String, Bounds> + Send>;
 
+/// What the log keeps: each route's bounds, and the whole file's.
+pub struct Limits {
+    /// Each configured route's bounds.
+    pub routes: Configured,
+    /// The most bytes the file may use (`[store] log_max_bytes`): past it
+    /// the oldest records go, whatever their route, so that routes' bounds
+    /// set too wide (or bodies bigger than planned) cannot fill the disk.
+    pub max_bytes: u64,
+}
+
 /// Each route's bounds and the id below which its records go.
 pub struct Pruner {
     configured: Configured,
+    max_bytes: u64,
+    /// Whether the file uses more than `max_bytes`, as of the last refresh.
+    over_size: bool,
     cutoffs: HashMap<String, String>,
     refreshed_at: Option<Instant>,
 }
@@ -74,10 +94,12 @@ impl std::fmt::Debug for Pruner {
 }
 
 impl Pruner {
-    /// A pruner of the routes in the log, with `configured`'s bounds.
-    pub fn new(configured: Configured) -> Self {
+    /// A pruner of the routes in the log, within `limits`.
+    pub fn new(limits: Limits) -> Self {
         Self {
-            configured,
+            configured: limits.routes,
+            max_bytes: limits.max_bytes,
+            over_size: false,
             cutoffs: HashMap::new(),
             refreshed_at: None,
         }
@@ -112,6 +134,23 @@ impl Pruner {
                 .prepare_cached("DELETE FROM attempts WHERE event_id < ?1")?
                 .execute(params![lowest])?;
         }
+        self.check_size(connection)
+    }
+
+    /// Notes whether the file is past `max_bytes`, saying so when that changes.
+    fn check_size(&mut self, connection: &Connection) -> rusqlite::Result<()> {
+        let used = used_bytes(connection)?;
+        let over_size = used > self.max_bytes;
+        if over_size && !self.over_size {
+            tracing::warn!(
+                used,
+                log_max_bytes = self.max_bytes,
+                "the event log is full: its oldest records go, whatever their route"
+            );
+        } else if !over_size && self.over_size {
+            tracing::info!(used, "the event log is within log_max_bytes again");
+        }
+        self.over_size = over_size;
         Ok(())
     }
 
@@ -128,8 +167,25 @@ impl Pruner {
                 ])?;
             }
         }
+        if self.over_size {
+            for delete in [DELETE_OLDEST_ATTEMPTS, DELETE_OLDEST_EVENTS] {
+                transaction
+                    .prepare_cached(delete)?
+                    .execute(params![limit as i64])?;
+            }
+        }
         transaction.commit()
     }
+}
+
+/// The bytes the file's pages in use take (a deleted record's pages are
+/// free, and reused, though the file does not shrink).
+fn used_bytes(connection: &Connection) -> rusqlite::Result<u64> {
+    let pragma = |name: &str| -> rusqlite::Result<u64> {
+        connection.pragma_query_value(None, name, |row| row.get::<_, i64>(0).map(|n| n as u64))
+    };
+    let in_use = pragma("page_count")?.saturating_sub(pragma("freelist_count")?);
+    Ok(in_use * pragma("page_size")?)
 }
 
 /// The routes with records in the log: one step of the route index per
@@ -188,14 +244,17 @@ pub fn first_id_at(ms: i64) -> String {
 mod tests {
     use super::*;
 
-    /// `routes`, each keeping a minute's records.
-    fn configured(routes: &[&str]) -> Configured {
+    /// `routes`, each keeping a minute's records, in a file without a size bound.
+    fn configured(routes: &[&str]) -> Limits {
         let routes: Vec<String> = routes.iter().map(|r| r.to_string()).collect();
         let bounds = Bounds {
             retention_ms: 60_000,
             max_events: 1_000,
         };
-        Box::new(move || routes.iter().map(|r| (r.clone(), bounds)).collect())
+        Limits {
+            routes: Box::new(move || routes.iter().map(|r| (r.clone(), bounds)).collect()),
+            max_bytes: u64::MAX,
+        }
     }
 
     /// A log with `n` records of `route` made `age_ms` ago, each with an attempt.
@@ -273,6 +332,44 @@ mod tests {
         pruner.prune_some(&mut connection, 100).unwrap();
         assert_eq!(count(&connection, "events", "renamed"), 0);
         assert_eq!(count(&connection, "events", "removed"), 5);
+    }
+
+    #[test]
+    fn past_log_max_bytes_the_oldest_records_go_whatever_their_route() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut connection = super::super::writer::open(&dir.path().join("log.db")).unwrap();
+        let body = vec![b'x'; 32 * 1024];
+        let at = unix_ms(SystemTime::now());
+        for i in 0..64 {
+            let route = if i % 2 == 0 { "busy" } else { "quiet" };
+            connection
+                .execute(
+                    "INSERT INTO events (id, received_at, route, request_id, status, outcome, \
+                     body_size, duration_ms, body) VALUES (?1, ?2, ?3, 'r', 200, 'forwarded', 0, 0, ?4)",
+                    params![format!("{}-{i:06}", first_id_at(at)), at, route, body],
+                )
+                .unwrap();
+        }
+        let max_bytes = 1 << 20;
+        assert!(used_bytes(&connection).unwrap() > 2 * max_bytes);
+        let mut pruner = Pruner::new(Limits {
+            max_bytes,
+            ..configured(&["busy", "quiet"])
+        });
+
+        for _ in 0..64 {
+            pruner.refreshed_at = None;
+            pruner.refresh(&connection).unwrap();
+            pruner.prune_some(&mut connection, 4).unwrap();
+        }
+
+        assert!(used_bytes(&connection).unwrap() <= max_bytes);
+        let newest: String = connection
+            .query_row("SELECT max(id) FROM events", [], |row| row.get(0))
+            .unwrap();
+        assert!(newest.ends_with("-000063"), "{newest}");
+        let kept = count(&connection, "events", "busy") + count(&connection, "events", "quiet");
+        assert!((16..32).contains(&kept), "{kept} of 64 kept");
     }
 
     #[test]

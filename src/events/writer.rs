@@ -9,7 +9,7 @@ use prometheus_client::metrics::counter::Counter;
 use rusqlite::{Connection, Statement, params};
 
 use super::checkpoint::{PAUSE_AT_MOST, Pause};
-use super::prune::{Configured, Pruner};
+use super::prune::{Limits, Pruner};
 use super::query::delivery_key;
 use super::record::{redacted_headers, unix_ms};
 use super::upgrade::upgrade;
@@ -72,15 +72,15 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 /// Starts the writer; it ends when every [`super::EventLog`] is dropped,
 /// and drops `alive` then (which ends the checkpointer). Records of a batch
 /// it cannot write are counted in `dropped`, like those the channel could
-/// not take: one number for every record not logged. It prunes with the
-/// bounds `configured` gives.
+/// not take: one number for every record not logged. It prunes the log
+/// within `limits`.
 pub fn spawn(
     connection: Connection,
     entries: Receiver<Entry>,
     dropped: Counter,
     alive: SyncSender<()>,
     pause: Pause,
-    configured: Configured,
+    limits: Limits,
 ) {
     let spawned = std::thread::Builder::new()
         .name("hookgate-event-log".into())
@@ -91,7 +91,7 @@ pub fn spawn(
                      at saturation its records may be dropped sooner (docs/event-log.md)"
                 );
             }
-            Writer::new(connection, dropped, pause, configured).run(entries);
+            Writer::new(connection, dropped, pause, limits).run(entries);
             drop(alive);
         });
     if let Err(error) = spawned {
@@ -108,11 +108,11 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(connection: Connection, dropped: Counter, pause: Pause, configured: Configured) -> Self {
+    fn new(connection: Connection, dropped: Counter, pause: Pause, limits: Limits) -> Self {
         Self {
             connection,
             dropped,
-            pruner: Pruner::new(configured),
+            pruner: Pruner::new(limits),
             pause,
             failing: Quiet::default(),
         }
@@ -289,7 +289,10 @@ mod tests {
             dropped.clone(),
             alive,
             Pause::default(),
-            Box::new(HashMap::new),
+            Limits {
+                routes: Box::new(HashMap::new),
+                max_bytes: u64::MAX,
+            },
         );
 
         let attempt = AttemptRecord {
