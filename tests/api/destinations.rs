@@ -54,6 +54,12 @@ async fn queue_view(app: &TestApp, query: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// `POST url` with the admin token.
+async fn admin_post(app: &TestApp, url: String) -> reqwest::Response {
+    let request = app.client.post(url).bearer_auth(TOKEN);
+    request.send().await.unwrap()
+}
+
 fn event_id(recorded: &Recorded) -> String {
     let id = recorded
         .headers
@@ -212,13 +218,7 @@ async fn a_replay_reaches_the_recovered_primary_while_the_mirror_keeps_the_copy_
     .await;
 
     let url = app.admin_url(&format!("/admin/events/{id}/replay"));
-    let replayed = app
-        .client
-        .post(url)
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let replayed = admin_post(&app, url).await;
 
     assert_eq!(replayed.status(), 200);
     assert_eq!(queue_view(&app, "?destination=archive").await["depth"], 0);
@@ -267,13 +267,7 @@ async fn one_destination_down_keeps_its_own_dead_letters_while_the_other_deliver
 
     archive.answer_with(200);
     let url = app.admin_url("/admin/routes/chatwoot/replay?destination=archive");
-    let replayed = app
-        .client
-        .post(url)
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let replayed = admin_post(&app, url).await;
     let replayed: Value = replayed.json().await.unwrap();
     assert_eq!(replayed["replayed"], 3, "{replayed}");
     eventually("the replayed dead letters are delivered", || async {

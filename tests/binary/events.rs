@@ -23,19 +23,23 @@ fn events(config: &std::path::Path, args: &[&str]) -> (bool, String) {
     (output.status.success(), format!("{stdout}{stderr}"))
 }
 
+/// A chatwoot route to `downstream`, its store (and event log) in `dir`.
+fn config_in(dir: &tempfile::TempDir, downstream: &Downstream) -> std::path::PathBuf {
+    let text = format!(
+        "{}\n[store]\npath = {:?}\n",
+        chatwoot_config(&downstream.url("/hook"), ""),
+        dir.path().join("hookgate.db").display().to_string()
+    );
+    write_config(dir, &text)
+}
+
 #[tokio::test]
 async fn events_ls_and_show_read_what_the_gateway_logged() {
     let downstream = Downstream::start().await;
     downstream.answer_with(502);
     downstream.answer_body("agent down");
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("hookgate.db");
-    let text = format!(
-        "{}\n[store]\npath = {:?}\n",
-        chatwoot_config(&downstream.url("/hook"), ""),
-        store.display().to_string()
-    );
-    let config = write_config(&dir, &text);
+    let config = config_in(&dir, &downstream);
     let (_gateway, addr) = serve(&config);
     let client = reqwest::Client::new();
     let mut request = client
@@ -108,12 +112,7 @@ fn tail(config: &std::path::Path, args: &[&str]) -> (Gateway, mpsc::Receiver<Str
 async fn events_tail_prints_a_slow_request_s_record_after_those_of_faster_ones_that_came_later() {
     let downstream = Downstream::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "{}\n[store]\npath = {:?}\n",
-        chatwoot_config(&downstream.url("/hook"), ""),
-        dir.path().join("hookgate.db").display().to_string()
-    );
-    let config = write_config(&dir, &text);
+    let config = config_in(&dir, &downstream);
     let (_gateway, addr) = serve(&config);
     let (_tail, lines) = tail(&config, &["--route", "chatwoot"]);
     let post = |client: reqwest::Client| {
@@ -174,12 +173,7 @@ async fn events_replay_works_with_the_gateway_stopped_and_beside_a_running_one()
     let downstream = Downstream::start().await;
     downstream.answer_with(502);
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "{}\n[store]\npath = {:?}\n",
-        chatwoot_config(&downstream.url("/hook"), ""),
-        dir.path().join("hookgate.db").display().to_string()
-    );
-    let config = write_config(&dir, &text);
+    let config = config_in(&dir, &downstream);
     let (gateway, addr) = serve(&config);
     let client = reqwest::Client::new();
     let mut request = client
