@@ -121,6 +121,16 @@ fn a_route_redacts_its_list_its_scheme_s_signature_and_credentials_but_not_the_d
 }
 
 #[test]
+fn a_github_route_redacts_the_legacy_sha1_signature_too() {
+    let config = load_str(&with_scheme("github")).unwrap();
+    let redacted = &config.routes.by_name("hook").unwrap().log.redacted;
+    let names: Vec<&str> = redacted.iter().map(|h| h.as_str()).collect();
+    assert!(names.contains(&"x-hub-signature-256"), "{names:?}");
+    assert!(names.contains(&"x-hub-signature"), "{names:?}");
+    assert!(!names.contains(&"x-github-delivery"), "{names:?}");
+}
+
+#[test]
 fn a_route_delivers_in_sync_unless_it_says_queued() {
     let config = load_str(&route("")).unwrap();
     let hook = config.routes.by_name("hook").unwrap();

@@ -150,7 +150,7 @@ impl LogSettings {
     pub fn redacting(mut self, verifier: &Verifier) -> Self {
         let delivery = verifier.delivery_header();
         let is_delivery = |h: &str| delivery.is_some_and(|d| d.eq_ignore_ascii_case(h));
-        let scheme = (verifier.headers().into_iter())
+        let scheme = (verifier.signature_headers().into_iter())
             .filter(|h| !is_delivery(h))
             .filter_map(|h| HeaderName::try_from(h).ok());
         self.redacted.extend(scheme.chain(CREDENTIALS));

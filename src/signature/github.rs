@@ -8,6 +8,9 @@ use super::{Encoding, GenericHmac, HmacKeys};
 const SIGNATURE: &str = "X-Hub-Signature-256";
 const DELIVERY: &str = "X-GitHub-Delivery";
 const PREFIX: &str = "sha256=";
+/// The SHA-1 signature GitHub still sends beside the SHA-256 one: not
+/// checked, but with the body it is a replayable pair, so never stored.
+pub(super) const LEGACY_SIGNATURE: &str = "X-Hub-Signature";
 
 impl GenericHmac {
     /// The GitHub scheme with `keys` (HMAC-SHA256).

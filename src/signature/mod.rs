@@ -275,6 +275,16 @@ impl Verifier {
         }
     }
 
+    /// Headers that carry a signature of the body, whether the scheme
+    /// checks them or not: what the event log must not keep.
+    pub fn signature_headers(&self) -> Vec<&str> {
+        let mut headers = self.headers();
+        if self.scheme() == "github" {
+            headers.push(github::LEGACY_SIGNATURE);
+        }
+        headers
+    }
+
     /// The header in which the scheme's source sends a delivery id of its
     /// own (signed by nothing; what a receiver dedupes on), if it has one.
     pub fn delivery_header(&self) -> Option<&'static str> {
