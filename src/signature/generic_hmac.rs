@@ -33,6 +33,9 @@ pub struct GenericHmac {
     /// A header with the delivery's own id that the source sends along
     /// (signed by nothing, but what a receiver dedupes on).
     delivery: Option<&'static str>,
+    /// Other signatures of the body the source sends along, not checked
+    /// (GitHub's SHA-1 one): never kept in the event log.
+    unchecked: &'static [&'static str],
 }
 
 impl GenericHmac {
@@ -52,6 +55,7 @@ impl GenericHmac {
             encoding,
             prefix: Cow::Owned(prefix),
             delivery: None,
+            unchecked: &[],
         }
     }
 
@@ -69,7 +73,19 @@ impl GenericHmac {
             encoding,
             prefix: Cow::Borrowed(prefix),
             delivery: Some(delivery),
+            unchecked: &[],
         }
+    }
+
+    /// This scheme, with `headers` as other signatures the source sends.
+    pub(super) fn also_signed_in(mut self, headers: &'static [&'static str]) -> Self {
+        self.unchecked = headers;
+        self
+    }
+
+    /// Other signatures of the body that the source sends, not checked.
+    pub(super) fn unchecked(&self) -> &[&'static str] {
+        self.unchecked
     }
 
     /// The headers it reads, and [`Self::sign`] writes: the signature first.

@@ -10,13 +10,13 @@ const DELIVERY: &str = "X-GitHub-Delivery";
 const PREFIX: &str = "sha256=";
 /// The SHA-1 signature GitHub still sends beside the SHA-256 one: not
 /// checked, but with the body it is a replayable pair, so never stored.
-pub(super) const LEGACY_SIGNATURE: &str = "X-Hub-Signature";
+const LEGACY_SIGNATURE: &str = "X-Hub-Signature";
 
 impl GenericHmac {
     /// The GitHub scheme with `keys` (HMAC-SHA256).
     pub fn github(keys: HmacKeys) -> Self {
         let form = (SIGNATURE, Encoding::Hex, PREFIX);
-        GenericHmac::preset("github", keys, form, DELIVERY)
+        GenericHmac::preset("github", keys, form, DELIVERY).also_signed_in(&[LEGACY_SIGNATURE])
     }
 }
 

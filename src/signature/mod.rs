@@ -279,8 +279,8 @@ impl Verifier {
     /// checks them or not: what the event log must not keep.
     pub fn signature_headers(&self) -> Vec<&str> {
         let mut headers = self.headers();
-        if self.scheme() == "github" {
-            headers.push(github::LEGACY_SIGNATURE);
+        if let Verifier::Hmac(scheme) = self {
+            headers.extend(scheme.unchecked());
         }
         headers
     }
