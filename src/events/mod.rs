@@ -34,7 +34,7 @@ use crate::config::{StoreBackend, StoreSettings};
 use budget::{Budget, Claim};
 
 pub use record::{
-    ANSWER_EXCERPT, AttemptRecord, HeaderCopy, MAX_DELIVERY_ID, REDACTED, RequestRecord,
+    ANSWER_EXCERPT, AttemptRecord, HeaderCopy, REDACTED, RequestRecord, clipped_delivery_id,
     delivery_id, redacted_headers, unix_ms,
 };
 

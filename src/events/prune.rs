@@ -55,7 +55,7 @@ impl Bounds {
 
 /// The bounds of records whose route is no longer in the config: a
 /// route's defaults.
-pub const UNCONFIGURED: Bounds = Bounds {
+const UNCONFIGURED: Bounds = Bounds {
     retention_ms: DEFAULT_RETENTION.as_millis() as u64,
     max_events: DEFAULT_MAX_EVENTS,
 };
@@ -83,14 +83,6 @@ pub struct Pruner {
     over_size: bool,
     cutoffs: HashMap<String, String>,
     refreshed_at: Option<Instant>,
-}
-
-impl std::fmt::Debug for Pruner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pruner")
-            .field("cutoffs", &self.cutoffs)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Pruner {

@@ -58,13 +58,7 @@ impl Reader {
         match self {
             Self::Sqlite(path) => {
                 let filter = filter.clone();
-                off_the_runtime(path, move |connection| {
-                    Ok(match connection {
-                        Some(connection) => query::list(&connection, &filter)?,
-                        None => Page::default(),
-                    })
-                })
-                .await
+                off_the_runtime(path, move |connection| query::list(connection, &filter)).await
             }
             Self::Redis(reader) => Ok(reader.list(filter).await?),
         }
@@ -93,28 +87,26 @@ impl Reader {
         match self {
             Self::Sqlite(path) => {
                 let id = id.to_string();
-                off_the_runtime(path, move |connection| {
-                    Ok(match connection {
-                        Some(connection) => query::get(&connection, &id)?,
-                        None => None,
-                    })
-                })
-                .await
+                off_the_runtime(path, move |connection| query::get(connection, &id)).await
             }
             Self::Redis(reader) => Ok(reader.get(id).await?),
         }
     }
 }
 
-/// `read` on a connection to the log at `path` (`None`: no log yet), on
-/// a blocking thread: a text search reads every kept body of its range,
-/// which would hold up whatever else the runtime serves (the admin API,
-/// reloads; the webhooks too with the admin API on the public listener).
-async fn off_the_runtime<T: Send + 'static>(
+/// `read` on a connection to the log at `path` (nothing found, `T`'s
+/// default, when there is no log yet), on a blocking thread: a text search
+/// reads every kept body of its range, which would hold up whatever else
+/// the runtime serves (the admin API, reloads; the webhooks too with the
+/// admin API on the public listener).
+async fn off_the_runtime<T: Default + Send + 'static>(
     path: &std::path::Path,
-    read: impl FnOnce(Option<rusqlite::Connection>) -> Result<T, ReadError> + Send + 'static,
+    read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T, ReadError> {
     let path = path.to_path_buf();
-    let blocking = tokio::task::spawn_blocking(move || read(query::open(&path)?));
+    let blocking = tokio::task::spawn_blocking(move || match query::open(&path)? {
+        Some(connection) => Ok(read(&connection)?),
+        None => Ok(T::default()),
+    });
     blocking.await.expect("a read of the log does not panic")
 }

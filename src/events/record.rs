@@ -116,13 +116,18 @@ fn excerpt(answer: &[u8]) -> String {
 
 /// The characters of a delivery id kept: ids are short; a longer one is
 /// a source's mistake or an attack, not something to search by in full.
-pub const MAX_DELIVERY_ID: usize = 200;
+const MAX_DELIVERY_ID: usize = 200;
+
+/// `value` as a delivery id is kept: its first [`MAX_DELIVERY_ID`] characters.
+pub fn clipped_delivery_id(value: &str) -> String {
+    value.chars().take(MAX_DELIVERY_ID).collect()
+}
 
 /// The source's delivery id in `headers`, for `route`'s scheme.
 pub fn delivery_id(route: &Route, headers: &HeaderMap) -> Option<String> {
     let name = route.verifier.delivery_header()?;
     let value = headers.get(name)?.to_str().ok()?;
-    Some(value.chars().take(MAX_DELIVERY_ID).collect())
+    Some(clipped_delivery_id(value))
 }
 
 /// A request's headers copied out of the buffer they were read into.

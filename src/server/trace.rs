@@ -63,7 +63,7 @@ impl Trace {
     /// scheme has no header for one (Stripe, Slack, a token, ...).
     pub fn dedupe_key(&mut self, route: &Route, key: Option<&str>) {
         if route.log.enabled && self.delivery_id.is_none() {
-            self.delivery_id = key.map(|key| key.chars().take(events::MAX_DELIVERY_ID).collect());
+            self.delivery_id = key.map(events::clipped_delivery_id);
         }
     }
 
