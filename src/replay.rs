@@ -7,6 +7,8 @@
 //! Used by the admin API and by `hookgate events replay`, which works on the
 //! store directly: a running gateway's delivery picks the events up.
 
+use std::collections::HashMap;
+
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::events::{REDACTED, ReadError, Reader, query};
@@ -165,23 +167,18 @@ pub async fn matching(
 
 /// The destinations whose newest attempt at the event was delivered.
 fn delivered_to(attempts: &[query::Attempt]) -> Vec<&str> {
-    let mut newest: Vec<&query::Attempt> = Vec::new();
+    let mut newest: HashMap<&str, &query::Attempt> = HashMap::new();
     for attempt in attempts {
-        let Some(destination) = &attempt.destination else {
-            continue;
-        };
-        match newest
-            .iter_mut()
-            .find(|a| a.destination.as_ref() == Some(destination))
-        {
-            Some(seen) if seen.at <= attempt.at => *seen = attempt,
-            Some(_) => {}
-            None => newest.push(attempt),
+        if let Some(destination) = attempt.destination.as_deref() {
+            let seen = newest.entry(destination).or_insert(attempt);
+            if seen.at <= attempt.at {
+                *seen = attempt;
+            }
         }
     }
     (newest.into_iter())
-        .filter(|a| a.status.is_some_and(|s| (200..300).contains(&s)))
-        .filter_map(|a| a.destination.as_deref())
+        .filter(|(_, a)| a.status.is_some_and(|s| (200..300).contains(&s)))
+        .map(|(destination, _)| destination)
         .collect()
 }
 

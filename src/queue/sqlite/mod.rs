@@ -111,11 +111,14 @@ impl Store for Sqlite {
                         headers: &event.headers,
                         body: &event.body,
                     };
-                    sql::insert(conn, &row).map_err(|error| match error.sqlite_error_code() {
-                        Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                    sql::insert(conn, &row).map_err(|error| match error {
+                        // UNIQUE (route, id): the event is in the store already.
+                        rusqlite::Error::SqliteFailure(cause, _)
+                            if cause.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+                        {
                             QueueError::Exists(event.id.clone())
                         }
-                        _ => error.into(),
+                        other => other.into(),
                     })?;
                     held.insert(event.route.clone(), undelivered + 1);
                 }

@@ -73,19 +73,16 @@ pub(crate) fn token_matches(
         Sha256::digest(admin.token.expose_secret()),
     );
     let matches = bool::from(a.ct_eq(&b));
-    if context.admin_guard.is_locked_out(client) {
-        // Refused either way (the answer tells a guess nothing); only a
-        // wrong token keeps the address locked.
-        if !matches {
-            context.admin_guard.failed(client);
-        }
-        return Err(AdminError::LockedOut);
-    }
-    if matches {
-        Ok(())
-    } else {
+    let locked_out = context.admin_guard.is_locked_out(client);
+    // Every wrong token counts, during a lockout too (which it prolongs).
+    if !matches {
         context.admin_guard.failed(client);
-        Err(AdminError::WrongToken)
+    }
+    // Locked out, the right token is refused as well: the answer tells a guess nothing.
+    match (locked_out, matches) {
+        (true, _) => Err(AdminError::LockedOut),
+        (false, true) => Ok(()),
+        (false, false) => Err(AdminError::WrongToken),
     }
 }
 
