@@ -115,45 +115,41 @@ fn check_prints_each_destination_without_its_headers_or_signing_key() {
     }
 }
 
-#[test]
-fn check_lists_every_error_and_exits_1() {
+/// Asserts that `hookgate check` refuses `text` (exit 1), saying each of `lines`.
+fn assert_check_refuses(text: &str, lines: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let text = chatwoot_config("ftp://nowhere", "max_body_bytes = 0");
-    let config = write_config(&dir, &text);
+    let config = write_config(&dir, text);
 
     let output = check(&config);
 
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(
-        stderr.contains("route `chatwoot`, field `downstream`"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("route `chatwoot`, field `max_body_bytes`"),
-        "{stderr}"
+    for line in lines {
+        assert!(stderr.contains(line), "{line} in {stderr}");
+    }
+}
+
+#[test]
+fn check_lists_every_error_and_exits_1() {
+    assert_check_refuses(
+        &chatwoot_config("ftp://nowhere", "max_body_bytes = 0"),
+        &[
+            "route `chatwoot`, field `downstream`",
+            "route `chatwoot`, field `max_body_bytes`",
+        ],
     );
 }
 
 #[test]
 fn check_prints_the_warnings_of_a_file_it_refuses_too() {
-    let dir = tempfile::tempdir().unwrap();
     let weak = "\n[routes.legacy]\npath = \"/legacy\"\ndownstream = \"http://127.0.0.1:9/x\"\n\
                 signature = { scheme = \"hmac\", header = \"X-Sig\", algorithm = \"sha1\", secret = \"s\" }\n";
-    let text = chatwoot_config("ftp://nowhere", "") + weak;
-    let config = write_config(&dir, &text);
-
-    let output = check(&config);
-
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(
-        stderr.contains("route `chatwoot`, field `downstream`"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("warning: route `legacy`, field `signature.algorithm`"),
-        "{stderr}"
+    assert_check_refuses(
+        &(chatwoot_config("ftp://nowhere", "") + weak),
+        &[
+            "route `chatwoot`, field `downstream`",
+            "warning: route `legacy`, field `signature.algorithm`",
+        ],
     );
 }
 
