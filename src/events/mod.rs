@@ -35,7 +35,7 @@ use budget::{Budget, Claim};
 
 pub use record::{
     ANSWER_EXCERPT, AttemptRecord, HeaderCopy, REDACTED, RequestRecord, clipped_delivery_id,
-    delivery_id, redacted_headers, unix_ms,
+    delivery_id, unix_ms,
 };
 
 pub use prune::{Bounds, Configured, Limits, first_id_at};

@@ -11,7 +11,7 @@ use rusqlite::{Connection, Statement, params};
 use super::checkpoint::{PAUSE_AT_MOST, Pause};
 use super::prune::{Limits, Pruner};
 use super::query::delivery_key;
-use super::record::{redacted_headers, unix_ms};
+use super::record::unix_ms;
 use super::upgrade::upgrade;
 use super::{AttemptRecord, Entry, RequestRecord};
 use crate::quiet::Quiet;
@@ -220,10 +220,11 @@ const INSERT_ATTEMPT: &str = "INSERT INTO attempts (event_id, route, at, status,
 
 fn insert_request(insert: &mut Statement<'_>, record: &RequestRecord) -> rusqlite::Result<()> {
     let route = &record.route;
-    let headers = record.headers.as_ref().map(|headers| {
-        let pairs = redacted_headers(route, headers);
-        serde_json::to_string(&pairs).expect("pairs of strings serialize")
-    });
+    // JSON is UTF-8: stored as TEXT, as the schema says.
+    let headers = record
+        .headers
+        .as_ref()
+        .map(|headers| String::from_utf8(headers.redacted_json(route)).expect("JSON is UTF-8"));
     let attempt = record.attempt.as_ref();
     insert.execute(params![
         record.id,

@@ -13,7 +13,7 @@ use prometheus_client::metrics::counter::Counter;
 use redis::{Pipeline, Script};
 
 use super::super::prune::first_id_at;
-use super::super::record::{redacted_headers, unix_ms};
+use super::super::record::unix_ms;
 use super::super::{AttemptRecord, Entry, RequestRecord};
 use super::{Keys, RedisLogError, WRITE_TIMEOUT};
 use crate::quiet::Quiet;
@@ -185,9 +185,7 @@ fn add_request(pipe: &mut Pipeline, keys: &Keys, record: &RequestRecord, bounds:
         fields.push(("reason", reason.clone().into_bytes()));
     }
     if let Some(headers) = &record.headers {
-        let pairs = redacted_headers(route, headers);
-        let json = serde_json::to_vec(&pairs).expect("pairs of strings serialize");
-        fields.push(("headers", json));
+        fields.push(("headers", headers.redacted_json(route)));
     }
     if let Some(body) = &record.body {
         fields.push(("body", body.to_vec()));
