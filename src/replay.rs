@@ -42,6 +42,15 @@ pub enum ReplayError {
     Log(#[from] ReadError),
 }
 
+/// Records a replay by filter puts into the queue unless asked for fewer
+/// or more: a burst a downstream back from an outage takes, and an answer
+/// that comes before an HTTP client gives up. Past it the tally says
+/// [`Tally::more`], and the same replay again goes on where this one
+/// stopped (what it queued is skipped then, as queued or delivered).
+pub const DEFAULT_AT_MOST: u64 = 1_000;
+/// The most records one replay by filter puts into the queue.
+pub const MAX_AT_MOST: u64 = 10_000;
+
 /// What a replay by filter did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
@@ -56,6 +65,8 @@ pub struct Tally {
     /// Records skipped: delivered to each destination since (a replay
     /// earlier, or a retry of its own).
     pub delivered: u64,
+    /// Whether it stopped at its `at_most` with records still to look at.
+    pub more: bool,
 }
 
 /// Which destinations a replay goes to.
@@ -130,21 +141,27 @@ pub async fn one(
     Ok(())
 }
 
-/// Replays every record of `route` in the log at `log` that `filter`
+/// Replays the records of `route` in the log at `log` that `filter`
 /// selects (its `route`, `before` and `limit` are set here), oldest first,
-/// to the destinations that have not taken it since; skips and counts
-/// those without a body, already queued, or delivered since.
+/// to the destinations that have not taken it since, until `at_most` are
+/// replayed; skips and counts those without a body, already queued, or
+/// delivered since.
 pub async fn matching(
     log: &Reader,
     queue: &Queue,
     route: &Route,
     only: Option<&str>,
     filter: query::Filter,
+    at_most: u64,
 ) -> Result<Tally, ReplayError> {
     let mut tally = Tally::default();
     let mut found = selected(log, route, filter).await?;
     found.reverse();
     for summary in found {
+        if tally.replayed >= at_most {
+            tally.more = true;
+            break;
+        }
         if !summary.body_kept {
             tally.no_body += 1;
             continue;

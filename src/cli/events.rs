@@ -61,6 +61,14 @@ pub enum Action {
         id: Option<String>,
         #[command(flatten)]
         filter: FilterArgs,
+        /// With filters: put at most this many records into the queue (at
+        /// most 10,000); the same command again goes on where it stopped.
+        #[arg(
+            long,
+            default_value_t = crate::replay::DEFAULT_AT_MOST,
+            value_parser = clap::value_parser!(u64).range(1..=crate::replay::MAX_AT_MOST)
+        )]
+        limit: u64,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -135,9 +143,15 @@ pub fn run(action: Action) -> ExitCode {
 }
 
 fn execute(action: Action) -> Result<(), String> {
-    if let Action::Replay { id, filter, config } = action {
+    if let Action::Replay {
+        id,
+        filter,
+        limit,
+        config,
+    } = action
+    {
         let route = filter.route.clone();
-        return replay::run(&config, id, route, filter.filter(0));
+        return replay::run(&config, id, route, filter.filter(0), limit);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -9,13 +9,14 @@ use crate::events::{Reader, query};
 use crate::queue::Queue;
 use crate::replay;
 
-/// Replays the record `id`, or every record of `route` that `filter`
-/// selects, printing what was done.
+/// Replays the record `id`, or at most `at_most` records of `route` that
+/// `filter` selects, printing what was done.
 pub fn run(
     config: &ConfigArg,
     id: Option<String>,
     route: Option<String>,
     filter: query::Filter,
+    at_most: u64,
 ) -> Result<(), String> {
     // Secrets need not be set: only the routes' names and the store are used.
     let loaded = config::load_for_docs(&config.config, &config::Vars::process())
@@ -34,7 +35,7 @@ pub fn run(
                  a replay delivers again, even what was delivered"
                     .into(),
             ),
-            (None, Some(route)) => matching(&loaded, &queue, &log, &route, filter).await,
+            (None, Some(route)) => matching(&loaded, &queue, &log, &route, filter, at_most).await,
             (None, None) => Err("give an event id, or --route and filters".into()),
         }
     })
@@ -62,9 +63,10 @@ async fn matching(
     log: &Reader,
     name: &str,
     filter: query::Filter,
+    at_most: u64,
 ) -> Result<(), String> {
     let route = route_named(loaded, name)?;
-    let tally = replay::matching(log, queue, route, None, filter)
+    let tally = replay::matching(log, queue, route, None, filter, at_most)
         .await
         .map_err(|e| e.to_string())?;
     println!(
@@ -72,6 +74,11 @@ async fn matching(
          {} no destination wants, {} delivered since",
         tally.replayed, tally.no_body, tally.already_queued, tally.filtered, tally.delivered
     );
+    if tally.more {
+        println!(
+            "stopped at --limit {at_most}: more records match; run it again for the next ones"
+        );
+    }
     Ok(())
 }
 

@@ -52,6 +52,22 @@ fn event_ids(downstream: &Downstream) -> Vec<String> {
     ids.map(|id| id.to_str().unwrap().to_string()).collect()
 }
 
+/// Waits until the newest attempt of each event `ids` in the log is delivered.
+async fn each_delivered_in_log(app: &TestApp, ids: &[String]) {
+    eventually("each replay's delivery is in the log", || async {
+        let mut delivered = 0;
+        for id in ids {
+            let url = app.admin_url(&format!("/admin/events/{id}"));
+            let request = app.client.get(url).bearer_auth(TOKEN);
+            let record: Value = request.send().await.unwrap().json().await.unwrap();
+            let attempts = record["attempts"].as_array().unwrap();
+            delivered += usize::from(attempts.last().is_some_and(|a| a["status"] == 200));
+        }
+        delivered == ids.len()
+    })
+    .await;
+}
+
 /// Three events failed downstream, one forwarded, one refused.
 async fn three_failed_one_forwarded_one_refused(app: &TestApp, downstream: &Downstream) {
     downstream.answer_with(500);
@@ -95,18 +111,7 @@ async fn a_second_replay_by_filter_does_not_deliver_again_what_the_first_deliver
     three_failed_one_forwarded_one_refused(&app, &downstream).await;
     let failed = logged(&app, "downstream_error", 3).await;
     let first = replay(&app, "outcome=downstream_error").await;
-    eventually("each replay's delivery is in the log", || async {
-        let mut delivered = 0;
-        for id in &failed {
-            let url = app.admin_url(&format!("/admin/events/{id}"));
-            let request = app.client.get(url).bearer_auth(TOKEN);
-            let record: Value = request.send().await.unwrap().json().await.unwrap();
-            let attempts = record["attempts"].as_array().unwrap();
-            delivered += usize::from(attempts.last().is_some_and(|a| a["status"] == 200));
-        }
-        delivered == failed.len()
-    })
-    .await;
+    each_delivered_in_log(&app, &failed).await;
 
     let again = replay(&app, "outcome=downstream_error").await;
 
@@ -114,6 +119,30 @@ async fn a_second_replay_by_filter_does_not_deliver_again_what_the_first_deliver
     assert_eq!(again.1["replayed"], 0, "{}", again.1);
     assert_eq!(again.1["skipped"]["delivered"], 3, "{}", again.1);
     assert_eq!(downstream.received().len(), 4 + 3);
+}
+
+#[tokio::test]
+async fn a_replay_by_filter_stops_at_its_limit_oldest_first_and_the_same_call_goes_on_from_there() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&config(&downstream)).await;
+    three_failed_one_forwarded_one_refused(&app, &downstream).await;
+    // Newest first: the last two are the oldest.
+    let failed = logged(&app, "downstream_error", 3).await;
+
+    let first = replay(&app, "outcome=downstream_error&limit=2").await;
+    each_delivered_in_log(&app, &failed[1..]).await;
+    let again = replay(&app, "outcome=downstream_error&limit=2").await;
+
+    assert_eq!(first.1["replayed"], 2, "{}", first.1);
+    assert_eq!(first.1["more"], true, "{}", first.1);
+    assert_eq!(again.1["replayed"], 1, "{}", again.1);
+    assert_eq!(again.1["skipped"]["delivered"], 2, "{}", again.1);
+    assert_eq!(again.1["more"], false, "{}", again.1);
+    eventually("the three replays reach the downstream", || async {
+        downstream.received().len() == 4 + 3
+    })
+    .await;
+    assert_eq!(event_ids(&downstream)[6], failed[0]);
 }
 
 #[tokio::test]

@@ -95,6 +95,9 @@ pub struct Replayed {
     replayed: u64,
     /// With filters: the records selected but not replayed, by reason.
     skipped: Option<Skipped>,
+    /// With filters: whether the replay stopped at `limit` with records
+    /// still to look at. The same call again goes on where it stopped.
+    more: Option<bool>,
 }
 
 /// Records a replay by filter selected but did not replay.
@@ -182,6 +185,9 @@ impl QueueApi {
         until_ms: Query<Option<i64>>,
         /// Event log filter: the source's delivery id.
         delivery_id: Query<Option<String>>,
+        /// With event log filters: the most records put into the queue
+        /// (default 1,000, at most 10,000).
+        limit: Query<Option<u64>>,
     ) -> AdminResult<Replayed> {
         let (queue, lanes) = admit(&context, &auth, request, &name, destination.0.as_deref())?;
         let filter = query::Filter {
@@ -198,7 +204,10 @@ impl QueueApi {
             if id.is_some() {
                 return Err(AdminError::IdAndFilters.into());
             }
-            return from_log(&context, &name, destination.0.as_deref(), filter).await;
+            let at_most =
+                (limit.0.unwrap_or(replay::DEFAULT_AT_MOST)).clamp(1, replay::MAX_AT_MOST);
+            let only = destination.0.as_deref();
+            return from_log(&context, &name, only, filter, at_most).await;
         }
         let id = id.as_deref();
         let replayed = each_lane(queue, &lanes, id, |queue, lane| async move {
@@ -209,6 +218,7 @@ impl QueueApi {
             success: true,
             replayed,
             skipped: None,
+            more: None,
         }))
     }
 
@@ -246,20 +256,21 @@ impl QueueApi {
     }
 }
 
-/// Replays the records of route `name` that `filter` selects, to each
-/// destination that wants them (only `only`, when given).
+/// Replays at most `at_most` records of route `name` that `filter`
+/// selects, to each destination that wants them (only `only`, when given).
 async fn from_log(
     context: &Context,
     name: &str,
     only: Option<&str>,
     filter: query::Filter,
+    at_most: u64,
 ) -> AdminResult<Replayed> {
     let snapshot = context.live.load();
     let route = (snapshot.config.routes.by_name(name))
         .ok_or_else(|| AdminError::NoRoute(name.to_string()))?;
     let queue = context.queue.open(&snapshot.config.server.store)?;
     let log = &context.events_reader;
-    let tally = replay::matching(log, queue, route, only, filter).await?;
+    let tally = replay::matching(log, queue, route, only, filter, at_most).await?;
     Ok(Json(Replayed {
         success: true,
         replayed: tally.replayed,
@@ -269,6 +280,7 @@ async fn from_log(
             filtered: tally.filtered,
             delivered: tally.delivered,
         }),
+        more: Some(tally.more),
     }))
 }
 
