@@ -15,6 +15,7 @@ mod events_on_redis;
 mod forwarding;
 mod limits;
 mod operations;
+mod outcome_records;
 mod queue;
 mod rate_limit;
 mod redis_outage;
