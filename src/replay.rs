@@ -44,15 +44,14 @@ pub enum ReplayError {
 
 /// Records a replay by filter puts into the queue unless asked for fewer
 /// or more: a burst a downstream back from an outage takes, and an answer
-/// that comes before an HTTP client gives up. Past it the tally says
-/// [`Tally::more`], and the same replay again goes on where this one
-/// stopped (what it queued is skipped then, as queued or delivered).
+/// that comes before an HTTP client gives up. Past it the tally gives
+/// [`Tally::next`], from which the same replay goes on.
 pub const DEFAULT_AT_MOST: u64 = 1_000;
 /// The most records one replay by filter puts into the queue.
 pub const MAX_AT_MOST: u64 = 10_000;
 
 /// What a replay by filter did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {
     /// Records put into the queue.
     pub replayed: u64,
@@ -65,8 +64,25 @@ pub struct Tally {
     /// Records skipped: delivered to each destination since (a replay
     /// earlier, or a retry of its own).
     pub delivered: u64,
-    /// Whether it stopped at its `at_most` with records still to look at.
-    pub more: bool,
+    /// Where it stopped, when it stopped at its `at_most` with records
+    /// still to look at: the id of the last record it looked at. The same
+    /// replay with this as its `after` goes on from there. (Not "every
+    /// record it has not queued": an event it queued may be delivered, its
+    /// queue row gone, before its attempt reaches the log; a replay from
+    /// the start again would find it neither queued nor delivered.)
+    pub next: Option<String>,
+}
+
+/// Which records a replay by filter takes.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// The records of the route the log filter selects (its `route`,
+    /// `before` and `limit` are set by the replay).
+    pub filter: query::Filter,
+    /// Only records after this id: a [`Tally::next`].
+    pub after: Option<String>,
+    /// The most records put into the queue.
+    pub at_most: u64,
 }
 
 /// Which destinations a replay goes to.
@@ -141,27 +157,28 @@ pub async fn one(
     Ok(())
 }
 
-/// Replays the records of `route` in the log at `log` that `filter`
-/// selects (its `route`, `before` and `limit` are set here), oldest first,
-/// to the destinations that have not taken it since, until `at_most` are
-/// replayed; skips and counts those without a body, already queued, or
-/// delivered since.
+/// Replays the records of `route` in the log at `log` that `selection`
+/// takes, oldest first, to the destinations that have not taken each
+/// since, until `at_most` are replayed; skips and counts those without a
+/// body, already queued, or delivered since.
 pub async fn matching(
     log: &Reader,
     queue: &Queue,
     route: &Route,
     only: Option<&str>,
-    filter: query::Filter,
-    at_most: u64,
+    selection: Selection,
 ) -> Result<Tally, ReplayError> {
     let mut tally = Tally::default();
-    let mut found = selected(log, route, filter).await?;
+    let mut found = selected(log, route, selection.filter).await?;
     found.reverse();
-    for summary in found {
-        if tally.replayed >= at_most {
-            tally.more = true;
+    let after = selection.after.unwrap_or_default();
+    let mut last_looked_at = None;
+    for summary in found.into_iter().filter(|s| s.id > after) {
+        if tally.replayed >= selection.at_most {
+            tally.next = last_looked_at;
             break;
         }
+        last_looked_at = Some(summary.id.clone());
         if !summary.body_kept {
             tally.no_body += 1;
             continue;
@@ -211,14 +228,38 @@ async fn selected(
     log.walk(&filter).await
 }
 
-/// The logged headers to send again: redacted ones (signatures, credentials) left out.
+/// The logged headers to send again: redacted ones (signatures,
+/// credentials) left out, and those whose value was not text. The log
+/// keeps values as JSON text, a byte that is not UTF-8 as U+FFFD: such a
+/// value is left out rather than sent altered.
 fn kept_headers(pairs: Vec<(String, String)>) -> HeaderMap {
     pairs
         .into_iter()
-        .filter(|(_, value)| value != REDACTED)
+        .filter(|(_, value)| value != REDACTED && !value.contains(char::REPLACEMENT_CHARACTER))
         .filter_map(|(name, value)| {
             let name = HeaderName::try_from(name).ok()?;
             Some((name, HeaderValue::try_from(value).ok()?))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(name: &str, value: &str) -> (String, String) {
+        (name.to_string(), value.to_string())
+    }
+
+    #[test]
+    fn a_replay_sends_neither_redacted_headers_nor_values_that_were_not_text() {
+        let kept = kept_headers(vec![
+            pair("x-chatwoot-signature", REDACTED),
+            pair("x-legacy", "caf\u{FFFD}"),
+            pair("x-chatwoot-delivery", "d-1"),
+        ]);
+
+        let names: Vec<&str> = kept.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-chatwoot-delivery"]);
+    }
 }

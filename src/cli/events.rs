@@ -51,24 +51,31 @@ pub enum Action {
         config: ConfigArg,
     },
     /// Deliver records again through the queue (original bytes, same event
-    /// id): the one with ID, or every record of `--route` the filters select.
+    /// id): the one with ID, or the records of `--route` the filters select,
+    /// oldest first, at most `--limit`.
     Replay {
         /// The event id; or give `--route` and filters instead.
         #[arg(
             required_unless_present = "route",
-            conflicts_with_all = ["route", "outcome", "status", "delivery_id", "since", "until"]
+            conflicts_with_all = [
+                "route", "outcome", "status", "delivery_id", "since", "until", "limit", "after"
+            ]
         )]
         id: Option<String>,
         #[command(flatten)]
         filter: FilterArgs,
         /// With filters: put at most this many records into the queue (at
-        /// most 10,000); the same command again goes on where it stopped.
+        /// most 10,000).
         #[arg(
             long,
             default_value_t = crate::replay::DEFAULT_AT_MOST,
             value_parser = clap::value_parser!(u64).range(1..=crate::replay::MAX_AT_MOST)
         )]
         limit: u64,
+        /// With filters: only records after this event id, where a replay
+        /// stopped at its `--limit` (it prints the id).
+        #[arg(long)]
+        after: Option<String>,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -147,11 +154,17 @@ fn execute(action: Action) -> Result<(), String> {
         id,
         filter,
         limit,
+        after,
         config,
     } = action
     {
         let route = filter.route.clone();
-        return replay::run(&config, id, route, filter.filter(0), limit);
+        let selection = crate::replay::Selection {
+            filter: filter.filter(0),
+            after,
+            at_most: limit,
+        };
+        return replay::run(&config, id, route, selection);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

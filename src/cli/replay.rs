@@ -5,18 +5,17 @@
 
 use super::ConfigArg;
 use crate::config::{self, Config};
-use crate::events::{Reader, query};
+use crate::events::Reader;
 use crate::queue::Queue;
 use crate::replay;
 
-/// Replays the record `id`, or at most `at_most` records of `route` that
-/// `filter` selects, printing what was done.
+/// Replays the record `id`, or the records of `route` that `selection`
+/// takes, printing what was done.
 pub fn run(
     config: &ConfigArg,
     id: Option<String>,
     route: Option<String>,
-    filter: query::Filter,
-    at_most: u64,
+    selection: replay::Selection,
 ) -> Result<(), String> {
     // Secrets need not be set: only the routes' names and the store are used.
     let loaded = config::load_for_docs(&config.config, &config::Vars::process())
@@ -30,12 +29,12 @@ pub fn run(
     runtime.block_on(async {
         match (id, route) {
             (Some(id), _) => one(&loaded, &queue, &log, &id).await,
-            (None, Some(_)) if !filter.narrows() => Err(
+            (None, Some(_)) if !selection.filter.narrows() => Err(
                 "give at least one filter (--outcome, --status, --since, --until, --delivery-id): \
                  a replay delivers again, even what was delivered"
                     .into(),
             ),
-            (None, Some(route)) => matching(&loaded, &queue, &log, &route, filter, at_most).await,
+            (None, Some(route)) => matching(&loaded, &queue, &log, &route, selection).await,
             (None, None) => Err("give an event id, or --route and filters".into()),
         }
     })
@@ -62,11 +61,11 @@ async fn matching(
     queue: &Queue,
     log: &Reader,
     name: &str,
-    filter: query::Filter,
-    at_most: u64,
+    selection: replay::Selection,
 ) -> Result<(), String> {
     let route = route_named(loaded, name)?;
-    let tally = replay::matching(log, queue, route, None, filter, at_most)
+    let at_most = selection.at_most;
+    let tally = replay::matching(log, queue, route, None, selection)
         .await
         .map_err(|e| e.to_string())?;
     println!(
@@ -74,10 +73,8 @@ async fn matching(
          {} no destination wants, {} delivered since",
         tally.replayed, tally.no_body, tally.already_queued, tally.filtered, tally.delivered
     );
-    if tally.more {
-        println!(
-            "stopped at --limit {at_most}: more records match; run it again for the next ones"
-        );
+    if let Some(next) = tally.next {
+        println!("stopped at --limit {at_most} with records left: go on with --after {next}");
     }
     Ok(())
 }

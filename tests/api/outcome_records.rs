@@ -108,7 +108,9 @@ fn outcome_and_status(record: &Value) -> (&str, u64) {
 #[tokio::test]
 async fn every_outcome_the_issue_names_leaves_its_record_with_a_body_only_when_verified() {
     let downstream = Downstream::start().await;
-    downstream.delay(Duration::from_millis(600));
+    // Long enough that the second request to `busy` surely comes while
+    // the first holds its place; the body timeout's 10 s run alongside.
+    downstream.delay(Duration::from_secs(5));
     let app = spawn_app(&config(&downstream)).await;
 
     // The body timeout takes its 10 s; everything else happens meanwhile.
@@ -156,6 +158,7 @@ async fn every_outcome_the_issue_names_leaves_its_record_with_a_body_only_when_v
     assert_eq!(shed_record["replayable"], true, "{shed_record}");
     let duplicate = find_newest(&app, "once").await;
     assert_eq!(outcome_and_status(&duplicate), ("duplicate", 200));
+    app.stop().await;
 }
 
 /// The record of `route` with delivery id `delivery`.

@@ -95,9 +95,10 @@ pub struct Replayed {
     replayed: u64,
     /// With filters: the records selected but not replayed, by reason.
     skipped: Option<Skipped>,
-    /// With filters: whether the replay stopped at `limit` with records
-    /// still to look at. The same call again goes on where it stopped.
-    more: Option<bool>,
+    /// With filters, when the replay stopped at `limit` with records still
+    /// to look at: the id of the last record it looked at. The same call
+    /// with `after` set to it goes on from there.
+    next: Option<String>,
 }
 
 /// Records a replay by filter selected but did not replay.
@@ -155,9 +156,10 @@ impl QueueApi {
     }
 
     /// Put a route's dead letters back into the queue: the one with `id`, or
-    /// all. With event log filters instead: deliver again every record of
-    /// the route they select (its kept, verified body, through the queue,
-    /// with the same event id), skipping those without a body or already queued.
+    /// all. With event log filters instead: deliver again the records of
+    /// the route they select, oldest first, at most `limit` (each kept,
+    /// verified body, through the queue, with the same event id), skipping
+    /// those without a body, already queued or delivered since.
     #[oai(
         path = "/admin/routes/:name/replay",
         method = "post",
@@ -186,8 +188,11 @@ impl QueueApi {
         /// Event log filter: the source's delivery id.
         delivery_id: Query<Option<String>>,
         /// With event log filters: the most records put into the queue
-        /// (default 1,000, at most 10,000).
+        /// (default 1,000; 1 to 10,000, a value outside taken as the bound).
         limit: Query<Option<u64>>,
+        /// With event log filters: only records after this id (the `next`
+        /// of the call before).
+        after: Query<Option<String>>,
     ) -> AdminResult<Replayed> {
         let (queue, lanes) = admit(&context, &auth, request, &name, destination.0.as_deref())?;
         let filter = query::Filter {
@@ -204,10 +209,13 @@ impl QueueApi {
             if id.is_some() {
                 return Err(AdminError::IdAndFilters.into());
             }
-            let at_most =
-                (limit.0.unwrap_or(replay::DEFAULT_AT_MOST)).clamp(1, replay::MAX_AT_MOST);
+            let selection = replay::Selection {
+                filter,
+                after: given(after.0),
+                at_most: (limit.0.unwrap_or(replay::DEFAULT_AT_MOST)).clamp(1, replay::MAX_AT_MOST),
+            };
             let only = destination.0.as_deref();
-            return from_log(&context, &name, only, filter, at_most).await;
+            return from_log(&context, &name, only, selection).await;
         }
         let id = id.as_deref();
         let replayed = each_lane(queue, &lanes, id, |queue, lane| async move {
@@ -218,7 +226,7 @@ impl QueueApi {
             success: true,
             replayed,
             skipped: None,
-            more: None,
+            next: None,
         }))
     }
 
@@ -256,21 +264,20 @@ impl QueueApi {
     }
 }
 
-/// Replays at most `at_most` records of route `name` that `filter`
-/// selects, to each destination that wants them (only `only`, when given).
+/// Replays the records of route `name` that `selection` takes, to each
+/// destination that wants them (only `only`, when given).
 async fn from_log(
     context: &Context,
     name: &str,
     only: Option<&str>,
-    filter: query::Filter,
-    at_most: u64,
+    selection: replay::Selection,
 ) -> AdminResult<Replayed> {
     let snapshot = context.live.load();
     let route = (snapshot.config.routes.by_name(name))
         .ok_or_else(|| AdminError::NoRoute(name.to_string()))?;
     let queue = context.queue.open(&snapshot.config.server.store)?;
     let log = &context.events_reader;
-    let tally = replay::matching(log, queue, route, only, filter, at_most).await?;
+    let tally = replay::matching(log, queue, route, only, selection).await?;
     Ok(Json(Replayed {
         success: true,
         replayed: tally.replayed,
@@ -280,7 +287,7 @@ async fn from_log(
             filtered: tally.filtered,
             delivered: tally.delivered,
         }),
-        more: Some(tally.more),
+        next: tally.next,
     }))
 }
 
