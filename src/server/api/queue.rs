@@ -189,7 +189,7 @@ impl QueueApi {
         delivery_id: Query<Option<String>>,
         /// With event log filters: the most records put into the queue
         /// (default 1,000; 1 to 10,000, a value outside taken as the bound).
-        limit: Query<Option<u64>>,
+        limit: Query<Option<i64>>,
         /// With event log filters: only records after this id (the `next`
         /// of the call before).
         after: Query<Option<String>>,
@@ -212,7 +212,9 @@ impl QueueApi {
             let selection = replay::Selection {
                 filter,
                 after: given(after.0),
-                at_most: (limit.0.unwrap_or(replay::DEFAULT_AT_MOST)).clamp(1, replay::MAX_AT_MOST),
+                // Any integer: a value past either bound is taken as the bound.
+                at_most: (limit.0.unwrap_or(replay::DEFAULT_AT_MOST as i64))
+                    .clamp(1, replay::MAX_AT_MOST as i64) as u64,
             };
             let only = destination.0.as_deref();
             return from_log(&context, &name, only, selection).await;
