@@ -52,13 +52,28 @@ retry = { initial_backoff = "50ms", max_backoff = "200ms" }
 signature = { scheme = "none" }
 "#;
 
+/// A queued route that gives up at the first failure: its events become
+/// dead letters while the downstream fails, for the operator to replay
+/// and purge.
+const INVOICES: &str = "invoices";
+
+fn invoices(downstream: &Downstream) -> String {
+    format!(
+        "[routes.{INVOICES}]\npath = \"/hooks/invoices\"\ndelivery = \"queued\"\n\
+         downstream = \"{}\"\nretry = {{ max_attempts = 1 }}\n\
+         signature = {{ scheme = \"none\" }}\n",
+        downstream.url("/invoices")
+    )
+}
+
 fn config(downstream: &Downstream) -> String {
     let config = chatwoot_config(&downstream.url("/hook"), "");
     format!(
         "{config}\n[routes.{XSS_ROUTE:?}]\npath = \"/hooks/other\"\ndownstream = \"{}\"\n\
          [routes.{XSS_ROUTE:?}.signature]\nscheme = \"github\"\nsecret = \"gh\"\n\
-         {ORDERS}\n[admin]\ntoken = \"{TOKEN}\"\n",
-        downstream.url("/other")
+         {ORDERS}\n{}\n[admin]\ntoken = \"{TOKEN}\"\n",
+        downstream.url("/other"),
+        invoices(downstream),
     )
 }
 
@@ -88,6 +103,15 @@ async fn an_operator_finds_a_failed_event_in_the_console_and_replays_it() {
     assert_eq!(failed.status(), 500);
     let order = app.client.post(app.url("/hooks/orders")).body("{}");
     assert_eq!(order.send().await.unwrap().status(), 202);
+    let invoices = [r#"{"invoice":1}"#, r#"{"invoice":2}"#];
+    for invoice in invoices {
+        let post = app.client.post(app.url("/hooks/invoices")).body(invoice);
+        assert_eq!(post.send().await.unwrap().status(), 202);
+    }
+    eventually("both invoices are dead letters", || async {
+        queue(&app, INVOICES).await["dead_letters"] == 2
+    })
+    .await;
     // The downstream is back: the operator can replay.
     downstream.answer_with(200);
     downstream.answer_body(r#"{"ok":true}"#);
@@ -102,6 +126,7 @@ async fn an_operator_finds_a_failed_event_in_the_console_and_replays_it() {
         .env("DELIVERY_ID", DELIVERY)
         .env("XSS_ROUTE", XSS_ROUTE)
         .env("XSS_TEXT", XSS_BODY)
+        .env("DEAD_ROUTE", INVOICES)
         .env("SCREENSHOTS", &screenshots);
     // The script bounds each of its waits itself.
     let output = tokio::task::spawn_blocking(move || script.output().expect("node runs"))
@@ -117,12 +142,32 @@ async fn an_operator_finds_a_failed_event_in_the_console_and_replays_it() {
         output.status.success(),
         "the browser script failed:\n{report}"
     );
-    let replayed = downstream.received();
+    let received = downstream.received();
+    let to = |path: &str| -> Vec<Vec<u8>> {
+        let sent = received.iter().filter(|r| r.path == path);
+        sent.map(|r| r.body.clone()).collect()
+    };
+    let chatwoot = to("/hook");
     assert_eq!(
-        replayed.len(),
+        chatwoot.len(),
         PAGE + 3,
         "the others, the failed call and the replay"
     );
-    assert_eq!(replayed[PAGE + 2].body, body.as_bytes());
+    assert_eq!(chatwoot[PAGE + 2], body.as_bytes());
+    let invoiced = to("/invoices");
+    assert_eq!(invoiced.len(), 3, "two failed calls, then one replayed");
+    assert!(invoices.iter().any(|i| i.as_bytes() == invoiced[2]));
+    let queue = queue(&app, INVOICES).await;
+    assert_eq!(
+        (&queue["dead_letters"], &queue["depth"]),
+        (&0.into(), &0.into()),
+        "one replayed, the other purged"
+    );
     app.stop().await;
+}
+
+async fn queue(app: &TestApp, route: &str) -> serde_json::Value {
+    let url = app.admin_url(&format!("/admin/routes/{route}/queue"));
+    let view = app.client.get(url).bearer_auth(TOKEN).send().await.unwrap();
+    view.json().await.unwrap()
 }

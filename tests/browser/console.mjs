@@ -1,12 +1,14 @@
 // The console in headless Chromium, as an operator uses it: log in, read the
 // overview, page to older events, find a failed event by its delivery id,
-// replay it, see it delivered; hostile text shows as text; a wrong token
-// reaches nothing.
+// replay it, see it delivered; replay one dead letter and purge another;
+// hostile text shows as text; a wrong token reaches nothing.
 //
 // Run by tests/binary/console_browser.rs, which starts the gateway and the
 // downstream and passes: HOOKGATE_URL, HOOKGATE_TOKEN, DELIVERY_ID (of an
 // event the downstream failed, since recovered), XSS_ROUTE (a route whose
-// name is markup), XSS_TEXT (a fragment of the hostile body), SCREENSHOTS.
+// name is markup), XSS_TEXT (a fragment of the hostile body), DEAD_ROUTE (a
+// queued route holding two dead letters, its downstream since recovered),
+// SCREENSHOTS.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -16,6 +18,7 @@ const token = process.env.HOOKGATE_TOKEN;
 const deliveryId = process.env.DELIVERY_ID;
 const xssRoute = process.env.XSS_ROUTE;
 const xssText = process.env.XSS_TEXT;
+const deadRoute = process.env.DEAD_ROUTE;
 const screenshots = process.env.SCREENSHOTS;
 const TIMEOUT = 20000;
 
@@ -124,6 +127,32 @@ async function hostileTextIsText(page, dialogs, fragments) {
   step('hostile body, header, answer and route name show as text and run nothing');
 }
 
+async function deadRows(page, count) {
+  await page.waitForFunction((n) => document.querySelectorAll('#dead tbody tr[data-id]').length === n,
+    count, { timeout: TIMEOUT });
+}
+
+async function deadLettersReplayedAndPurged(page) {
+  await page.goto(`${url}/console#/`);
+  const link = page.locator(`#overview tr[data-route="${deadRoute}"] a[href="#/dead/${deadRoute}"]`);
+  await link.waitFor({ timeout: TIMEOUT });
+  assert.equal(await link.textContent(), '2', 'the overview counts the dead letters');
+  await link.click();
+  await deadRows(page, 2);
+  const rows = page.locator('#dead tbody tr[data-id]');
+  // Purging asks to be clicked twice, on the page; the table is redrawn in
+  // between (here by the replay of the other row), and the button stays armed.
+  await rows.nth(1).getByRole('button', { name: 'Purge', exact: true }).click();
+  await rows.nth(0).getByRole('button', { name: 'Replay', exact: true }).click();
+  await page.getByText('Replayed 1.').waitFor({ timeout: TIMEOUT });
+  // Delivered, it is a dead letter no more.
+  await deadRows(page, 1);
+  await rows.first().getByRole('button', { name: 'Purge: click again', exact: true }).click({ timeout: TIMEOUT });
+  await page.getByText('Purged 1.').waitFor({ timeout: TIMEOUT });
+  await page.getByText('No dead letter.').waitFor({ timeout: TIMEOUT });
+  step('one dead letter replayed and delivered, the other purged');
+}
+
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
@@ -147,6 +176,7 @@ try {
   await page.goto(`${url}/console#/`);
   await overview(page);
   await hostileTextIsText(page, dialogs, [xssRoute]);
+  await deadLettersReplayedAndPurged(page);
   console.log('console: all checks passed');
 } finally {
   await browser.close();

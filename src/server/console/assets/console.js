@@ -314,15 +314,22 @@ async function eventPage(current, id) {
 // ---- dead letters -----------------------------------------------------------------
 
 // A destructive button asks once more, on the page (a dialog would block the tab).
-function confirmButton(label, action) {
-  const button = el('button', { class: 'danger' }, label);
-  let armed = false;
+// The page is redrawn while the operator decides (a queue's ages change every
+// poll), so which button waits for its second click is kept here, by key,
+// not in the button: a redrawn one comes back armed.
+const CONFIRM_MS = 10000;
+let armed = { key: null, at: 0 };
+
+function confirmButton(label, key, action) {
+  const isArmed = () => armed.key === key && Date.now() - armed.at < CONFIRM_MS;
+  const button = el('button', { class: 'danger' }, isArmed() ? `${label}: click again` : label);
   button.addEventListener('click', async () => {
-    if (!armed) {
-      armed = true;
+    if (!isArmed()) {
+      armed = { key, at: Date.now() };
       button.textContent = `${label}: click again`;
       return;
     }
+    armed = { key: null, at: 0 };
     button.disabled = true;
     await action();
   });
@@ -350,13 +357,13 @@ async function deadLetters(current, route) {
       el('td', { class: 'num' }, String(d.attempts)), el('td', {}, d.last_error || ''),
       el('td', {},
         el('button', { on: { click: act('POST', `${base}/replay?${one}`, (a) => `Replayed ${a.replayed}.`) } }, 'Replay'),
-        ' ', confirmButton('Purge', act('DELETE', `${base}/dead-letters?${one}`, (a) => `Purged ${a.purged}.`))));
+        ' ', confirmButton('Purge', `${route} ${one}`, act('DELETE', `${base}/dead-letters?${one}`, (a) => `Purged ${a.purged}.`))));
   });
   show(
     el('h1', {}, 'Dead letters of ', route),
     el('p', {}, `${queue.dead_letters} dead letters, ${queue.depth} waiting${queue.paused ? ', delivery paused' : ''}. `,
       el('button', { on: { click: act('POST', `${base}/replay`, (a) => `Replayed ${a.replayed}.`) } }, 'Replay all'), ' ',
-      confirmButton('Purge all', act('DELETE', `${base}/dead-letters`, (a) => `Purged ${a.purged}.`))),
+      confirmButton('Purge all', route, act('DELETE', `${base}/dead-letters`, (a) => `Purged ${a.purged}.`))),
     outcome,
     el('table', { id: 'dead' }, el('thead', {}, el('tr', {}, ['Event id', 'Destination', 'Received', 'Attempts', 'Last error', ''].map((h) => el('th', {}, h)))),
       el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: '6', class: 'muted' }, 'No dead letter.')))),
