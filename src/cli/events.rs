@@ -292,19 +292,20 @@ impl Printed {
 
 fn print_header() {
     println!(
-        "{:<36}  {:<24}  {:<16}  {:>6}  {:<18}  REASON",
-        "ID", "RECEIVED", "ROUTE", "STATUS", "OUTCOME"
+        "{:<36}  {:<24}  {:<16}  {:>6}  {:<18}  {:<24}  REASON",
+        "ID", "RECEIVED", "ROUTE", "STATUS", "OUTCOME", "DELIVERED"
     );
 }
 
 fn line(summary: &query::Summary) -> String {
     format!(
-        "{:<36}  {:<24}  {:<16}  {:>6}  {:<18}  {}",
+        "{:<36}  {:<24}  {:<16}  {:>6}  {:<18}  {:<24}  {}",
         summary.id,
         time(summary.received_at),
         summary.route,
         summary.status,
         summary.outcome,
+        summary.delivered_at.map_or("-".into(), time),
         summary.reason.as_deref().unwrap_or("-")
     )
 }

@@ -69,6 +69,11 @@ pub struct Summary {
     pub duration_ms: u64,
     /// Whether the verified body was kept (it can be replayed).
     pub body_kept: bool,
+    /// When a destination last answered a call with 2xx (Unix ms), the
+    /// sync call, a retry or a replay alike: an event that failed and was
+    /// replayed since shows it here, while `status` and `outcome` stay
+    /// what the source was answered.
+    pub delivered_at: Option<i64>,
 }
 
 /// A page of a list, newest first.
@@ -138,7 +143,11 @@ pub fn open(path: &Path) -> rusqlite::Result<Option<Connection>> {
 }
 
 const SUMMARY: &str = "SELECT id, received_at, route, request_id, delivery_id, status, outcome, \
-     reason, body_size, duration_ms, body IS NOT NULL, headers, body FROM events";
+     reason, body_size, duration_ms, body IS NOT NULL, headers, body, \
+     nullif(max(ifnull((SELECT max(at) FROM attempts \
+         WHERE event_id = events.id AND status BETWEEN 200 AND 299), 0), \
+       iif(attempt_status BETWEEN 200 AND 299, attempt_at, 0)), 0) \
+     FROM events";
 
 /// The records `filter` selects, newest first.
 pub fn list(connection: &Connection, filter: &Filter) -> rusqlite::Result<Page> {
@@ -265,6 +274,7 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<Summary> {
         body_size: row.get::<_, i64>(8)? as u64,
         duration_ms: row.get::<_, i64>(9)? as u64,
         body_kept: row.get(10)?,
+        delivered_at: row.get(13)?,
     })
 }
 

@@ -75,6 +75,11 @@ async fn every_outcome_leaves_a_record_and_refused_bodies_are_not_kept() {
         .map(|e| e["status"].as_u64().unwrap())
         .collect();
     assert_eq!(statuses, [500, 401, 200]);
+    let delivered: Vec<bool> = found
+        .iter()
+        .map(|e| e["delivered_at"].is_string())
+        .collect();
+    assert_eq!(delivered, [false, false, true]);
     assert_eq!(found[1]["replayable"], false);
     assert_eq!(
         found[1]["reason"],
@@ -114,10 +119,13 @@ async fn a_failed_sync_event_is_replayed_byte_exact_with_its_id_once_the_downstr
     downstream.answer_body("agent service down");
     let failed = app.post_event().await;
     assert_eq!(failed.status(), 500);
-    let id = records(&app, 1).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let failed = records(&app, 1).await.remove(0);
+    assert_eq!(
+        failed["delivered_at"],
+        Value::Null,
+        "not delivered: {failed}"
+    );
+    let id = failed["id"].as_str().unwrap().to_string();
     let detail = admin_get(&app, &format!("/admin/events/{id}")).await;
     assert_eq!(detail["attempts"][0]["answer"], "agent service down");
 
@@ -138,6 +146,17 @@ async fn a_failed_sync_event_is_replayed_byte_exact_with_its_id_once_the_downstr
         detail["attempts"].as_array().unwrap().len() == 2
     })
     .await;
+    // The list tells the failure delivered since, and keeps what the source was answered.
+    let listed = list(&app).await.remove(0);
+    assert_eq!(
+        (&listed["status"], &listed["outcome"]),
+        (&500.into(), &"downstream_error".into())
+    );
+    let detail = admin_get(&app, &format!("/admin/events/{id}")).await;
+    assert_eq!(
+        listed["delivered_at"], detail["attempts"][1]["at"],
+        "{listed}"
+    );
 }
 
 #[tokio::test]

@@ -178,6 +178,11 @@ async fn on_redis_a_replay_by_filter_on_one_instance_redelivers_another_instance
         })
         .collect();
     assert!(again.iter().all(|d| d.starts_with("d-failed")), "{again:?}");
+    eventually("A lists every record delivered", || async {
+        let records = listed(&a, "/admin/events").await;
+        records.iter().all(|r| r["delivered_at"].is_string())
+    })
+    .await;
     a.stop().await;
     b.stop().await;
 }

@@ -102,8 +102,9 @@ async function failedEventReplayed(page) {
   await page.waitForFunction(() => window.location.hash.includes('delivery_id')
     && document.querySelectorAll('#events tbody tr[data-id]').length === 1, null, { timeout: TIMEOUT });
   const row = page.locator('#events tbody tr[data-id]');
-  assert.equal((await row.locator('td').nth(4).textContent()), deliveryId, 'found by its delivery id');
+  assert.equal((await row.locator('td').nth(5).textContent()), deliveryId, 'found by its delivery id');
   assert.equal((await row.locator('td').nth(2).textContent()), '500');
+  assert.equal((await row.locator('td').nth(4).textContent()), '—', 'not delivered yet');
   await row.locator('a').click();
   const attempts = page.locator('#attempts li');
   await attempts.first().waitFor({ timeout: TIMEOUT });
@@ -116,6 +117,19 @@ async function failedEventReplayed(page) {
   await page.getByText('Replayed: queued').waitFor({ timeout: TIMEOUT });
   await page.screenshot({ path: `${screenshots}/console-event.png`, fullPage: true });
   step('the failed event is found, replayed with the button, and shown delivered');
+}
+
+// Back in the list, the event still shows the 500 its source was answered,
+// and now when it was delivered.
+async function replayedShownInTheList(page) {
+  await page.goBack();
+  await page.waitForFunction(() => {
+    const delivered = document.querySelector('#events tbody tr[data-id] td:nth-child(5)');
+    return delivered && delivered.classList.contains('good');
+  }, null, { timeout: TIMEOUT });
+  const row = page.locator('#events tbody tr[data-id]');
+  assert.equal((await row.locator('td').nth(2).textContent()), '500');
+  step('in the list, the replayed event keeps its 500 and shows when it was delivered');
 }
 
 async function hostileTextIsText(page, dialogs, fragments) {
@@ -173,6 +187,7 @@ try {
   await failedEventReplayed(page);
   // The body, a header and the downstream's answer each carry markup.
   await hostileTextIsText(page, dialogs, [xssText, '"><img src=x onerror=window.__xss=3>', '<b onmouseover=']);
+  await replayedShownInTheList(page);
   await page.goto(`${url}/console#/`);
   await overview(page);
   await hostileTextIsText(page, dialogs, [xssRoute]);

@@ -144,24 +144,31 @@ impl RedisReader {
             if filter.text.is_some() {
                 pipe.cmd("HGET").arg(&key).arg("body");
             } else {
-                // Keeps one answer pair per id.
+                // Keeps three answers per id.
                 pipe.cmd("EXISTS").arg(&key);
             }
+            pipe.cmd("LRANGE")
+                .arg(self.keys.attempts(id))
+                .arg(0)
+                .arg(-1);
         }
         let answers: Vec<redis::Value> = pipe.query_async(connection).await?;
         let mut selected = Vec::new();
-        for pair in answers.chunks(2) {
+        for answer in answers.chunks(3) {
             let fields: Vec<Option<String>> =
-                redis::from_redis_value_ref(&pair[0]).map_err(redis::RedisError::from)?;
-            let Some(summary) = summary(&fields) else {
+                redis::from_redis_value_ref(&answer[0]).map_err(redis::RedisError::from)?;
+            let Some(mut summary) = summary(&fields) else {
                 continue;
             };
             let body: Option<Vec<u8>> = match filter.text {
                 Some(_) => {
-                    redis::from_redis_value_ref(&pair[1]).map_err(redis::RedisError::from)?
+                    redis::from_redis_value_ref(&answer[1]).map_err(redis::RedisError::from)?
                 }
                 None => None,
             };
+            let attempts: Vec<String> =
+                redis::from_redis_value_ref(&answer[2]).map_err(redis::RedisError::from)?;
+            summary.delivered_at = delivered_at(attempts.iter().filter_map(|a| attempt(a)));
             if selects(filter, &summary, body.as_deref()) {
                 selected.push(summary);
             }
@@ -186,9 +193,11 @@ impl RedisReader {
                 .map(|v| String::from_utf8_lossy(v).into_owned())
         };
         let fields: Vec<Option<String>> = SUMMARY_FIELDS.iter().map(|f| text(&hash, f)).collect();
-        let Some(summary) = summary(&fields) else {
+        let Some(mut summary) = summary(&fields) else {
             return Ok(None);
         };
+        let attempts: Vec<Attempt> = attempts.iter().filter_map(|json| attempt(json)).collect();
+        summary.delivered_at = delivered_at(attempts.iter().cloned());
         let headers = hash
             .get("headers")
             .and_then(|json| serde_json::from_slice(json).ok());
@@ -196,7 +205,7 @@ impl RedisReader {
             summary,
             headers,
             body: hash.remove("body"),
-            attempts: attempts.iter().filter_map(|json| attempt(json)).collect(),
+            attempts,
         }))
     }
 }
@@ -228,7 +237,14 @@ fn summary(fields: &[Option<String>]) -> Option<Summary> {
         body_size: number(8) as u64,
         duration_ms: number(9) as u64,
         body_kept: text(10).as_deref() == Some("1"),
+        delivered_at: None,
     })
+}
+
+/// When the newest of `attempts` that a destination answered with 2xx was made.
+fn delivered_at(attempts: impl Iterator<Item = Attempt>) -> Option<i64> {
+    let delivered = attempts.filter(|a| a.status.is_some_and(|s| (200..300).contains(&s)));
+    delivered.map(|a| a.at).max()
 }
 
 /// Whether `filter` selects the record (its route and time bounds are in

@@ -69,6 +69,10 @@ pub struct EventSummary {
     duration_ms: u64,
     /// Whether the verified body is kept, so the event can be replayed.
     replayable: bool,
+    /// When a destination last answered a call with 2xx (RFC 3339): at once,
+    /// on a retry or on a replay. An event that failed and was replayed since
+    /// has it, while `status` and `outcome` stay what the source was answered.
+    delivered_at: Option<String>,
 }
 
 /// A page of records, newest first.
@@ -253,6 +257,7 @@ fn summary(found: query::Summary) -> EventSummary {
         body_size: found.body_size,
         duration_ms: found.duration_ms,
         replayable: found.body_kept,
+        delivered_at: found.delivered_at.map(rfc3339),
     }
 }
 

@@ -227,20 +227,23 @@ async function events(current, params) {
   if (params.get('before')) query.set('before', params.get('before'));
   const page = await api('GET', `/admin/events?${query}`);
   if (current !== view || unchanged(page)) return;
-  const head = el('tr', {}, ['Received', 'Route', 'Status', 'Outcome', 'Delivery id', 'Reason', 'Size', 'Time']
+  const head = el('tr', {}, ['Received', 'Route', 'Status', 'Outcome', 'Delivered', 'Delivery id', 'Reason', 'Size', 'Time']
     .map((h) => el('th', {}, h)));
   const rows = page.events.map((e) => el('tr', { 'data-id': e.id },
     el('td', {}, el('a', { href: `#/events/${enc(e.id)}` }, when(e.received_at))),
     el('td', {}, e.route),
     el('td', { class: e.status >= 500 ? 'bad' : e.status >= 400 ? 'warn' : 'good' }, String(e.status)),
     el('td', {}, e.outcome),
+    // Set once a destination took it, at once, on a retry or on a replay.
+    el('td', e.delivered_at ? { class: 'good', title: e.delivered_at } : { class: 'muted' },
+      e.delivered_at ? when(e.delivered_at) : '—'),
     el('td', { class: 'mono' }, e.delivery_id || ''),
     el('td', {}, e.reason || ''),
     el('td', { class: 'num' }, `${e.body_size} B`),
     el('td', { class: 'num' }, `${e.duration_ms} ms`)));
   const table = document.getElementById('events');
   const none = page.next ? 'No event matches among the records looked at; see older ones.' : 'No event matches.';
-  const body = el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: '8', class: 'muted' }, none)));
+  const body = el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: '9', class: 'muted' }, none)));
   // A page may end before the log does (on Redis, one looks at a bounded number of records).
   if (page.next) filters.set('before', page.next);
   const older = el('p', { id: 'paging' }, page.next ? el('a', { href: `#/events?${filters}`, id: 'older' }, 'Older events') : null);
