@@ -15,6 +15,7 @@ mod queue;
 mod reference_tests;
 pub mod schema;
 mod secrets;
+mod server;
 mod signature;
 mod store;
 mod telemetry;
@@ -40,9 +41,9 @@ pub use admin::{AdminListen, DEFAULT_ADMIN_LISTEN};
 pub use limits::{ConnectionSettings, UnverifiedSettings};
 pub use log::{DEFAULT_MAX_EVENTS, DEFAULT_RETENTION};
 pub use schema::Environment;
+pub use server::{AdminSettings, ServerSettings};
 pub use store::{StoreBackend, StoreSettings};
 pub use telemetry::{OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, TelemetrySettings};
-pub use validate::{AdminSettings, ServerSettings};
 pub use vars::{ENV_PREFIX, Vars};
 
 use crate::routes::RouteTable;

@@ -11,6 +11,7 @@ mod failure;
 mod guard;
 mod history;
 mod queue;
+mod queue_views;
 pub mod session;
 
 use std::sync::Arc;
