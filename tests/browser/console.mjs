@@ -115,6 +115,7 @@ async function failedEventReplayed(page) {
   await page.click('#replay');
   await page.locator('#attempts li.delivered').waitFor({ timeout: TIMEOUT });
   await page.getByText('Replayed: queued').waitFor({ timeout: TIMEOUT });
+  await page.locator('#facts dt', { hasText: 'Delivered' }).waitFor({ timeout: TIMEOUT });
   await page.screenshot({ path: `${screenshots}/console-event.png`, fullPage: true });
   step('the failed event is found, replayed with the button, and shown delivered');
 }

@@ -297,7 +297,8 @@ async function eventPage(current, id) {
     refresh();
   });
   const facts = [['Event id', detail.id], ['Received', when(detail.received_at)], ['Route', detail.route],
-    ['Status', String(detail.status)], ['Outcome', detail.outcome], ['Reason', detail.reason],
+    ['Status', String(detail.status)], ['Outcome', detail.outcome],
+    ['Delivered', detail.delivered_at && when(detail.delivered_at)], ['Reason', detail.reason],
     ['Delivery id', detail.delivery_id], ['Request id', detail.request_id],
     ['Body', `${detail.body_size} bytes${detail.body_encoding === 'base64' ? ' (base64)' : ''}`]];
   const headers = (detail.headers || []).map(([name, value]) => el('tr', {}, el('td', { class: 'mono' }, name), el('td', { class: 'mono' }, value)));
