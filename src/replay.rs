@@ -157,10 +157,14 @@ pub async fn one(
     Ok(())
 }
 
+/// Records of the log read per step of a replay by filter.
+const PAGE: usize = 500;
+
 /// Replays the records of `route` in the log at `log` that `selection`
 /// takes, oldest first, to the destinations that have not taken each
 /// since, until `at_most` are replayed; skips and counts those without a
-/// body, already queued, or delivered since.
+/// body, already queued, or delivered since. It reads the log a page at a
+/// time from `after` on, and no further than where it stops.
 pub async fn matching(
     log: &Reader,
     queue: &Queue,
@@ -169,34 +173,58 @@ pub async fn matching(
     selection: Selection,
 ) -> Result<Tally, ReplayError> {
     let mut tally = Tally::default();
-    let mut found = selected(log, route, selection.filter).await?;
-    found.reverse();
-    let after = selection.after.unwrap_or_default();
+    let mut filter = query::Filter {
+        route: Some(route.name.clone()),
+        before: None,
+        after: selection.after,
+        oldest_first: true,
+        limit: PAGE,
+        ..selection.filter
+    };
     let mut last_looked_at = None;
-    for summary in found.into_iter().filter(|s| s.id > after) {
-        if tally.replayed >= selection.at_most {
-            tally.next = last_looked_at;
-            break;
+    loop {
+        let page = log.list(&filter).await?;
+        for summary in page.records {
+            if tally.replayed >= selection.at_most {
+                tally.next = last_looked_at;
+                return Ok(tally);
+            }
+            last_looked_at = Some(summary.id.clone());
+            replay_listed(log, queue, route, only, summary, &mut tally).await?;
         }
-        last_looked_at = Some(summary.id.clone());
-        if !summary.body_kept {
-            tally.no_body += 1;
-            continue;
-        }
-        // Pruned since it was listed: nothing to replay.
-        let Some(record) = log.get(&summary.id).await? else {
-            continue;
-        };
-        match one(queue, route, only, record, Skip::Delivered).await {
-            Ok(()) => tally.replayed += 1,
-            Err(ReplayError::NoBody(_)) => tally.no_body += 1,
-            Err(ReplayError::AlreadyQueued(_)) => tally.already_queued += 1,
-            Err(ReplayError::Filtered(_)) => tally.filtered += 1,
-            Err(ReplayError::Delivered(_)) => tally.delivered += 1,
-            Err(other) => return Err(other),
+        match page.next {
+            Some(next) => filter.after = Some(next),
+            None => return Ok(tally),
         }
     }
-    Ok(tally)
+}
+
+/// Replays one record a replay by filter listed, counting it in `tally`.
+async fn replay_listed(
+    log: &Reader,
+    queue: &Queue,
+    route: &Route,
+    only: Option<&str>,
+    summary: query::Summary,
+    tally: &mut Tally,
+) -> Result<(), ReplayError> {
+    if !summary.body_kept {
+        tally.no_body += 1;
+        return Ok(());
+    }
+    // Pruned since it was listed: nothing to replay.
+    let Some(record) = log.get(&summary.id).await? else {
+        return Ok(());
+    };
+    match one(queue, route, only, record, Skip::Delivered).await {
+        Ok(()) => tally.replayed += 1,
+        Err(ReplayError::NoBody(_)) => tally.no_body += 1,
+        Err(ReplayError::AlreadyQueued(_)) => tally.already_queued += 1,
+        Err(ReplayError::Filtered(_)) => tally.filtered += 1,
+        Err(ReplayError::Delivered(_)) => tally.delivered += 1,
+        Err(other) => return Err(other),
+    }
+    Ok(())
 }
 
 /// The destinations whose newest attempt at the event was delivered.
@@ -214,18 +242,6 @@ fn delivered_to(attempts: &[query::Attempt]) -> Vec<&str> {
         .filter(|(_, a)| a.status.is_some_and(|s| (200..300).contains(&s)))
         .map(|(destination, _)| destination)
         .collect()
-}
-
-/// Every record of `route` that `filter` selects, newest first.
-async fn selected(
-    log: &Reader,
-    route: &Route,
-    mut filter: query::Filter,
-) -> Result<Vec<query::Summary>, ReadError> {
-    filter.route = Some(route.name.clone());
-    filter.limit = usize::MAX;
-    filter.before = None;
-    log.walk(&filter).await
 }
 
 /// The logged headers to send again: redacted ones (signatures,

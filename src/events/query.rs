@@ -28,6 +28,10 @@ pub struct Filter {
     pub text: Option<String>,
     /// The page after this id (the previous page's `next`).
     pub before: Option<String>,
+    /// Only records after this id; with `oldest_first`, the previous page's `next`.
+    pub after: Option<String>,
+    /// Oldest first, rather than newest first: what a replay takes.
+    pub oldest_first: bool,
     /// At most this many.
     pub limit: usize,
 }
@@ -76,13 +80,13 @@ pub struct Summary {
     pub delivered_at: Option<i64>,
 }
 
-/// A page of a list, newest first.
+/// A page of a list, newest first (or oldest first, as its filter asks).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Page {
     /// The records selected.
     pub records: Vec<Summary>,
-    /// Where the next page starts (its filter's `before`); `None` on the
-    /// last. A page may hold fewer than `limit` records and still have a
+    /// Where the next page starts (its filter's `before`, or `after` oldest
+    /// first); `None` on the last. A page may hold fewer than `limit` records and still have a
     /// next one: a list on Redis looks at a bounded number of ids per page.
     pub next: Option<String>,
 }
@@ -149,7 +153,7 @@ const SUMMARY: &str = "SELECT id, received_at, route, request_id, delivery_id, s
        iif(attempt_status BETWEEN 200 AND 299, attempt_at, 0)), 0) \
      FROM events";
 
-/// The records `filter` selects, newest first.
+/// The records `filter` selects, newest first (or oldest first).
 pub fn list(connection: &Connection, filter: &Filter) -> rusqlite::Result<Page> {
     let (sql, values) = select(filter);
     let mut statement = connection.prepare(&sql)?;
@@ -180,6 +184,11 @@ fn select(filter: &Filter) -> (String, Vec<Value>) {
         let search_all = filter.delivery_id.is_some() && filter.route.is_none();
         let condition = if search_all { "+id < ?" } else { "id < ?" };
         indexed.push(bind(condition, before.clone().into()));
+    }
+    if let Some(after) = &filter.after {
+        let search_all = filter.delivery_id.is_some() && filter.route.is_none();
+        let condition = if search_all { "+id > ?" } else { "id > ?" };
+        indexed.push(bind(condition, after.clone().into()));
     }
     if let Some(outcome) = &filter.outcome {
         conditions.push(bind("outcome = ?", outcome.clone().into()));
@@ -216,7 +225,8 @@ fn select(filter: &Filter) -> (String, Vec<Value>) {
         sql.push_str(" WHERE ");
         sql.push_str(&conditions.join(" AND "));
     }
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", filter.limit));
+    let order = if filter.oldest_first { "ASC" } else { "DESC" };
+    sql.push_str(&format!(" ORDER BY id {order} LIMIT {}", filter.limit));
     (sql, values)
 }
 
@@ -338,5 +348,55 @@ mod tests {
                 "a walk over the rows: {steps:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_oldest_first_page_starts_after_its_cursor_on_the_route_index_without_a_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let connection = writer::open(&dir.path().join("log.db")).unwrap();
+        let ids: Vec<String> = (1..=5)
+            .map(|n| format!("0193a6f2-0000-7000-8000-00000000000{n}"))
+            .collect();
+        for id in &ids {
+            connection
+                .execute(
+                    "INSERT INTO events (id, received_at, route, request_id, status, outcome, \
+                     body_size, duration_ms) VALUES (?1, 0, 'hook', 'r', 500, 'downstream_error', 0, 0)",
+                    [id],
+                )
+                .unwrap();
+        }
+        let from = |after: &str| Filter {
+            route: Some("hook".into()),
+            outcome: Some("downstream_error".into()),
+            after: Some(after.into()),
+            oldest_first: true,
+            limit: 2,
+            ..Filter::default()
+        };
+
+        let first = list(&connection, &from(&ids[0])).unwrap();
+        let last = list(&connection, &from(&ids[2])).unwrap();
+
+        let listed = |page: &Page| {
+            page.records
+                .iter()
+                .map(|s| s.id.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(listed(&first), ids[1..3]);
+        assert_eq!(first.next.as_ref(), Some(&ids[2]));
+        assert_eq!(listed(&last), ids[3..5]);
+        let steps = plan(&connection, &from(&ids[0]));
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("INDEX events_by_route_key (route=? AND id>?)")),
+            "{steps:?}"
+        );
+        assert!(
+            steps.iter().all(|s| !s.contains("TEMP B-TREE")),
+            "a sort: {steps:?}"
+        );
     }
 }

@@ -64,7 +64,7 @@ impl Reader {
         }
     }
 
-    /// The records `filter` selects, newest first, page after page until
+    /// The records `filter` selects, newest first (or oldest first), page after page until
     /// `filter.limit` of them or the end of the log.
     pub async fn walk(&self, filter: &Filter) -> Result<Vec<Summary>, ReadError> {
         let mut filter = filter.clone();
@@ -75,6 +75,7 @@ impl Reader {
             let page = self.list(&filter).await?;
             found.extend(page.records);
             match page.next {
+                Some(next) if filter.oldest_first => filter.after = Some(next),
                 Some(next) => filter.before = Some(next),
                 None => break,
             }

@@ -1,9 +1,9 @@
-//! Reading the log on Redis: a filtered list, newest first, and one record
-//! with its attempts.
+//! Reading the log on Redis: a filtered list, newest first (or oldest
+//! first, for a replay), and one record with its attempts.
 //!
 //! A list walks the routes' indexes from the newest id down (below
-//! `before`, within `since`/`until`, which are id bounds since ids are
-//! UUIDv7), merging the routes by id, a page of ids at a time; it reads
+//! `before`, above `after`, within `since`/`until`, which are id bounds
+//! since ids are UUIDv7), or from the oldest up, merging the routes by id, a page of ids at a time; it reads
 //! each page's records in one pipeline and keeps those the filter selects.
 //! It stops at `limit` records or after [`MAX_SCAN`] ids, so a filter
 //! matching little costs a bounded walk, not the whole log: the page then
@@ -68,20 +68,22 @@ impl RedisReader {
                     .await?
             }
         };
-        let mut upper = upper_bound(filter);
-        let lower = filter
-            .since_ms
-            .map_or_else(|| "-".to_string(), |ms| format!("[{}", first_id_at(ms)));
+        let mut bounds = (lower_bound(filter), upper_bound(filter));
         let mut found = Vec::new();
         let mut scanned = 0;
         loop {
             let ids = self
-                .newest(&mut connection, &routes, &upper, &lower)
+                .step(&mut connection, &routes, &bounds, filter.oldest_first)
                 .await?;
             let Some(last) = ids.last() else {
                 return Ok(Page::of(found, filter.limit));
             };
-            upper = format!("({last}");
+            // The walk goes on past the last id it read.
+            if filter.oldest_first {
+                bounds.0 = format!("({last}");
+            } else {
+                bounds.1 = format!("({last}");
+            }
             scanned += ids.len();
             for summary in self.summaries(&mut connection, &ids, filter).await? {
                 if found.len() < filter.limit {
@@ -101,30 +103,45 @@ impl RedisReader {
         }
     }
 
-    /// The newest [`PAGE`] ids of `routes` within the bounds, newest first.
-    async fn newest(
+    /// The newest [`PAGE`] ids of `routes` within the (lower, upper)
+    /// `bounds`, newest first; or the oldest, oldest first.
+    async fn step(
         &self,
         connection: &mut Connection,
         routes: &[String],
-        upper: &str,
-        lower: &str,
+        (lower, upper): &(String, String),
+        oldest_first: bool,
     ) -> Result<Vec<String>, RedisLogError> {
         if routes.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
         for route in routes {
-            pipe.cmd("ZREVRANGEBYLEX")
+            let command = pipe.cmd(if oldest_first {
+                "ZRANGEBYLEX"
+            } else {
+                "ZREVRANGEBYLEX"
+            });
+            let (from, to) = if oldest_first {
+                (lower, upper)
+            } else {
+                (upper, lower)
+            };
+            command
                 .arg(self.keys.route(route))
-                .arg(upper)
-                .arg(lower)
+                .arg(from)
+                .arg(to)
                 .arg("LIMIT")
                 .arg(0)
                 .arg(PAGE);
         }
         let pages: Vec<Vec<String>> = pipe.query_async(connection).await?;
         let mut ids: Vec<String> = pages.into_iter().flatten().collect();
-        ids.sort_unstable_by(|a, b| b.cmp(a));
+        if oldest_first {
+            ids.sort_unstable();
+        } else {
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+        }
         ids.dedup();
         ids.truncate(PAGE);
         Ok(ids)
@@ -207,6 +224,18 @@ impl RedisReader {
             body: hash.remove("body"),
             attempts,
         }))
+    }
+}
+
+/// The lower id bound of a list: above `after` (exclusive), at or above
+/// `since`'s first id (inclusive), whichever is higher.
+fn lower_bound(filter: &Filter) -> String {
+    let since = filter.since_ms.map(first_id_at);
+    match (filter.after.as_ref(), since) {
+        (Some(after), Some(since)) if since > *after => format!("[{since}"),
+        (Some(after), _) => format!("({after}"),
+        (None, Some(since)) => format!("[{since}"),
+        (None, None) => "-".to_string(),
     }
 }
 

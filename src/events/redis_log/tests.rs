@@ -180,3 +180,33 @@ async fn an_attempt_that_reaches_redis_before_its_record_is_kept_with_it() {
     // The route's two hours, not an orphan's hour: the record's write gave it its own.
     assert!(ttl > 7_100_000 && ttl <= 7_200_000, "{ttl}");
 }
+
+#[tokio::test]
+async fn an_oldest_first_list_starts_after_its_cursor() {
+    let Some((link, keys, reader)) = local() else {
+        return;
+    };
+    let route = route();
+    let mut ids: Vec<String> = (0..5).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    ids.sort();
+    let records: Vec<Entry> = (ids.iter())
+        .map(|id| record_of(&route, id, "downstream_error"))
+        .collect();
+    write(&link, &keys, &records).await.unwrap();
+    let from = |after: &str| Filter {
+        after: Some(after.into()),
+        oldest_first: true,
+        limit: 2,
+        ..listing()
+    };
+
+    let first = reader.list(&from(&ids[0])).await.unwrap();
+    let last = reader.list(&from(&ids[2])).await.unwrap();
+
+    let listed = |records: &[super::super::query::Summary]| -> Vec<String> {
+        records.iter().map(|s| s.id.clone()).collect()
+    };
+    assert_eq!(listed(&first.records), ids[1..3]);
+    assert_eq!(first.next.as_ref(), Some(&ids[2]));
+    assert_eq!(listed(&last.records), ids[3..5]);
+}

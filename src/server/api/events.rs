@@ -178,6 +178,7 @@ impl EventsApi {
             text: given(q.0),
             before: given(before.0),
             limit,
+            ..query::Filter::default()
         };
         let page = (context.events_reader.list(&filter).await).map_err(AdminError::from)?;
         Ok(Json(EventPage {
