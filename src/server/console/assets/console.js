@@ -176,7 +176,7 @@ function overviewRow(route, history, queue, stepSecs) {
     el('td', {}, route.delivery),
     el('td', {}, route.scheme),
     el('td', { class: 'mono' }, route.downstream_host || ''),
-    el('td', {}, sparkline(buckets, stepSecs), el('span', { class: 'muted' }, `${perMinute.toFixed(1)}/min now`)),
+    el('td', {}, sparkline(buckets, stepSecs), el('span', { class: 'muted' }, `${perMinute.toFixed(1)}/min in the last full minute`)),
     errorCell(route, history),
     el('td', { class: 'num' }, history ? `${ms(history.p50_ms)} / ${ms(history.p99_ms)}` : '–'),
     streakCell,
