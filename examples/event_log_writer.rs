@@ -104,7 +104,8 @@ fn record(
         reason: None,
         body_size: body.as_ref().map_or(0, Bytes::len),
         duration_ms: 1,
-        headers: Some(HeaderCopy::of(headers)),
+        // As the gateway records them: headers only where bodies are kept.
+        headers: body.is_some().then(|| HeaderCopy::of(headers)),
         body,
         attempt: Some(hookgate::events::AttemptRecord {
             at: SystemTime::now(),

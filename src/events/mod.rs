@@ -41,7 +41,7 @@ pub use record::{
 pub use prune::{Bounds, Configured, Limits, first_id_at};
 pub use reader::{ReadError, Reader};
 pub use redis_log::RedisLogError;
-pub use writer::BUSY_TIMEOUT;
+pub use writer::{BUSY_TIMEOUT, open as open_file};
 
 /// Records waiting for the writer; past it they are dropped.
 pub const BACKLOG: usize = 4096;
