@@ -7,8 +7,6 @@
 //! Used by the admin API and by `hookgate events replay`, which works on the
 //! store directly: a running gateway's delivery picks the events up.
 
-use std::collections::HashMap;
-
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::events::{REDACTED, ReadError, Reader, query};
@@ -229,18 +227,9 @@ async fn replay_listed(
 
 /// The destinations whose newest attempt at the event was delivered.
 fn delivered_to(attempts: &[query::Attempt]) -> Vec<&str> {
-    let mut newest: HashMap<&str, &query::Attempt> = HashMap::new();
-    for attempt in attempts {
-        if let Some(destination) = attempt.destination.as_deref() {
-            let seen = newest.entry(destination).or_insert(attempt);
-            if seen.at <= attempt.at {
-                *seen = attempt;
-            }
-        }
-    }
-    (newest.into_iter())
-        .filter(|(_, a)| a.status.is_some_and(|s| (200..300).contains(&s)))
-        .map(|(destination, _)| destination)
+    (query::newest_attempts(attempts).into_iter())
+        .filter(|(_, attempt)| attempt.delivered())
+        .filter_map(|(destination, _)| destination)
         .collect()
 }
 

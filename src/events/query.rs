@@ -1,6 +1,7 @@
 //! Reading the log: a filtered, paged list, and one record with its attempts.
 //! Used by the admin API and `hookgate events`, each on a connection of its own.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::types::Value;
@@ -73,10 +74,9 @@ pub struct Summary {
     pub duration_ms: u64,
     /// Whether the verified body was kept (it can be replayed).
     pub body_kept: bool,
-    /// When a destination last answered a call with 2xx (Unix ms), the
-    /// sync call, a retry or a replay alike: an event that failed and was
-    /// replayed since shows it here, while `status` and `outcome` stay
-    /// what the source was answered.
+    /// When the event was delivered (Unix ms): see [`delivered_at`]. An
+    /// event that failed and was replayed since shows it here, while
+    /// `status` and `outcome` stay what the source was answered.
     pub delivered_at: Option<i64>,
 }
 
@@ -147,21 +147,18 @@ pub fn open(path: &Path) -> rusqlite::Result<Option<Connection>> {
 }
 
 const SUMMARY: &str = "SELECT id, received_at, route, request_id, delivery_id, status, outcome, \
-     reason, body_size, duration_ms, body IS NOT NULL, headers, body, \
-     nullif(max(ifnull((SELECT max(at) FROM attempts \
-         WHERE event_id = events.id AND status BETWEEN 200 AND 299), 0), \
-       iif(attempt_status BETWEEN 200 AND 299, attempt_at, 0)), 0) \
-     FROM events";
+     reason, body_size, duration_ms, body IS NOT NULL, headers, body FROM events";
 
 /// The records `filter` selects, newest first (or oldest first).
 pub fn list(connection: &Connection, filter: &Filter) -> rusqlite::Result<Page> {
     let (sql, values) = select(filter);
     let mut statement = connection.prepare(&sql)?;
     let rows = statement.query_map(params_from_iter(values), summary)?;
-    Ok(Page::of(
-        rows.collect::<rusqlite::Result<_>>()?,
-        filter.limit,
-    ))
+    let mut records: Vec<Summary> = rows.collect::<rusqlite::Result<_>>()?;
+    for record in &mut records {
+        record.delivered_at = delivered_at(&attempts(connection, &record.id)?);
+    }
+    Ok(Page::of(records, filter.limit))
 }
 
 /// The query of [`list`] and its values.
@@ -243,16 +240,20 @@ pub fn get(connection: &Connection, id: &str) -> rusqlite::Result<Option<Record>
         Err(error) => return Err(error),
     };
     let headers = headers.and_then(|text| serde_json::from_str(&text).ok());
+    let attempts = attempts(connection, id)?;
     Ok(Some(Record {
-        summary,
+        summary: Summary {
+            delivered_at: delivered_at(&attempts),
+            ..summary
+        },
         headers,
         body,
-        attempts: attempts(connection, id)?,
+        attempts,
     }))
 }
 
 fn attempts(connection: &Connection, id: &str) -> rusqlite::Result<Vec<Attempt>> {
-    let mut statement = connection.prepare(
+    let mut statement = connection.prepare_cached(
         "SELECT attempt_at, attempt_status, attempt_duration_ms, attempt_answer, \
          attempt_destination FROM events WHERE id = ?1 AND attempt_at IS NOT NULL \
          UNION ALL \
@@ -284,8 +285,42 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<Summary> {
         body_size: row.get::<_, i64>(8)? as u64,
         duration_ms: row.get::<_, i64>(9)? as u64,
         body_kept: row.get(10)?,
-        delivered_at: row.get(13)?,
+        delivered_at: None,
     })
+}
+
+impl Attempt {
+    /// Whether the destination took the event (answered 2xx).
+    pub fn delivered(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// Each destination's newest attempt (`None`: attempts logged before
+/// destinations were).
+pub fn newest_attempts(attempts: &[Attempt]) -> HashMap<Option<&str>, &Attempt> {
+    let mut newest: HashMap<Option<&str>, &Attempt> = HashMap::new();
+    for attempt in attempts {
+        let seen = newest
+            .entry(attempt.destination.as_deref())
+            .or_insert(attempt);
+        if seen.at <= attempt.at {
+            *seen = attempt;
+        }
+    }
+    newest
+}
+
+/// When the event was delivered: once every destination called took it
+/// (its newest attempt answered 2xx), the newest of those attempts; `None`
+/// while one has not, or none was called. A mirror that took a copy does
+/// not make a failed primary's event delivered.
+pub fn delivered_at(attempts: &[Attempt]) -> Option<i64> {
+    let newest = newest_attempts(attempts);
+    let all_delivered = !newest.is_empty() && newest.values().all(|a| a.delivered());
+    all_delivered
+        .then(|| newest.values().map(|a| a.at).max())
+        .flatten()
 }
 
 /// What the log indexes a delivery id by: the first 8 bytes of its SHA-256.
@@ -399,4 +434,28 @@ mod tests {
             "a sort: {steps:?}"
         );
     }
+
+    #[test]
+    fn an_event_is_delivered_once_each_destination_called_last_answered_2xx() {
+        let attempt = |destination: &str, at: i64, status: Option<u16>| Attempt {
+            at,
+            status,
+            duration_ms: 1,
+            answer: String::new(),
+            destination: Some(destination.into()),
+        };
+        let failed_then_replayed = [
+            attempt("agent", 1, Some(500)),
+            attempt("archive", 2, Some(200)),
+            attempt("agent", 3, Some(200)),
+        ];
+        let mirror_only = &failed_then_replayed[..2];
+        let unanswered = [attempt("agent", 1, Some(200)), attempt("agent", 2, None)];
+
+        assert_eq!(delivered_at(&failed_then_replayed), Some(3));
+        assert_eq!(delivered_at(mirror_only), None);
+        assert_eq!(delivered_at(&unanswered), None);
+        assert_eq!(delivered_at(&[]), None);
+    }
 }
+

@@ -217,6 +217,18 @@ async fn a_replay_reaches_the_recovered_primary_while_the_mirror_keeps_the_copy_
     })
     .await;
 
+    eventually("the mirror's delivery is in the log", || async {
+        let attempts = logged(&app, &id).await["attempts"].clone();
+        attempts.as_array().unwrap().len() == 2
+    })
+    .await;
+    let before = logged(&app, &id).await;
+    assert_eq!(
+        before["delivered_at"],
+        Value::Null,
+        "the mirror's copy alone: {before}"
+    );
+
     let url = app.admin_url(&format!("/admin/events/{id}/replay"));
     let replayed = admin_post(&app, url).await;
 
@@ -227,6 +239,17 @@ async fn a_replay_reaches_the_recovered_primary_while_the_mirror_keeps_the_copy_
     })
     .await;
     assert_eq!(event_id(&agent.received()[1]), id);
+    eventually("the event is delivered to both", || async {
+        logged(&app, &id).await["delivered_at"].is_string()
+    })
+    .await;
+}
+
+/// `GET /admin/events/{id}`.
+async fn logged(app: &TestApp, id: &str) -> Value {
+    let url = app.admin_url(&format!("/admin/events/{id}"));
+    let found = app.client.get(url).bearer_auth(TOKEN).send().await.unwrap();
+    found.json().await.unwrap()
 }
 
 #[tokio::test]

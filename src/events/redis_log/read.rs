@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::super::prune::first_id_at;
-use super::super::query::{Attempt, Filter, Page, Record, Summary};
+use super::super::query::{Attempt, Filter, Page, Record, Summary, delivered_at};
 use super::super::record::unix_ms;
 use super::{Keys, READ_TIMEOUT, RedisLogError};
 use crate::redis_link::{Connection, Link};
@@ -185,7 +185,8 @@ impl RedisReader {
             };
             let attempts: Vec<String> =
                 redis::from_redis_value_ref(&answer[2]).map_err(redis::RedisError::from)?;
-            summary.delivered_at = delivered_at(attempts.iter().filter_map(|a| attempt(a)));
+            let attempts: Vec<Attempt> = attempts.iter().filter_map(|a| attempt(a)).collect();
+            summary.delivered_at = delivered_at(&attempts);
             if selects(filter, &summary, body.as_deref()) {
                 selected.push(summary);
             }
@@ -214,7 +215,7 @@ impl RedisReader {
             return Ok(None);
         };
         let attempts: Vec<Attempt> = attempts.iter().filter_map(|json| attempt(json)).collect();
-        summary.delivered_at = delivered_at(attempts.iter().cloned());
+        summary.delivered_at = delivered_at(&attempts);
         let headers = hash
             .get("headers")
             .and_then(|json| serde_json::from_slice(json).ok());
@@ -268,12 +269,6 @@ fn summary(fields: &[Option<String>]) -> Option<Summary> {
         body_kept: text(10).as_deref() == Some("1"),
         delivered_at: None,
     })
-}
-
-/// When the newest of `attempts` that a destination answered with 2xx was made.
-fn delivered_at(attempts: impl Iterator<Item = Attempt>) -> Option<i64> {
-    let delivered = attempts.filter(|a| a.status.is_some_and(|s| (200..300).contains(&s)));
-    delivered.map(|a| a.at).max()
 }
 
 /// Whether `filter` selects the record (its route and time bounds are in

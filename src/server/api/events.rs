@@ -69,9 +69,10 @@ pub struct EventSummary {
     duration_ms: u64,
     /// Whether the verified body is kept, so the event can be replayed.
     replayable: bool,
-    /// When a destination last answered a call with 2xx (RFC 3339): at once,
-    /// on a retry or on a replay. An event that failed and was replayed since
-    /// has it, while `status` and `outcome` stay what the source was answered.
+    /// When every destination called had taken the event, its newest attempt
+    /// answering 2xx (RFC 3339): at once, on a retry or on a replay. An event
+    /// that failed and was replayed since has it, while `status` and `outcome`
+    /// stay what the source was answered; a mirror's copy alone does not.
     delivered_at: Option<String>,
 }
 

@@ -234,7 +234,7 @@ async function events(current, params) {
     el('td', {}, e.route),
     el('td', { class: e.status >= 500 ? 'bad' : e.status >= 400 ? 'warn' : 'good' }, String(e.status)),
     el('td', {}, e.outcome),
-    // Set once a destination took it, at once, on a retry or on a replay.
+    // Set once every destination called took it, at once, on a retry or on a replay.
     el('td', e.delivered_at ? { class: 'good', title: e.delivered_at } : { class: 'muted' },
       e.delivered_at ? when(e.delivered_at) : '—'),
     el('td', { class: 'mono' }, e.delivery_id || ''),
