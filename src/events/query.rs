@@ -458,4 +458,3 @@ mod tests {
         assert_eq!(delivered_at(&[]), None);
     }
 }
-
