@@ -229,6 +229,13 @@ run() { # name url connections [pid whose CPU time per request to report]
   return 0
 }
 
+# Records the gateway's event log dropped so far (a full writer drops, never waits):
+# a throughput bought by dropping records would not be the log's cost.
+log_dropped() {
+  curl -s "http://127.0.0.1:$gate_port/metrics" |
+    awk '/^hookgate_event_log_dropped_total / {n = $2} END {print n + 0}'
+}
+
 # Waits (at most 5 minutes) until the queued route has delivered its backlog,
 # so that no delivery runs during the next measurement.
 drain() {
@@ -248,6 +255,7 @@ for c in "${connections[@]}"; do
   run nginx "http://127.0.0.1:$proxy_port/webhooks/chatwoot" "$c"
   run hookgate "http://127.0.0.1:$gate_port/api/webhooks/chatwoot" "$c" "$gate"
   sync_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gate/status")
+  sync_dropped=$(log_dropped)
   # Right after hookgate, before the queued run's backlog and log: the ratio of two neighbours.
   if [ -n "$otlp" ]; then
     run otlp "http://127.0.0.1:$otlp_port/api/webhooks/chatwoot" "$c" "$otlp_pid"
@@ -270,6 +278,7 @@ python3 bench/report.py "$work" "$rss_kib" "$duration" "${connections[@]}"
 # The compared build serves the sync route alone: its peak RSS beside
 # hookgate's before its queued route ran.
 awk -v k="$sync_rss_kib" 'BEGIN {printf "hookgate peak RSS after the sync runs: %.1f MiB\n", k / 1024}'
+echo "event log records dropped: $sync_dropped after the sync runs, $(log_dropped) in all"
 if [ -n "$compare" ]; then
   awk '/VmHWM/ {printf "compare peak RSS: %.1f MiB (sync route only)\n", $2 / 1024}' "/proc/$compare_pid/status"
 fi

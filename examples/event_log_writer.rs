@@ -18,9 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use hookgate::config;
-use hookgate::events::{EventLog, HeaderCopy, Limits, RequestRecord};
+use hookgate::events::{EventLog, HeaderCopy, Limits, LogMetrics, RequestRecord};
 use poem::http::{HeaderMap, HeaderValue};
-use prometheus_client::metrics::counter::Counter;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,14 +43,14 @@ fn main() {
     let bounds = hookgate::events::Bounds::of(&route.log);
 
     let dir = tempfile::tempdir_in("target").expect("a directory under target/");
-    let dropped = Counter::default();
+    let metrics = LogMetrics::default();
     let limits = Limits {
         routes: Box::new(move || [("chatwoot".to_string(), bounds)].into()),
         max_bytes: u64::MAX,
     };
     let log = EventLog::open(
         &dir.path().join("hookgate-events.db"),
-        dropped.clone(),
+        metrics.clone(),
         limits,
     )
     .expect("the log");
@@ -76,12 +75,12 @@ fn main() {
     std::thread::sleep(Duration::from_secs(2));
     let used = log_threads().since(before);
     drop(log);
-    let logged = (total as u64 - dropped.get()).max(1);
+    let logged = (total as u64 - metrics.dropped.get()).max(1);
     println!(
         "{} {total} records at {rate}/s, max_events {max_events}: {} dropped; \
          per record logged, {:.2} us of the log's threads' CPU and {:.0} bytes written",
         if bodies { "bodies" } else { "metadata" },
-        dropped.get(),
+        metrics.dropped.get(),
         used.cpu.as_secs_f64() * 1e6 / logged as f64,
         used.written as f64 / logged as f64,
     );

@@ -6,35 +6,36 @@
 //! bounded too; a record past the budget is dropped and counted like one
 //! the channel could not take, never waited for.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use prometheus_client::metrics::gauge::Gauge;
 
 /// The bytes waiting records may hold: a stalled writer (a checkpoint, a
 /// `sqlite3` shell holding a lock) costs at most this much memory.
 pub const BUDGET: usize = 16 * 1024 * 1024;
 
-/// Bytes claimed by waiting records, out of a limit.
+/// Bytes claimed by waiting records, out of a limit; the claimed bytes are
+/// `hookgate_event_log_waiting_bytes`, how far behind the writer is.
 #[derive(Debug, Clone)]
 pub struct Budget {
-    claimed: Arc<AtomicUsize>,
-    limit: usize,
+    claimed: Gauge,
+    limit: i64,
 }
 
 impl Budget {
-    /// A budget of `limit` bytes.
-    pub fn new(limit: usize) -> Self {
+    /// A budget of `limit` bytes, its claims counted in `claimed`.
+    pub fn new(limit: usize, claimed: Gauge) -> Self {
         Self {
-            claimed: Arc::new(AtomicUsize::new(0)),
-            limit,
+            claimed,
+            limit: i64::try_from(limit).unwrap_or(i64::MAX),
         }
     }
 
     /// `bytes` of the budget, given back when the claim is dropped; `None`
     /// when they would take it past its limit.
     pub fn claim(&self, bytes: usize) -> Option<Claim> {
-        let before = self.claimed.fetch_add(bytes, Ordering::Relaxed);
+        let bytes = bytes as i64;
+        let before = self.claimed.inc_by(bytes);
         if before + bytes > self.limit {
-            self.claimed.fetch_sub(bytes, Ordering::Relaxed);
+            self.claimed.dec_by(bytes);
             return None;
         }
         Some(Claim {
@@ -48,12 +49,12 @@ impl Budget {
 #[derive(Debug)]
 pub struct Claim {
     budget: Budget,
-    bytes: usize,
+    bytes: i64,
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        self.budget.claimed.fetch_sub(self.bytes, Ordering::Relaxed);
+        self.budget.claimed.dec_by(self.bytes);
     }
 }
 
@@ -63,10 +64,13 @@ mod tests {
 
     #[test]
     fn a_claim_past_the_limit_is_refused_until_an_earlier_one_is_given_back() {
-        let budget = Budget::new(100);
+        let claimed = Gauge::default();
+        let budget = Budget::new(100, claimed.clone());
         let first = budget.claim(60).expect("within the limit");
         assert!(budget.claim(60).is_none(), "60 + 60 is past 100");
+        assert_eq!(claimed.get(), 60, "a refused claim takes nothing");
         drop(first);
+        assert_eq!(claimed.get(), 0);
         assert!(budget.claim(60).is_some(), "given back when dropped");
     }
 }

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use secrecy::ExposeSecret;
 
 use crate::config::{StoreBackend, StoreSettings};
@@ -78,6 +79,17 @@ enum Entry {
     },
 }
 
+/// The log's own metrics.
+#[derive(Debug, Clone, Default)]
+pub struct LogMetrics {
+    /// `hookgate_event_log_dropped_total`: records the writer could not
+    /// take in time, or could not write.
+    pub dropped: Counter,
+    /// `hookgate_event_log_waiting_bytes`: what the records waiting for the
+    /// writer hold, out of [`budget::BUDGET`].
+    pub waiting_bytes: Gauge,
+}
+
 /// The handle requests and delivery record through; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct EventLog {
@@ -91,7 +103,7 @@ impl EventLog {
     /// [`EventLog::on_redis`]).
     pub fn for_store(
         store: &StoreSettings,
-        dropped: Counter,
+        metrics: LogMetrics,
         configured: Configured,
     ) -> Result<Self, OpenError> {
         match &store.backend {
@@ -100,27 +112,27 @@ impl EventLog {
                     routes: configured,
                     max_bytes: store.log_max_bytes,
                 };
-                Self::open(&path_beside(&store.path), dropped, limits)
+                Self::open(&path_beside(&store.path), metrics, limits)
             }
             StoreBackend::Redis { url, prefix } => {
-                Self::on_redis(url.expose_secret(), prefix, dropped)
+                Self::on_redis(url.expose_secret(), prefix, metrics)
             }
         }
     }
 
     /// Starts a writer to the log on the Redis at `url`, keys under
     /// `prefix`; records the writer cannot take in time, or cannot write
-    /// (Redis down), are counted in `dropped`.
-    pub fn on_redis(url: &str, prefix: &str, dropped: Counter) -> Result<Self, OpenError> {
+    /// (Redis down), are counted in `metrics.dropped`.
+    pub fn on_redis(url: &str, prefix: &str, metrics: LogMetrics) -> Result<Self, OpenError> {
         let (entries, received) = sync_channel(BACKLOG);
-        redis_log::spawn_writer(url, prefix, received, dropped.clone())?;
-        Ok(Self::new(entries, dropped))
+        redis_log::spawn_writer(url, prefix, received, metrics.dropped.clone())?;
+        Ok(Self::new(entries, metrics))
     }
 
     /// Opens (or creates) the log at `path` and starts its writer; records
-    /// the writer cannot take in time are counted in `dropped`. The log is
+    /// the writer cannot take in time are counted in `metrics.dropped`. The log is
     /// kept within `limits` (on Redis, a record's keys expire by themselves).
-    pub fn open(path: &Path, dropped: Counter, limits: Limits) -> Result<Self, OpenError> {
+    pub fn open(path: &Path, metrics: LogMetrics, limits: Limits) -> Result<Self, OpenError> {
         let connection = writer::open(path).map_err(|source| OpenError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -129,15 +141,16 @@ impl EventLog {
         let (alive, writer_alive) = sync_channel(0);
         let pause = checkpoint::Pause::default();
         checkpoint::spawn(path, writer_alive, pause.clone());
-        writer::spawn(connection, received, dropped.clone(), alive, pause, limits);
-        Ok(Self::new(entries, dropped))
+        let dropped = metrics.dropped.clone();
+        writer::spawn(connection, received, dropped, alive, pause, limits);
+        Ok(Self::new(entries, metrics))
     }
 
-    fn new(entries: SyncSender<Entry>, dropped: Counter) -> Self {
+    fn new(entries: SyncSender<Entry>, metrics: LogMetrics) -> Self {
         Self {
             entries,
-            dropped,
-            budget: Budget::new(budget::BUDGET),
+            dropped: metrics.dropped,
+            budget: Budget::new(budget::BUDGET, metrics.waiting_bytes),
         }
     }
 
@@ -229,12 +242,12 @@ mod tests {
         // The writer's first batch waits on this lock: every record waits.
         let holder = Connection::open(&path).unwrap();
         holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
-        let dropped = Counter::default();
+        let metrics = LogMetrics::default();
         let limits = Limits {
             routes: Box::new(HashMap::new),
             max_bytes: u64::MAX,
         };
-        let log = EventLog::open(&path, dropped.clone(), limits).unwrap();
+        let log = EventLog::open(&path, metrics.clone(), limits).unwrap();
         let (route, body) = (route(), vec![b'x'; 1024 * 1024]);
 
         for _ in 0..40 {
@@ -243,6 +256,8 @@ mod tests {
 
         // 16 MiB hold 15 records of a little over 1 MiB: the channel
         // (4,096 records) would have taken all 40.
-        assert_eq!(dropped.get(), 25);
+        assert_eq!(metrics.dropped.get(), 25);
+        assert!(metrics.waiting_bytes.get() <= budget::BUDGET as i64);
+        assert!(metrics.waiting_bytes.get() >= 15 * 1024 * 1024);
     }
 }

@@ -168,6 +168,9 @@ pub struct Metrics {
     /// `hookgate_event_log_dropped_total`: records the log's writer could not
     /// take in time, or could not write.
     pub event_log_dropped: Counter,
+    /// `hookgate_event_log_waiting_bytes`: what the records waiting for the
+    /// log's writer hold.
+    pub event_log_waiting_bytes: Gauge,
     /// `hookgate_store_errors_total{operation}`.
     pub store_errors: Family<StoreErrorLabel, Counter>,
     /// `hookgate_destination_breaker_open{route,destination}`: 1 while the
@@ -345,6 +348,12 @@ impl Metrics {
                 "event_log_dropped",
                 "Event log records not written: the writer fell behind, or could not write their batch",
                 Counter::default(),
+            ),
+            event_log_waiting_bytes: add(
+                r,
+                "event_log_waiting_bytes",
+                "Bytes held by event log records waiting for the writer (past 16 MiB they are dropped)",
+                Gauge::default(),
             ),
             registry,
         }

@@ -57,8 +57,11 @@ impl Context {
     /// Handles for `live`'s config, with `queue` opened as that config needs.
     pub fn new(live: Arc<Live>, queue: Arc<QueueSlot>) -> Self {
         let store = &live.peek().config.server.store;
-        let dropped = live.metrics().event_log_dropped.clone();
-        let events = EventLog::for_store(store, dropped, configured_bounds(&live))
+        let log_metrics = events::LogMetrics {
+            dropped: live.metrics().event_log_dropped.clone(),
+            waiting_bytes: live.metrics().event_log_waiting_bytes.clone(),
+        };
+        let events = EventLog::for_store(store, log_metrics, configured_bounds(&live))
             .inspect_err(|error| tracing::error!(%error, "running without an event log"))
             .ok();
         // The URL was validated with the config: this falls back only in theory.

@@ -34,13 +34,24 @@ async fn logged(app: &TestApp, id: &str) -> usize {
     page["events"].as_array().map_or(0, Vec::len)
 }
 
-/// `hookgate_event_log_dropped_total`.
-async fn dropped(app: &TestApp) -> u64 {
+/// The value of the unlabelled metric `name` (0 when it is not shown).
+async fn metric(app: &TestApp, name: &str) -> u64 {
     let metrics = app.get_text("/metrics").await;
+    let prefix = format!("{name} ");
     let line = metrics
         .lines()
-        .find_map(|line| line.strip_prefix("hookgate_event_log_dropped_total "));
-    line.map_or(0, |count| count.parse().unwrap())
+        .find_map(|line| line.strip_prefix(prefix.as_str()));
+    line.map_or(0, |value| value.parse().unwrap())
+}
+
+/// `hookgate_event_log_dropped_total`.
+async fn dropped(app: &TestApp) -> u64 {
+    metric(app, "hookgate_event_log_dropped_total").await
+}
+
+/// `hookgate_event_log_waiting_bytes`.
+async fn waiting_bytes(app: &TestApp) -> u64 {
+    metric(app, "hookgate_event_log_waiting_bytes").await
 }
 
 /// Posts a signed event whose delivery id is `id`.
@@ -109,6 +120,10 @@ async fn a_stalled_event_log_drops_and_counts_records_without_slowing_a_request(
         dropped(&app).await > 0
     })
     .await;
+    assert!(
+        waiting_bytes(&app).await > 0,
+        "the records held for the stalled writer are shown"
+    );
     post_with_delivery_id(&app, "during-the-stall").await;
     assert_eq!(
         logged(&app, "during-the-stall").await,
@@ -119,5 +134,9 @@ async fn a_stalled_event_log_drops_and_counts_records_without_slowing_a_request(
     holder.execute_batch("ROLLBACK").unwrap();
     drop(holder);
     post_until_logged(&app, "after-the-stall").await;
+    eventually("no record waits once the writer is through", || async {
+        waiting_bytes(&app).await == 0
+    })
+    .await;
     app.stop().await;
 }

@@ -74,7 +74,9 @@ fn record_of(route: &Arc<Route>, id: &str, outcome: &'static str) -> Entry {
             body: Some("{}".into()),
             attempt: None,
         }),
-        _claim: Budget::new(usize::MAX).claim(0).expect("an empty claim"),
+        _claim: Budget::new(usize::MAX, Default::default())
+            .claim(0)
+            .expect("an empty claim"),
     }
 }
 
