@@ -25,6 +25,8 @@
 #                    payload meets): what a filter costs. The --compare build's route has none.
 #   --compare BIN    also measures another hookgate build (e.g. a branch), as "compare".
 #   --compare-event-log M  what the compared build's event log keeps (default: its default).
+#   --pairs N        with --compare: then N more runs of each, alternating (hookgate first in odd
+#                    pairs, compare first in even ones); prints each pair's ratio and the median.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +39,7 @@ otlp=""
 filter=""
 event_log=bodies
 compare_event_log=""
+pairs=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --sweep) connections=(1 64 256) ;;
@@ -49,6 +52,7 @@ while [ $# -gt 0 ]; do
     --connections) connections=("$2"); shift ;;
     --compare) compare=$(realpath "$2"); shift ;;
     --compare-event-log) compare_event_log=$2; shift ;;
+    --pairs) pairs=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -250,12 +254,32 @@ drain() {
   echo "warning: the queued route still holds $depth events" >&2
 }
 
+# --pairs: the machine's speed drifts over minutes, so one run of each build
+# compares two moments as much as two builds. Alternating short pairs, each
+# order as often, and their median ratio, put both builds in the same moments.
+pair_runs() { # connections
+  local i
+  for i in $(seq "$pairs"); do
+    local order="hookgate compare"
+    [ $((i % 2)) = 0 ] && order="compare hookgate"
+    for who in $order; do
+      if [ "$who" = hookgate ]; then
+        run "pair$i-hookgate" "http://127.0.0.1:$gate_port/api/webhooks/chatwoot" "$1" "$gate"
+      else
+        run "pair$i-compare" "http://127.0.0.1:$compare_port/api/webhooks/chatwoot" "$1" "$compare_pid"
+      fi
+    done
+  done
+}
+
 for c in "${connections[@]}"; do
   run direct "http://127.0.0.1:$stub_port/webhooks/chatwoot" "$c"
   run nginx "http://127.0.0.1:$proxy_port/webhooks/chatwoot" "$c"
   run hookgate "http://127.0.0.1:$gate_port/api/webhooks/chatwoot" "$c" "$gate"
   sync_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gate/status")
   sync_dropped=$(log_dropped)
+  # Before the queued run: its backlog, and its records in the log, are not the sync route's cost.
+  if [ -n "$compare" ]; then pair_runs "$c"; fi
   # Right after hookgate, before the queued run's backlog and log: the ratio of two neighbours.
   if [ -n "$otlp" ]; then
     run otlp "http://127.0.0.1:$otlp_port/api/webhooks/chatwoot" "$c" "$otlp_pid"
@@ -275,6 +299,7 @@ done
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gate/status")
 
 python3 bench/report.py "$work" "$rss_kib" "$duration" "${connections[@]}"
+python3 bench/pairs.py "$work" "$(getconf CLK_TCK)" "${connections[@]}"
 # The compared build serves the sync route alone: its peak RSS beside
 # hookgate's before its queued route ran.
 awk -v k="$sync_rss_kib" 'BEGIN {printf "hookgate peak RSS after the sync runs: %.1f MiB\n", k / 1024}'
@@ -289,6 +314,7 @@ hz=$(getconf CLK_TCK)
 for f in "$work"/*.cpu; do
   [ -e "$f" ] || continue
   name=$(basename "$f" .cpu)
+  case "$name" in pair*) continue ;; esac
   requests=$(awk '/requests in/ {print $1}' "$work/$name.txt")
   awk -v n="$name" -v t="$(cat "$f")" -v r="$requests" -v hz="$hz" \
     'BEGIN { printf "%-16s CPU per request: %.1f us\n", n, t * 1e6 / hz / r }'
