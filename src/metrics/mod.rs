@@ -352,7 +352,7 @@ impl Metrics {
             event_log_waiting_bytes: add(
                 r,
                 "event_log_waiting_bytes",
-                "Bytes held by event log records waiting for the writer (past 16 MiB they are dropped)",
+                "Bytes held by event log records waiting for the writer (past the log's budget, records are dropped)",
                 Gauge::default(),
             ),
             registry,

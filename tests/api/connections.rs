@@ -26,14 +26,6 @@ async fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
     }
 }
 
-async fn metric(app: &TestApp, series: &str) -> f64 {
-    let text = app.get_text("/metrics").await;
-    text.lines()
-        .find_map(|line| line.strip_prefix(series))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[tokio::test]
 async fn a_client_trickling_its_request_head_is_cut_off_at_the_header_timeout() {
     let app = spawn_app(&server_with(r#"header_timeout = "1s""#)).await;
@@ -54,7 +46,7 @@ async fn a_client_trickling_its_request_head_is_cut_off_at_the_header_timeout() 
     assert!(closed, "still open after {:?}", started.elapsed());
     assert!(started.elapsed() >= Duration::from_millis(900));
     let series = "hookgate_connections_closed_total{reason=\"header_timeout\"}";
-    assert_eq!(metric(&app, series).await, 1.0);
+    assert_eq!(app.metric(series).await, 1.0);
 }
 
 #[tokio::test]
@@ -78,7 +70,7 @@ async fn a_keep_alive_connection_outlives_the_header_timeout_and_closes_at_the_i
     assert!(closed_within(&mut stream, Duration::from_secs(6)).await);
     assert!(idle_since.elapsed() >= Duration::from_millis(2900));
     let series = "hookgate_connections_closed_total{reason=\"idle_timeout\"}";
-    assert_eq!(metric(&app, series).await, 1.0);
+    assert_eq!(app.metric(series).await, 1.0);
 }
 
 #[tokio::test]
@@ -104,12 +96,12 @@ async fn a_client_that_pipelines_and_never_reads_is_disconnected_at_the_write_ti
 
     let series = "hookgate_connections_closed_total{reason=\"write_timeout\"}";
     eventually("the stalled connection is closed", || async {
-        metric(&app, series).await == 1.0
+        app.metric(series).await == 1.0
     })
     .await;
     drop(writer);
     eventually("no connection is left open", || async {
-        metric(&app, "hookgate_open_connections").await <= 1.0
+        app.metric("hookgate_open_connections").await <= 1.0
     })
     .await;
 }

@@ -23,10 +23,7 @@ async fn stalled_upload(app: &TestApp, from: Ipv4Addr, declared: usize, sent: us
 }
 
 async fn unverified_bodies(app: &TestApp) -> u64 {
-    let text = app.get_text("/metrics").await;
-    text.lines()
-        .find_map(|line| line.strip_prefix("hookgate_unverified_bodies "))
-        .map_or(0, |value| value.trim().parse().unwrap())
+    app.metric("hookgate_unverified_bodies").await as u64
 }
 
 async fn wait_for_unverified(app: &TestApp, count: u64) {

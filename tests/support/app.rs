@@ -69,6 +69,16 @@ impl TestApp {
         response.text().await.unwrap()
     }
 
+    /// The value of `series` on `/metrics`: a metric's name, with its labels
+    /// when it has any (`hookgate_requests_total{route="a",outcome="b"}`);
+    /// 0 while it is not shown.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.get_text("/metrics").await;
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0.0, |value| value.trim().parse().unwrap())
+    }
+
     /// GETs `path` and parses the answer as JSON.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         let response = self.client.get(self.url(path)).send().await.unwrap();
