@@ -1,5 +1,7 @@
-"""Summarises bench/run.sh's wrk outputs: a table per concurrency and the ratios."""
+"""Summarises bench/run.sh's wrk outputs: a table per concurrency, the
+ratios, the gateways' CPU time per request, and the --pairs medians."""
 import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -20,9 +22,46 @@ def parse(path):
     return rps, p50, p99, errors
 
 
+def cpu_per_request(work, name, hz):
+    """A gateway's CPU µs per request during run `name` (its .cpu file: clock ticks)."""
+    requests = int(re.search(r"(\d+) requests in", (work / f"{name}.txt").read_text()).group(1))
+    return int((work / f"{name}.cpu").read_text()) * 1e6 / hz / requests
+
+
+def cpu(work, hz):
+    """The CPU time per request of each run that measured it, --pairs runs aside."""
+    for path in sorted(work.glob("*.cpu")):
+        if not path.stem.startswith("pair"):
+            print(f"{path.stem:16} CPU per request: {cpu_per_request(work, path.stem, hz):.1f} us")
+
+
+def pairs(work, hz, c):
+    """Each --pairs pair's ratios (hookgate over compare) and their medians."""
+    throughput, cpu_ratio = [], []
+    i = 1
+    while (work / f"pair{i}-hookgate-{c}.txt").exists():
+        gate, other = f"pair{i}-hookgate-{c}", f"pair{i}-compare-{c}"
+        rps = parse(work / f"{gate}.txt")[0], parse(work / f"{other}.txt")[0]
+        us = cpu_per_request(work, gate, hz), cpu_per_request(work, other, hz)
+        throughput.append(rps[0] / rps[1])
+        cpu_ratio.append(us[0] / us[1])
+        first = "hookgate" if i % 2 else "compare"
+        print(
+            f"pair {i} ({first} first, {c} conn.): {rps[0]:.0f} against {rps[1]:.0f} req/s "
+            f"({throughput[-1]:.2f}x), CPU per request {us[0]:.1f} against {us[1]:.1f} us "
+            f"({cpu_ratio[-1]:.2f}x)"
+        )
+        i += 1
+    if throughput:
+        print(
+            f"median of {len(throughput)} pairs ({c} conn.): throughput "
+            f"{statistics.median(throughput):.2f}x, CPU per request {statistics.median(cpu_ratio):.2f}x"
+        )
+
+
 def main():
-    work, rss_kib, duration, *connections = sys.argv[1:]
-    work = Path(work)
+    work, rss_kib, duration, hz, *connections = sys.argv[1:]
+    work, hz = Path(work), int(hz)
     print(f"hookgate benchmark: {duration} per run, payload {Path('bench/payload.json').stat().st_size} B, loopback")
     for c in connections:
         optional = [
@@ -54,6 +93,9 @@ def main():
             print(f"floor/nginx     throughput {floor[0] / nginx[0]:.2f}x   p99 {floor[2] / nginx[2]:.2f}x")
             print(f"hookgate/floor  throughput {gate[0] / floor[0]:.2f}x   p99 {gate[2] / floor[2]:.2f}x")
     print(f"\nhookgate peak RSS: {int(rss_kib) / 1024:.1f} MiB")
+    for c in connections:
+        pairs(work, hz, c)
+    cpu(work, hz)
 
 
 main()

@@ -298,8 +298,10 @@ for c in "${connections[@]}"; do
 done
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gate/status")
 
-python3 bench/report.py "$work" "$rss_kib" "$duration" "${connections[@]}"
-python3 bench/pairs.py "$work" "$(getconf CLK_TCK)" "${connections[@]}"
+# The table and ratios, the --pairs medians, and the gateways' CPU time per
+# request: steadier than requests/s on a shared machine, where the load
+# generator and the stub compete for the same cores.
+python3 bench/report.py "$work" "$rss_kib" "$duration" "$(getconf CLK_TCK)" "${connections[@]}"
 # The compared build serves the sync route alone: its peak RSS beside
 # hookgate's before its queued route ran.
 awk -v k="$sync_rss_kib" 'BEGIN {printf "hookgate peak RSS after the sync runs: %.1f MiB\n", k / 1024}'
@@ -308,14 +310,3 @@ if [ -n "$compare" ]; then
   awk '/VmHWM/ {printf "compare peak RSS: %.1f MiB (sync route only)\n", $2 / 1024}' "/proc/$compare_pid/status"
 fi
 
-# The gateway's own CPU time per request: steadier than requests/s on a shared
-# machine, where the load generator and the stub compete for the same cores.
-hz=$(getconf CLK_TCK)
-for f in "$work"/*.cpu; do
-  [ -e "$f" ] || continue
-  name=$(basename "$f" .cpu)
-  case "$name" in pair*) continue ;; esac
-  requests=$(awk '/requests in/ {print $1}' "$work/$name.txt")
-  awk -v n="$name" -v t="$(cat "$f")" -v r="$requests" -v hz="$hz" \
-    'BEGIN { printf "%-16s CPU per request: %.1f us\n", n, t * 1e6 / hz / r }'
-done
