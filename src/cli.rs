@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{self, Vars};
 use crate::server::Application;
 use crate::signature::Verifier;
+use crate::sqlite_memory;
 use crate::telemetry::{self, LogFormat};
 
 /// `hookgate --version`: the version and the commit built (see build.rs).
@@ -159,6 +160,9 @@ fn man(out_dir: Option<&Path>) -> ExitCode {
 
 fn serve(arg: ConfigArg, log_format: LogFormat) -> ExitCode {
     let _guard = telemetry::init(log_format);
+    if let Err(error) = sqlite_memory::limit() {
+        tracing::warn!(%error, "SQLite's memory is not limited");
+    }
     // The control plane (signals, reloads, admin listener); requests run on
     // the workers' own runtimes.
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -32,6 +32,7 @@
 //! - [`pacing`]: each destination's rate limit, `Retry-After` pause and
 //!   circuit breaker for queued delivery, kept across reloads in [`live`].
 //! - [`quiet`]: a lasting fault logged once per interval, not once per try.
+//! - [`sqlite_memory`]: one soft heap limit for every SQLite connection.
 //! - [`telemetry`]: tracing subscriber set-up; OpenTelemetry traces over OTLP/HTTP.
 //! - [`systemd`]: readiness, reload and shutdown notifications to systemd.
 //! - [`cli`]: the `hookgate` command line and its subcommands.
@@ -53,6 +54,7 @@ pub mod replay;
 pub mod routes;
 pub mod server;
 pub mod signature;
+pub mod sqlite_memory;
 pub mod streak;
 pub mod systemd;
 pub mod telemetry;
