@@ -14,7 +14,7 @@ use rusqlite::Connection;
 
 /// What SQLite's page caches may hold together before it recycles their
 /// pages. Measured (bench/README.md): the queued route's peak RSS went from
-/// 47.8 to 38.6 MiB, at the same throughput; the pages a writer needs (the
+/// 47.8 to 36 or 37 MiB, at the same throughput; the pages a writer needs (the
 /// right edge of each B-tree) fit many times over.
 pub const SOFT_HEAP_LIMIT: i64 = 4 * 1024 * 1024;
 
