@@ -23,8 +23,8 @@ const INSERT: &str = "INSERT OR REPLACE INTO events (id, received_at, route, req
      delivery_id, status, outcome, reason, body_size, duration_ms, headers, body, delivery_key, \
      attempt_at, attempt_status, attempt_duration_ms, attempt_answer, attempt_destination) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
-const PRUNE: &str = "DELETE FROM events WHERE id IN \
-     (SELECT id FROM events WHERE route = 'chatwoot' ORDER BY id LIMIT ?1)";
+const PRUNE: &str = "DELETE FROM events WHERE rowid IN \
+     (SELECT rowid FROM events WHERE route = 'chatwoot' ORDER BY id LIMIT ?1)";
 /// The headers of `bench/run.sh`'s requests, as the log keeps them.
 const HEADERS: &str = r#"[["host","127.0.0.1:18082"],["content-type","application/json"],["content-length","2210"],["x-chatwoot-timestamp","<redacted>"],["x-chatwoot-signature","<redacted>"],["x-chatwoot-delivery","0x5581b2c0-1"],["user-agent","rest-client/2.1.0 (linux x86_64) ruby/3.4.4p34"]]"#;
 

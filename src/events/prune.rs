@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, params};
 
+use super::query::routes_in_log;
 use super::record::unix_ms;
 use crate::config::{DEFAULT_MAX_EVENTS, DEFAULT_RETENTION};
 use crate::routes::LogSettings;
@@ -24,15 +25,17 @@ const REFRESH_EVERY: Duration = Duration::from_secs(1);
 /// ?1 the route, ?2 its cut-off id, ?3 how many.
 const DELETE_ATTEMPTS: &str = "DELETE FROM attempts WHERE event_id IN \
      (SELECT id FROM events WHERE route = ?1 AND id < ?2 ORDER BY id LIMIT ?3)";
-const DELETE_EVENTS: &str = "DELETE FROM events WHERE id IN \
-     (SELECT id FROM events WHERE route = ?1 AND id < ?2 ORDER BY id LIMIT ?3)";
+/// Rows are deleted by rowid: ids have no index of their own (schema.sql).
+const DELETE_EVENTS: &str = "DELETE FROM events WHERE rowid IN \
+     (SELECT rowid FROM events WHERE route = ?1 AND id < ?2 ORDER BY id LIMIT ?3)";
 
 /// The attempts, then the records, of the log's oldest records, whatever
-/// their route: ?1 how many.
+/// their route: ?1 how many. Oldest by rowid, the order records were
+/// written in (ids alone have no index to order by).
 const DELETE_OLDEST_ATTEMPTS: &str = "DELETE FROM attempts WHERE event_id IN \
-     (SELECT id FROM events ORDER BY id LIMIT ?1)";
+     (SELECT id FROM events ORDER BY rowid LIMIT ?1)";
 const DELETE_OLDEST_EVENTS: &str =
-    "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?1)";
+    "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events ORDER BY rowid LIMIT ?1)";
 
 /// A route's bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,8 +153,20 @@ impl Pruner {
     /// attempts.
     pub fn prune_some(&self, connection: &mut Connection, limit: usize) -> rusqlite::Result<()> {
         let transaction = connection.transaction()?;
+        // The oldest attempt's event, one step of the attempts index: a
+        // route whose cut-off is below it has no attempt to delete, and
+        // skips a second walk over its expired records (a sync route's one
+        // call is in its record's row; only replays and queued routes
+        // write attempts).
+        let oldest_attempt: Option<String> = transaction
+            .prepare_cached("SELECT min(event_id) FROM attempts")?
+            .query_row([], |row| row.get(0))?;
         for (route, cutoff) in &self.cutoffs {
-            for delete in [DELETE_ATTEMPTS, DELETE_EVENTS] {
+            let deletes: &[&str] = match &oldest_attempt {
+                Some(oldest) if oldest < cutoff => &[DELETE_ATTEMPTS, DELETE_EVENTS],
+                _ => &[DELETE_EVENTS],
+            };
+            for delete in deletes {
                 transaction.prepare_cached(delete)?.execute(params![
                     route,
                     cutoff,
@@ -178,20 +193,6 @@ fn used_bytes(connection: &Connection) -> rusqlite::Result<u64> {
     };
     let in_use = pragma("page_count")?.saturating_sub(pragma("freelist_count")?);
     Ok(in_use * pragma("page_size")?)
-}
-
-/// The routes with records in the log: one step of the route index per
-/// route, never a scan of its records.
-fn routes_in_log(connection: &Connection) -> rusqlite::Result<Vec<String>> {
-    let mut next = connection.prepare_cached("SELECT min(route) FROM events WHERE route > ?1")?;
-    let mut routes: Vec<String> = Vec::new();
-    loop {
-        let after = routes.last().map_or("", String::as_str);
-        match next.query_row(params![after], |row| row.get::<_, Option<String>>(0))? {
-            Some(route) => routes.push(route),
-            None => return Ok(routes),
-        }
-    }
 }
 
 /// The id below which `route`'s records are older than its retention or

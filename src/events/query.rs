@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
+use rusqlite::{Connection, OpenFlags, Row, params, params_from_iter};
 use sha2::{Digest, Sha256};
 
 use super::{upgrade, writer};
@@ -150,43 +150,52 @@ const SUMMARY: &str = "SELECT id, received_at, route, request_id, delivery_id, s
      reason, body_size, duration_ms, body IS NOT NULL, headers, body FROM events";
 
 /// The records `filter` selects, newest first (or oldest first).
+///
+/// Ids have no index of their own, only the route index (schema.sql): a
+/// list across routes is each route's page, read from that index, merged.
 pub fn list(connection: &Connection, filter: &Filter) -> rusqlite::Result<Page> {
-    let (sql, values) = select(filter);
-    let mut statement = connection.prepare(&sql)?;
-    let rows = statement.query_map(params_from_iter(values), summary)?;
-    let mut records: Vec<Summary> = rows.collect::<rusqlite::Result<_>>()?;
+    let routes = match &filter.route {
+        Some(route) => vec![route.clone()],
+        None => routes_in_log(connection)?,
+    };
+    let mut records = Vec::new();
+    for route in &routes {
+        let (sql, values) = select(route, filter);
+        let mut statement = connection.prepare_cached(&sql)?;
+        let rows = statement.query_map(params_from_iter(values), summary)?;
+        for row in rows {
+            records.push(row?);
+        }
+    }
+    if filter.oldest_first {
+        records.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    } else {
+        records.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+    }
+    records.truncate(filter.limit);
     for record in &mut records {
-        record.delivered_at = delivered_at(&attempts(connection, &record.id)?);
+        record.delivered_at = delivered_at(&attempts(connection, &record.route, &record.id)?);
     }
     Ok(Page::of(records, filter.limit))
 }
 
-/// The query of [`list`] and its values.
-fn select(filter: &Filter) -> (String, Vec<Value>) {
+/// The query of [`list`] for one route's records, and its values.
+fn select(route: &str, filter: &Filter) -> (String, Vec<Value>) {
     let mut values: Vec<Value> = Vec::new();
     let mut bind = |condition: &str, value: Value| {
         values.push(value);
         condition.replace('?', &format!("?{}", values.len()))
     };
     // What the route index (route, id, delivery_key) answers without a row.
-    let mut indexed = Vec::new();
-    let mut conditions = Vec::new();
-    if let Some(route) = &filter.route {
-        indexed.push(bind("route = ?", route.clone().into()));
-    }
+    let on_route = bind("route = ?", route.to_string().into());
+    let mut range = Vec::new();
     if let Some(before) = &filter.before {
-        // A delivery search without a route would take `id < ?` to the id
-        // index and read every row below the cursor; `+id` keeps it on the
-        // route index.
-        let search_all = filter.delivery_id.is_some() && filter.route.is_none();
-        let condition = if search_all { "+id < ?" } else { "id < ?" };
-        indexed.push(bind(condition, before.clone().into()));
+        range.push(bind("id < ?", before.clone().into()));
     }
     if let Some(after) = &filter.after {
-        let search_all = filter.delivery_id.is_some() && filter.route.is_none();
-        let condition = if search_all { "+id > ?" } else { "id > ?" };
-        indexed.push(bind(condition, after.clone().into()));
+        range.push(bind("id > ?", after.clone().into()));
     }
+    let mut conditions = vec![on_route.clone()];
     if let Some(outcome) = &filter.outcome {
         conditions.push(bind("outcome = ?", outcome.clone().into()));
     }
@@ -206,61 +215,68 @@ fn select(filter: &Filter) -> (String, Vec<Value>) {
         ));
     }
     if let Some(id) = &filter.delivery_id {
+        let mut indexed = vec![on_route];
+        indexed.extend(range);
         indexed.push(bind("delivery_key = ?", delivery_key(id).into()));
         conditions.push(bind("delivery_id = ?", id.clone().into()));
         // A delivery's few ids from a scan of the index, then their rows by
-        // id. In one query SQLite walked every row newest first instead.
+        // route and id. In one query SQLite walked every row newest first
+        // instead.
         conditions.push(format!(
             "id IN (SELECT id FROM events WHERE {})",
             indexed.join(" AND ")
         ));
     } else {
-        conditions.extend(indexed);
-    }
-    let mut sql = SUMMARY.to_string();
-    if !conditions.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&conditions.join(" AND "));
+        conditions.extend(range);
     }
     let order = if filter.oldest_first { "ASC" } else { "DESC" };
-    sql.push_str(&format!(" ORDER BY id {order} LIMIT {}", filter.limit));
+    let sql = format!(
+        "{SUMMARY} WHERE {} ORDER BY id {order} LIMIT {}",
+        conditions.join(" AND "),
+        filter.limit
+    );
     (sql, values)
 }
 
-/// The record `id`, with its headers, body and attempts.
+/// The record `id`, with its headers, body and attempts: looked for in
+/// each route's part of the route index (ids have no index of their own).
 pub fn get(connection: &Connection, id: &str) -> rusqlite::Result<Option<Record>> {
-    let sql = format!("{SUMMARY} WHERE id = ?1");
-    let found = connection.query_row(&sql, [id], |row| {
-        let headers: Option<String> = row.get(11)?;
-        Ok((summary(row)?, headers, row.get::<_, Option<Vec<u8>>>(12)?))
-    });
-    let (summary, headers, body) = match found {
-        Ok(found) => found,
-        Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
-        Err(error) => return Err(error),
-    };
-    let headers = headers.and_then(|text| serde_json::from_str(&text).ok());
-    let attempts = attempts(connection, id)?;
-    Ok(Some(Record {
-        summary: Summary {
-            delivered_at: delivered_at(&attempts),
-            ..summary
-        },
-        headers,
-        body,
-        attempts,
-    }))
+    let sql = format!("{SUMMARY} WHERE route = ?1 AND id = ?2");
+    let mut statement = connection.prepare_cached(&sql)?;
+    for route in routes_in_log(connection)? {
+        let found = statement.query_row(params![route, id], |row| {
+            let headers: Option<String> = row.get(11)?;
+            Ok((summary(row)?, headers, row.get::<_, Option<Vec<u8>>>(12)?))
+        });
+        let (summary, headers, body) = match found {
+            Ok(found) => found,
+            Err(rusqlite::Error::QueryReturnedNoRows) => continue,
+            Err(error) => return Err(error),
+        };
+        let headers = headers.and_then(|text| serde_json::from_str(&text).ok());
+        let attempts = attempts(connection, &route, id)?;
+        return Ok(Some(Record {
+            summary: Summary {
+                delivered_at: delivered_at(&attempts),
+                ..summary
+            },
+            headers,
+            body,
+            attempts,
+        }));
+    }
+    Ok(None)
 }
 
-fn attempts(connection: &Connection, id: &str) -> rusqlite::Result<Vec<Attempt>> {
+fn attempts(connection: &Connection, route: &str, id: &str) -> rusqlite::Result<Vec<Attempt>> {
     let mut statement = connection.prepare_cached(
         "SELECT attempt_at, attempt_status, attempt_duration_ms, attempt_answer, \
-         attempt_destination FROM events WHERE id = ?1 AND attempt_at IS NOT NULL \
+         attempt_destination FROM events WHERE route = ?2 AND id = ?1 AND attempt_at IS NOT NULL \
          UNION ALL \
          SELECT at, status, duration_ms, answer, destination FROM attempts WHERE event_id = ?1 \
          ORDER BY 1",
     )?;
-    let rows = statement.query_map([id], |row| {
+    let rows = statement.query_map(params![id, route], |row| {
         Ok(Attempt {
             at: row.get(0)?,
             status: row.get(1)?,
@@ -270,6 +286,20 @@ fn attempts(connection: &Connection, id: &str) -> rusqlite::Result<Vec<Attempt>>
         })
     })?;
     rows.collect()
+}
+
+/// The routes with records in the log, in order: one step of the route
+/// index per route, never a scan of its records.
+pub(super) fn routes_in_log(connection: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut next = connection.prepare_cached("SELECT min(route) FROM events WHERE route > ?1")?;
+    let mut routes: Vec<String> = Vec::new();
+    loop {
+        let after = routes.last().map_or("", String::as_str);
+        match next.query_row(params![after], |row| row.get::<_, Option<String>>(0))? {
+            Some(route) => routes.push(route),
+            None => return Ok(routes),
+        }
+    }
 }
 
 fn summary(row: &Row<'_>) -> rusqlite::Result<Summary> {
@@ -339,7 +369,7 @@ mod tests {
 
     /// What SQLite plans for `filter`'s list, a line per step.
     fn plan(connection: &Connection, filter: &Filter) -> Vec<String> {
-        let (sql, values) = select(filter);
+        let (sql, values) = select(filter.route.as_deref().unwrap_or("chatwoot"), filter);
         let mut explain = connection
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .unwrap();
@@ -432,6 +462,72 @@ mod tests {
         assert!(
             steps.iter().all(|s| !s.contains("TEMP B-TREE")),
             "a sort: {steps:?}"
+        );
+    }
+
+    #[test]
+    fn a_list_across_routes_merges_each_routes_page_and_a_record_is_found_by_id_in_any_route() {
+        let dir = tempfile::tempdir().unwrap();
+        let connection = writer::open(&dir.path().join("log.db")).unwrap();
+        let ids: Vec<String> = (1..=6)
+            .map(|n| format!("0193a6f2-0000-7000-8000-00000000000{n}"))
+            .collect();
+        for (n, id) in ids.iter().enumerate() {
+            let route = ["github", "chatwoot", "stripe"][n % 3];
+            connection
+                .execute(
+                    "INSERT INTO events (id, received_at, route, request_id, status, outcome, \
+                     body_size, duration_ms) VALUES (?1, 0, ?2, 'r', 200, 'forwarded', 0, 0)",
+                    params![id, route],
+                )
+                .unwrap();
+        }
+        let newest = Filter {
+            limit: 4,
+            ..Filter::default()
+        };
+
+        let page = list(&connection, &newest).unwrap();
+        let next = list(
+            &connection,
+            &Filter {
+                before: page.next.clone(),
+                ..newest.clone()
+            },
+        )
+        .unwrap();
+
+        let listed =
+            |page: &Page| -> Vec<String> { page.records.iter().map(|s| s.id.clone()).collect() };
+        let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+        assert_eq!(listed(&page), newest_first[..4]);
+        assert_eq!(listed(&next), newest_first[4..]);
+        for (n, id) in ids.iter().enumerate() {
+            let record = get(&connection, id).unwrap().expect("found");
+            assert_eq!(
+                record.summary.route,
+                ["github", "chatwoot", "stripe"][n % 3]
+            );
+        }
+        assert!(
+            get(&connection, "0193a6f2-0000-7000-8000-000000000009")
+                .unwrap()
+                .is_none()
+        );
+        let steps: Vec<String> = connection
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {SUMMARY} WHERE route = ?1 AND id = ?2"
+            ))
+            .unwrap()
+            .query_map(params!["github", &ids[0]], |row| row.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("INDEX events_by_route_key (route=? AND id=?)")),
+            "{steps:?}"
         );
     }
 

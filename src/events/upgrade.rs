@@ -6,8 +6,10 @@ use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use super::query::delivery_key;
 
 /// The log's schema version in `PRAGMA user_version`, as the queue's
-/// store keeps its own; logs written before it had one read 0.
-const VERSION: i64 = 1;
+/// store keeps its own; logs written before it had one read 0. 2: a new
+/// file's `events` has no index on ids alone (schema.sql), so a version
+/// before 2 would scan the table for each id it looks up.
+const VERSION: i64 = 2;
 
 /// Columns added to tables of earlier logs, with their types.
 const ADDED: &[(&str, &str, &str)] = &[
@@ -49,10 +51,19 @@ pub fn upgrade(connection: &Connection) -> rusqlite::Result<()> {
     transaction.commit()
 }
 
-/// Whether the log at `connection` is at [`VERSION`].
+/// Whether the log at `connection` is at [`VERSION`]; an error for a log
+/// written by a newer hookgate, whose layout this one's queries may not
+/// suit (an earlier version than 2 read a log of 2 by scanning it for
+/// every id: refusing is the better way to fail).
 pub fn is_current(connection: &Connection) -> rusqlite::Result<bool> {
     let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    Ok(version >= VERSION)
+    if version > VERSION {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "event log schema version {version} is newer than this hookgate ({VERSION}); \
+             move the file aside to start a new log"
+        )));
+    }
+    Ok(version == VERSION)
 }
 
 fn has_table(connection: &Connection, table: &str) -> rusqlite::Result<bool> {
@@ -74,13 +85,13 @@ fn has_column(connection: &Connection, table: &str, column: &str) -> rusqlite::R
 /// Gives the records of an earlier log their delivery keys, so that a
 /// search by delivery id finds them too.
 fn fill_delivery_keys(connection: &Connection) -> rusqlite::Result<()> {
-    let mut read =
-        connection.prepare("SELECT id, delivery_id FROM events WHERE delivery_id IS NOT NULL")?;
-    let mut write = connection.prepare("UPDATE events SET delivery_key = ?2 WHERE id = ?1")?;
+    let mut read = connection
+        .prepare("SELECT rowid, delivery_id FROM events WHERE delivery_id IS NOT NULL")?;
+    let mut write = connection.prepare("UPDATE events SET delivery_key = ?2 WHERE rowid = ?1")?;
     let mut rows = read.query([])?;
     while let Some(row) = rows.next()? {
-        let (id, delivery_id): (String, String) = (row.get(0)?, row.get(1)?);
-        write.execute(params![id, delivery_key(&delivery_id)])?;
+        let (rowid, delivery_id): (i64, String) = (row.get(0)?, row.get(1)?);
+        write.execute(params![rowid, delivery_key(&delivery_id)])?;
     }
     Ok(())
 }
@@ -105,6 +116,25 @@ mod tests {
         INSERT INTO events VALUES ('0193a6f2-0000-7000-8000-000000000001', 1, 'chatwoot', 'r1',
             'delivery-1', 500, 'downstream_error', 'down', 2, 3, NULL, x'7b7d');
         INSERT INTO attempts VALUES ('0193a6f2-0000-7000-8000-000000000001', 'chatwoot', 1, 500, 3, 'down');";
+
+    #[test]
+    fn a_log_of_a_newer_hookgate_is_refused_by_the_writer_and_the_reader_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookgate-events.db");
+        drop(super::super::writer::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
+
+        let written = super::super::writer::open(&path).map(drop);
+        let read = query::open(&path).map(drop);
+
+        for refused in [written, read] {
+            let error = refused.expect_err("a newer log is refused").to_string();
+            assert!(error.contains("newer than this hookgate"), "{error}");
+        }
+    }
 
     #[test]
     fn a_log_of_an_earlier_version_read_before_the_gateway_opens_it_is_upgraded_and_found_by_delivery_id()
