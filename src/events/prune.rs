@@ -25,6 +25,11 @@ const REFRESH_EVERY: Duration = Duration::from_secs(1);
 /// ?1 the route, ?2 its cut-off id, ?3 how many.
 const DELETE_ATTEMPTS: &str = "DELETE FROM attempts WHERE event_id IN \
      (SELECT id FROM events WHERE route = ?1 AND id < ?2 ORDER BY id LIMIT ?3)";
+/// Whether an attempt's event id lies between a route's oldest record and
+/// its cut-off: ?1 the route, ?2 its cut-off id. Two steps, one on each
+/// index; it may find another route's attempt, never miss one of this route's.
+const EXPIRED_HAVE_ATTEMPTS: &str = "SELECT EXISTS (SELECT 1 FROM attempts \
+     WHERE event_id >= (SELECT min(id) FROM events WHERE route = ?1) AND event_id < ?2)";
 /// Rows are deleted by rowid: ids have no index of their own (schema.sql).
 const DELETE_EVENTS: &str = "DELETE FROM events WHERE rowid IN \
      (SELECT rowid FROM events WHERE route = ?1 AND id < ?2 ORDER BY id LIMIT ?3)";
@@ -153,18 +158,17 @@ impl Pruner {
     /// attempts.
     pub fn prune_some(&self, connection: &mut Connection, limit: usize) -> rusqlite::Result<()> {
         let transaction = connection.transaction()?;
-        // The oldest attempt's event, one step of the attempts index: a
-        // route whose cut-off is below it has no attempt to delete, and
-        // skips a second walk over its expired records (a sync route's one
-        // call is in its record's row; only replays and queued routes
-        // write attempts).
-        let oldest_attempt: Option<String> = transaction
-            .prepare_cached("SELECT min(event_id) FROM attempts")?
-            .query_row([], |row| row.get(0))?;
         for (route, cutoff) in &self.cutoffs {
-            let deletes: &[&str] = match &oldest_attempt {
-                Some(oldest) if oldest < cutoff => &[DELETE_ATTEMPTS, DELETE_EVENTS],
-                _ => &[DELETE_EVENTS],
+            // A route with no attempt among its expired records' ids skips
+            // a second walk over them: a sync route's one call is in its
+            // record's row; only queued routes and replays write attempts.
+            let has_attempts: bool = transaction
+                .prepare_cached(EXPIRED_HAVE_ATTEMPTS)?
+                .query_row(params![route, cutoff], |row| row.get(0))?;
+            let deletes: &[&str] = if has_attempts {
+                &[DELETE_ATTEMPTS, DELETE_EVENTS]
+            } else {
+                &[DELETE_EVENTS]
             };
             for delete in deletes {
                 transaction.prepare_cached(delete)?.execute(params![

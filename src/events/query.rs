@@ -130,15 +130,16 @@ pub struct Record {
 }
 
 /// The log at `path`, for reading; `None` when there is none yet. A log
-/// written by an earlier version (the CLI of a new install, before the
-/// gateway restarts) is upgraded first, as the gateway would.
+/// written by a version without the columns read here (the CLI of a new
+/// install, before the gateway restarts) is upgraded first, as the
+/// gateway would; one of a newer hookgate is refused.
 pub fn open(path: &Path) -> rusqlite::Result<Option<Connection>> {
     if !path.exists() {
         return Ok(None);
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags)?;
-    if upgrade::is_current(&connection)? {
+    if upgrade::is_readable(&connection)? {
         return Ok(Some(connection));
     }
     drop(connection);
@@ -146,37 +147,66 @@ pub fn open(path: &Path) -> rusqlite::Result<Option<Connection>> {
     Connection::open_with_flags(path, flags).map(Some)
 }
 
+/// What a list reads of each record: no headers, no body.
 const SUMMARY: &str = "SELECT id, received_at, route, request_id, delivery_id, status, outcome, \
+     reason, body_size, duration_ms, body IS NOT NULL FROM events";
+/// What [`get`] reads: the summary, then the headers and the body.
+const RECORD: &str = "SELECT id, received_at, route, request_id, delivery_id, status, outcome, \
      reason, body_size, duration_ms, body IS NOT NULL, headers, body FROM events";
 
 /// The records `filter` selects, newest first (or oldest first).
 ///
 /// Ids have no index of their own, only the route index (schema.sql): a
 /// list across routes is each route's page, read from that index, merged.
+/// Once `limit` records are in hand, the next route's are read only up to
+/// the last of them (as far as one walk over every route's ids would go).
 pub fn list(connection: &Connection, filter: &Filter) -> rusqlite::Result<Page> {
     let routes = match &filter.route {
         Some(route) => vec![route.clone()],
         None => routes_in_log(connection)?,
     };
-    let mut records = Vec::new();
+    let mut records: Vec<Summary> = Vec::new();
     for route in &routes {
-        let (sql, values) = select(route, filter);
+        let full = filter
+            .limit
+            .checked_sub(1)
+            .and_then(|last| records.get(last));
+        let bounded = bounded_by(filter, full);
+        let (sql, values) = select(route, &bounded);
         let mut statement = connection.prepare_cached(&sql)?;
         let rows = statement.query_map(params_from_iter(values), summary)?;
         for row in rows {
             records.push(row?);
         }
+        if filter.oldest_first {
+            records.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        } else {
+            records.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+        }
+        records.truncate(filter.limit);
     }
-    if filter.oldest_first {
-        records.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-    } else {
-        records.sort_unstable_by(|a, b| b.id.cmp(&a.id));
-    }
-    records.truncate(filter.limit);
     for record in &mut records {
         record.delivered_at = delivered_at(&attempts(connection, &record.route, &record.id)?);
     }
     Ok(Page::of(records, filter.limit))
+}
+
+/// `filter`, narrowed to the ids that come before `last` in its order:
+/// past the last of a full page, another route's records cannot be on it.
+fn bounded_by(filter: &Filter, last: Option<&Summary>) -> Filter {
+    let mut bounded = filter.clone();
+    let Some(last) = last else {
+        return bounded;
+    };
+    let (bound, tighter) = if filter.oldest_first {
+        (&mut bounded.before, std::cmp::Ordering::Less)
+    } else {
+        (&mut bounded.after, std::cmp::Ordering::Greater)
+    };
+    if bound.as_ref().is_none_or(|b| last.id.cmp(b) == tighter) {
+        *bound = Some(last.id.clone());
+    }
+    bounded
 }
 
 /// The query of [`list`] for one route's records, and its values.
@@ -194,6 +224,11 @@ fn select(route: &str, filter: &Filter) -> (String, Vec<Value>) {
     }
     if let Some(after) = &filter.after {
         range.push(bind("id > ?", after.clone().into()));
+    }
+    if let Some(since) = filter.since_ms {
+        // An id is made when its request arrives or later: a range on the
+        // index, where `received_at` alone would read every older row.
+        range.push(bind("id >= ?", super::first_id_at(since).into()));
     }
     let mut conditions = vec![on_route.clone()];
     if let Some(outcome) = &filter.outcome {
@@ -241,7 +276,7 @@ fn select(route: &str, filter: &Filter) -> (String, Vec<Value>) {
 /// The record `id`, with its headers, body and attempts: looked for in
 /// each route's part of the route index (ids have no index of their own).
 pub fn get(connection: &Connection, id: &str) -> rusqlite::Result<Option<Record>> {
-    let sql = format!("{SUMMARY} WHERE route = ?1 AND id = ?2");
+    let sql = format!("{RECORD} WHERE route = ?1 AND id = ?2");
     let mut statement = connection.prepare_cached(&sql)?;
     for route in routes_in_log(connection)? {
         let found = statement.query_row(params![route, id], |row| {
@@ -516,7 +551,7 @@ mod tests {
         );
         let steps: Vec<String> = connection
             .prepare(&format!(
-                "EXPLAIN QUERY PLAN {SUMMARY} WHERE route = ?1 AND id = ?2"
+                "EXPLAIN QUERY PLAN {RECORD} WHERE route = ?1 AND id = ?2"
             ))
             .unwrap()
             .query_map(params!["github", &ids[0]], |row| row.get(3))

@@ -56,14 +56,28 @@ pub fn upgrade(connection: &Connection) -> rusqlite::Result<()> {
 /// suit (an earlier version than 2 read a log of 2 by scanning it for
 /// every id: refusing is the better way to fail).
 pub fn is_current(connection: &Connection) -> rusqlite::Result<bool> {
+    Ok(version(connection)? == VERSION)
+}
+
+/// Whether the log at `connection` has every column a reader reads (1
+/// added them; 2 changed only what a new file indexes): a reader without
+/// write access reads it as it is. An error for a newer hookgate's log.
+pub fn is_readable(connection: &Connection) -> rusqlite::Result<bool> {
+    Ok(version(connection)? >= 1)
+}
+
+/// The log's version; an error past [`VERSION`].
+fn version(connection: &Connection) -> rusqlite::Result<i64> {
     let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version > VERSION {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
+        let newer = format!(
             "event log schema version {version} is newer than this hookgate ({VERSION}); \
              move the file aside to start a new log"
-        )));
+        );
+        let code = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR);
+        return Err(rusqlite::Error::SqliteFailure(code, Some(newer)));
     }
-    Ok(version == VERSION)
+    Ok(version)
 }
 
 fn has_table(connection: &Connection, table: &str) -> rusqlite::Result<bool> {
@@ -134,6 +148,32 @@ mod tests {
             let error = refused.expect_err("a newer log is refused").to_string();
             assert!(error.contains("newer than this hookgate"), "{error}");
         }
+    }
+
+    #[test]
+    fn a_log_of_version_1_is_read_as_it_is_without_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookgate-events.db");
+        drop(super::super::writer::open(&path).unwrap());
+        let version_1 = Connection::open(&path).unwrap();
+        version_1.pragma_update(None, "user_version", 1).unwrap();
+
+        let read = query::open(&path).unwrap().expect("the log is there");
+
+        assert!(
+            query::list(
+                &read,
+                &Filter {
+                    limit: 1,
+                    ..Filter::default()
+                }
+            )
+            .is_ok()
+        );
+        let version: i64 = version_1
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, 1);
     }
 
     #[test]
