@@ -402,6 +402,30 @@ pub(super) fn delivery_key(delivery_id: &str) -> i64 {
 mod tests {
     use super::*;
 
+    /// `n` records in id order, the `i`th of `route_of(i)`, each with
+    /// `outcome` (status 500 unless forwarded); their ids.
+    fn log_with(
+        connection: &Connection,
+        n: usize,
+        route_of: impl Fn(usize) -> &'static str,
+        outcome: &str,
+    ) -> Vec<String> {
+        let status = if outcome == "forwarded" { 200 } else { 500 };
+        let ids: Vec<String> = (1..=n)
+            .map(|i| format!("0193a6f2-0000-7000-8000-{i:012}"))
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            connection
+                .execute(
+                    "INSERT INTO events (id, received_at, route, request_id, status, outcome, \
+                     body_size, duration_ms) VALUES (?1, 0, ?2, 'r', ?3, ?4, 0, 0)",
+                    params![id, route_of(i), status, outcome],
+                )
+                .unwrap();
+        }
+        ids
+    }
+
     /// What SQLite plans for `filter`'s list, a line per step.
     fn plan(connection: &Connection, filter: &Filter) -> Vec<String> {
         let (sql, values) = select(filter.route.as_deref().unwrap_or("chatwoot"), filter);
@@ -454,18 +478,7 @@ mod tests {
     fn an_oldest_first_page_starts_after_its_cursor_on_the_route_index_without_a_sort() {
         let dir = tempfile::tempdir().unwrap();
         let connection = writer::open(&dir.path().join("log.db")).unwrap();
-        let ids: Vec<String> = (1..=5)
-            .map(|n| format!("0193a6f2-0000-7000-8000-00000000000{n}"))
-            .collect();
-        for id in &ids {
-            connection
-                .execute(
-                    "INSERT INTO events (id, received_at, route, request_id, status, outcome, \
-                     body_size, duration_ms) VALUES (?1, 0, 'hook', 'r', 500, 'downstream_error', 0, 0)",
-                    [id],
-                )
-                .unwrap();
-        }
+        let ids = log_with(&connection, 5, |_| "hook", "downstream_error");
         let from = |after: &str| Filter {
             route: Some("hook".into()),
             outcome: Some("downstream_error".into()),
@@ -504,19 +517,8 @@ mod tests {
     fn a_list_across_routes_merges_each_routes_page_and_a_record_is_found_by_id_in_any_route() {
         let dir = tempfile::tempdir().unwrap();
         let connection = writer::open(&dir.path().join("log.db")).unwrap();
-        let ids: Vec<String> = (1..=6)
-            .map(|n| format!("0193a6f2-0000-7000-8000-00000000000{n}"))
-            .collect();
-        for (n, id) in ids.iter().enumerate() {
-            let route = ["github", "chatwoot", "stripe"][n % 3];
-            connection
-                .execute(
-                    "INSERT INTO events (id, received_at, route, request_id, status, outcome, \
-                     body_size, duration_ms) VALUES (?1, 0, ?2, 'r', 200, 'forwarded', 0, 0)",
-                    params![id, route],
-                )
-                .unwrap();
-        }
+        let route_of = |n: usize| ["github", "chatwoot", "stripe"][n % 3];
+        let ids = log_with(&connection, 6, route_of, "forwarded");
         let newest = Filter {
             limit: 4,
             ..Filter::default()
