@@ -9,7 +9,7 @@
 
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::events::{REDACTED, ReadError, Reader, query};
+use crate::events::{LoggedHeader, REDACTED, ReadError, Reader, query};
 use crate::forward::{Outbound, Peer};
 use crate::queue::{Queue, QueueError};
 use crate::routes::Route;
@@ -234,16 +234,21 @@ fn delivered_to(attempts: &[query::Attempt]) -> Vec<&str> {
 }
 
 /// The logged headers to send again: redacted ones (signatures,
-/// credentials) left out, and those whose value was not text. The log
-/// keeps values as JSON text, a byte that is not UTF-8 as U+FFFD: such a
-/// value is left out rather than sent altered.
-fn kept_headers(pairs: Vec<(String, String)>) -> HeaderMap {
-    pairs
+/// credentials) left out; a value that was not UTF-8 as the bytes the log
+/// kept of it. A log written before those bytes were kept holds such a
+/// value as text alone, a byte that was not UTF-8 as U+FFFD: that value is
+/// left out rather than sent altered.
+fn kept_headers(headers: Vec<LoggedHeader>) -> HeaderMap {
+    headers
         .into_iter()
-        .filter(|(_, value)| value != REDACTED && !value.contains(char::REPLACEMENT_CHARACTER))
-        .filter_map(|(name, value)| {
-            let name = HeaderName::try_from(name).ok()?;
-            Some((name, HeaderValue::try_from(value).ok()?))
+        .filter(|header| header.value != REDACTED)
+        .filter_map(|header| {
+            let value = match header.bytes {
+                Some(bytes) => HeaderValue::from_bytes(&bytes).ok()?,
+                None if header.value.contains(char::REPLACEMENT_CHARACTER) => return None,
+                None => HeaderValue::try_from(header.value).ok()?,
+            };
+            Some((HeaderName::try_from(header.name).ok()?, value))
         })
         .collect()
 }
@@ -252,19 +257,33 @@ fn kept_headers(pairs: Vec<(String, String)>) -> HeaderMap {
 mod tests {
     use super::*;
 
-    fn pair(name: &str, value: &str) -> (String, String) {
-        (name.to_string(), value.to_string())
+    fn text(name: &str, value: &str) -> LoggedHeader {
+        LoggedHeader {
+            name: name.to_string(),
+            value: value.to_string(),
+            bytes: None,
+        }
     }
 
     #[test]
-    fn a_replay_sends_neither_redacted_headers_nor_values_that_were_not_text() {
+    fn a_replay_sends_no_redacted_header_nor_a_value_an_older_log_kept_only_as_altered_text() {
         let kept = kept_headers(vec![
-            pair("x-chatwoot-signature", REDACTED),
-            pair("x-legacy", "caf\u{FFFD}"),
-            pair("x-chatwoot-delivery", "d-1"),
+            text("x-chatwoot-signature", REDACTED),
+            text("x-legacy", "caf\u{FFFD}"),
+            text("x-chatwoot-delivery", "d-1"),
         ]);
 
         let names: Vec<&str> = kept.keys().map(HeaderName::as_str).collect();
         assert_eq!(names, ["x-chatwoot-delivery"]);
+    }
+
+    #[test]
+    fn a_replay_sends_a_value_that_was_not_utf8_as_the_bytes_the_log_kept() {
+        let kept = kept_headers(vec![LoggedHeader {
+            bytes: Some(b"caf\xe9".to_vec()),
+            ..text("x-legacy", "caf\u{FFFD}")
+        }]);
+
+        assert_eq!(kept["x-legacy"].as_bytes(), b"caf\xe9");
     }
 }

@@ -215,8 +215,8 @@ async fn show(log: &Reader, id: &str) -> Result<(), String> {
     if let Some(reason) = &record.summary.reason {
         println!("\nreason: {reason}");
     }
-    for (name, value) in record.headers.iter().flatten() {
-        println!("{name}: {value}");
+    for header in record.headers.iter().flatten() {
+        println!("{}: {}", header.name, header.value);
     }
     if let Some(body) = &record.body {
         println!("\n{}", String::from_utf8_lossy(body));

@@ -35,8 +35,8 @@ use crate::config::{StoreBackend, StoreSettings};
 use budget::{Budget, Claim};
 
 pub use record::{
-    ANSWER_EXCERPT, AttemptRecord, HeaderCopy, REDACTED, RequestRecord, clipped_delivery_id,
-    delivery_id, unix_ms,
+    ANSWER_EXCERPT, AttemptRecord, HeaderCopy, LoggedHeader, REDACTED, RequestRecord,
+    clipped_delivery_id, delivery_id, unix_ms,
 };
 
 pub use prune::{Bounds, Configured, Limits, first_id_at};

@@ -8,7 +8,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, Row, params, params_from_iter};
 use sha2::{Digest, Sha256};
 
-use super::{upgrade, writer};
+use super::{LoggedHeader, upgrade, writer};
 
 /// Which records to list.
 #[derive(Debug, Clone, Default)]
@@ -122,7 +122,7 @@ pub struct Record {
     /// What a list shows.
     pub summary: Summary,
     /// The headers as received, secrets redacted.
-    pub headers: Option<Vec<(String, String)>>,
+    pub headers: Option<Vec<LoggedHeader>>,
     /// The verified body, when kept.
     pub body: Option<Vec<u8>>,
     /// Every attempt, oldest first.
@@ -288,7 +288,7 @@ pub fn get(connection: &Connection, id: &str) -> rusqlite::Result<Option<Record>
             Err(rusqlite::Error::QueryReturnedNoRows) => continue,
             Err(error) => return Err(error),
         };
-        let headers = headers.and_then(|text| serde_json::from_str(&text).ok());
+        let headers = headers.and_then(|text| LoggedHeader::parse_all(text.as_bytes()));
         let attempts = attempts(connection, &route, id)?;
         return Ok(Some(Record {
             summary: Summary {

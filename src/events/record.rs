@@ -1,9 +1,10 @@
 //! What the event log keeps of one request and of each delivery attempt.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use poem::http::HeaderMap;
 use serde::Serializer;
@@ -171,6 +172,9 @@ impl HeaderCopy {
     /// those of the route's
     /// [`LogSettings::redacted`](crate::routes::LogSettings::redacted) (its
     /// scheme's signature headers, credentials and cookies, its own list).
+    /// A value that is not UTF-8 is shown as text (each such byte as
+    /// U+FFFD) and kept as it was, in base64: `[name, text, base64]`, so
+    /// that a replay sends its bytes unchanged.
     ///
     /// Written straight from the copy, each value borrowed where it is
     /// valid UTF-8: no `String` per header, no `Vec` of pairs per record on
@@ -179,20 +183,61 @@ impl HeaderCopy {
     pub fn redacted_json(&self, route: &Route) -> Vec<u8> {
         // Names in the copy are lower-case, as `HeaderName`s are.
         let secret = |name: &str| route.log.redacted.iter().any(|h| h.as_str() == name);
-        let pairs = self.iter().map(|(name, value)| {
-            let shown = if secret(name) {
-                Cow::Borrowed(REDACTED)
-            } else {
-                String::from_utf8_lossy(value)
-            };
-            (name, shown)
+        let entries = self.iter().map(|(name, value)| {
+            if secret(name) {
+                return Logged::Text(name, REDACTED);
+            }
+            match std::str::from_utf8(value) {
+                Ok(text) => Logged::Text(name, text),
+                Err(_) => Logged::Bytes(
+                    name,
+                    String::from_utf8_lossy(value).into_owned(),
+                    BASE64.encode(value),
+                ),
+            }
         });
         let mut json = Vec::with_capacity(self.0.len() + 64);
         let mut serializer = serde_json::Serializer::new(&mut json);
         serializer
-            .collect_seq(pairs)
-            .expect("pairs of strings serialize into a Vec");
+            .collect_seq(entries)
+            .expect("strings serialize into a Vec");
         json
+    }
+}
+
+/// One header as the log keeps it: a JSON array of its name and value, and
+/// of the value's bytes in base64 when they are not UTF-8.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Logged<'a> {
+    Text(&'a str, &'a str),
+    Bytes(&'a str, String, String),
+}
+
+/// One header of a logged record, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedHeader {
+    /// Its name, lower-case.
+    pub name: String,
+    /// Its value as text (a byte that is not UTF-8 as U+FFFD), or
+    /// [`REDACTED`].
+    pub value: String,
+    /// The value's bytes, when they are not UTF-8 (logs written before
+    /// hookgate kept them hold the text alone).
+    pub bytes: Option<Vec<u8>>,
+}
+
+impl LoggedHeader {
+    /// The headers of a record's `headers` JSON; `None` if it is not such JSON.
+    pub fn parse_all(json: &[u8]) -> Option<Vec<Self>> {
+        let entries: Vec<Vec<String>> = serde_json::from_slice(json).ok()?;
+        let headers = entries.into_iter().filter_map(|entry| {
+            let mut parts = entry.into_iter();
+            let (name, value) = (parts.next()?, parts.next()?);
+            let bytes = parts.next().and_then(|b| BASE64.decode(b).ok());
+            Some(Self { name, value, bytes })
+        });
+        Some(headers.collect())
     }
 }
 
@@ -200,4 +245,42 @@ impl HeaderCopy {
 pub fn unix_ms(at: SystemTime) -> i64 {
     at.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use poem::http::HeaderValue;
+
+    use super::*;
+    use crate::config;
+
+    fn route() -> Arc<Route> {
+        let text = "[routes.hook]\npath = \"/hook\"\ndownstream = \"http://127.0.0.1:9/x\"\n\
+                    [routes.hook.signature]\nscheme = \"none\"\n";
+        let config =
+            config::from_text(text, Path::new("t.toml"), &config::Vars::default()).unwrap();
+        config.routes.by_name("hook").unwrap().clone()
+    }
+
+    #[test]
+    fn a_header_value_that_is_not_utf8_is_logged_as_text_and_read_back_as_its_bytes() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-legacy", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        headers.insert("authorization", HeaderValue::from_static("Bearer s3cret"));
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+
+        let json = HeaderCopy::of(&headers).redacted_json(&route());
+        let read = LoggedHeader::parse_all(&json).unwrap();
+
+        let find = |name: &str| read.iter().find(|h| h.name == name).unwrap().clone();
+        assert_eq!(find("x-legacy").value, "caf\u{FFFD}");
+        assert_eq!(find("x-legacy").bytes.as_deref(), Some(&b"caf\xe9"[..]));
+        assert_eq!(
+            (find("authorization").value, find("authorization").bytes),
+            (REDACTED.to_string(), None)
+        );
+        assert_eq!(find("content-type").bytes, None);
+    }
 }

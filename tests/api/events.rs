@@ -160,6 +160,42 @@ async fn a_failed_sync_event_is_replayed_byte_exact_with_its_id_once_the_downstr
 }
 
 #[tokio::test]
+async fn a_replay_sends_a_header_value_that_was_not_utf8_byte_exact() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&config(&downstream, "")).await;
+    downstream.answer_with(500);
+    let mut request = app.client.post(app.url(CHATWOOT_PATH)).body(EVENT);
+    for (name, value) in chatwoot_headers(SECRET, now_secs(), EVENT) {
+        request = request.header(name, value);
+    }
+    let legacy = reqwest::header::HeaderValue::from_bytes(b"caf\xe9").unwrap();
+    let failed = request.header("x-legacy", legacy).send().await.unwrap();
+    assert_eq!(failed.status(), 500);
+    let id = records(&app, 1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let detail = admin_get(&app, &format!("/admin/events/{id}")).await;
+    let headers = detail["headers"].as_array().unwrap();
+    let shown = headers.iter().find(|h| h[0] == "x-legacy").unwrap();
+    assert_eq!(
+        shown,
+        &serde_json::json!(["x-legacy", "caf\u{FFFD}", "Y2Fm6Q=="])
+    );
+
+    downstream.answer_with(200);
+    assert_eq!(replay(&app, &id).await.status(), 200);
+
+    eventually("the replay reaches the downstream", || async {
+        downstream.received().len() == 2
+    })
+    .await;
+    let replayed = &downstream.received()[1];
+    assert_eq!(replayed.headers["x-legacy"].as_bytes(), b"caf\xe9");
+    assert_eq!(replayed.body, EVENT);
+}
+
+#[tokio::test]
 async fn a_route_that_keeps_no_bodies_logs_metadata_only_and_cannot_replay() {
     let downstream = Downstream::start().await;
     let app = spawn_app(&config(&downstream, "log = { bodies = false }")).await;

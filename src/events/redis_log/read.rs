@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use super::super::prune::first_id_at;
 use super::super::query::{Attempt, Filter, Page, Record, Summary, delivered_at};
-use super::super::record::unix_ms;
+use super::super::record::{LoggedHeader, unix_ms};
 use super::{Keys, READ_TIMEOUT, RedisLogError};
 use crate::redis_link::{Connection, Link};
 
@@ -218,7 +218,7 @@ impl RedisReader {
         summary.delivered_at = delivered_at(&attempts);
         let headers = hash
             .get("headers")
-            .and_then(|json| serde_json::from_slice(json).ok());
+            .and_then(|json| LoggedHeader::parse_all(json));
         Ok(Some(Record {
             summary,
             headers,

@@ -11,7 +11,7 @@ use poem_openapi::{Enum, Object, OpenApi};
 
 use super::auth::{AdminAuth, check};
 use super::{AdminError, AdminResult, Tag};
-use crate::events::query;
+use crate::events::{LoggedHeader, query};
 use crate::replay;
 use crate::server::context::Context;
 
@@ -113,7 +113,8 @@ pub struct EventDetail {
     #[oai(flatten)]
     summary: EventSummary,
     /// The headers as received (`name`, `value`), secrets as `<redacted>`;
-    /// absent when the route keeps no bodies.
+    /// a value that is not UTF-8 as (`name`, text with U+FFFD for each such
+    /// byte, its bytes in base64); absent when the route keeps no bodies.
     headers: Option<Vec<Vec<String>>>,
     /// The kept body: UTF-8 text, or base64 (see `body_encoding`).
     body: Option<String>,
@@ -278,7 +279,7 @@ fn detail(record: query::Record) -> EventDetail {
         summary: summary(record.summary),
         headers: record
             .headers
-            .map(|pairs| pairs.into_iter().map(|(n, v)| vec![n, v]).collect()),
+            .map(|headers| headers.into_iter().map(header_view).collect()),
         body,
         body_encoding,
         attempts: record
@@ -293,4 +294,14 @@ fn detail(record: query::Record) -> EventDetail {
             })
             .collect(),
     }
+}
+
+/// A logged header as the API shows it: `[name, value]`, and the value's
+/// bytes in base64 when they are not UTF-8.
+fn header_view(header: LoggedHeader) -> Vec<String> {
+    let mut view = vec![header.name, header.value];
+    if let Some(bytes) = header.bytes {
+        view.push(base64::engine::general_purpose::STANDARD.encode(bytes));
+    }
+    view
 }
