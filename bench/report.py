@@ -1,5 +1,6 @@
 """Summarises bench/run.sh's wrk outputs: a table per concurrency, the
-ratios, the gateways' CPU time per request, and the --pairs medians."""
+ratios, the gateways' CPU time per request, and the --pairs and --log-cost
+medians."""
 import re
 import statistics
 import sys
@@ -31,7 +32,7 @@ def cpu_per_request(work, name, hz):
 def cpu(work, hz):
     """The CPU time per request of each run that measured it, --pairs runs aside."""
     for path in sorted(work.glob("*.cpu")):
-        if not path.stem.startswith("pair"):
+        if not path.stem.startswith(("pair", "cost")):
             print(f"{path.stem:16} CPU per request: {cpu_per_request(work, path.stem, hz):.1f} us")
 
 
@@ -57,6 +58,29 @@ def pairs(work, hz, c):
             f"median of {len(throughput)} pairs ({c} conn.): throughput "
             f"{statistics.median(throughput):.2f}x, CPU per request {statistics.median(cpu_ratio):.2f}x"
         )
+
+
+def log_cost(work, hz, c):
+    """Each --log-cost round's ratios (metadata and bodies over off) and their medians."""
+    ratios = {"metadata": ([], []), "bodies": ([], [])}
+    i = 1
+    while (work / f"cost{i}-off-{c}.txt").exists():
+        runs = {mode: f"cost{i}-{mode}-{c}" for mode in ("off", "metadata", "bodies")}
+        rps = {mode: parse(work / f"{name}.txt")[0] for mode, name in runs.items()}
+        us = {mode: cpu_per_request(work, name, hz) for mode, name in runs.items()}
+        line = [f"round {i} ({c} conn.): off {rps['off']:.0f} req/s, {us['off']:.1f} us"]
+        for mode, (throughput, cpu_ratio) in ratios.items():
+            throughput.append(rps[mode] / rps["off"])
+            cpu_ratio.append(us[mode] / us["off"])
+            line.append(f"{mode} {rps[mode]:.0f} ({throughput[-1]:.2f}x), {us[mode]:.1f} us ({cpu_ratio[-1]:.2f}x)")
+        print("; ".join(line))
+        i += 1
+    for mode, (throughput, cpu_ratio) in ratios.items():
+        if throughput:
+            print(
+                f"log {mode:8} median of {len(throughput)} rounds ({c} conn.): throughput "
+                f"{statistics.median(throughput):.2f}x, CPU per request {statistics.median(cpu_ratio):.2f}x (to off)"
+            )
 
 
 def main():
@@ -95,6 +119,7 @@ def main():
     print(f"\nhookgate peak RSS: {int(rss_kib) / 1024:.1f} MiB")
     for c in connections:
         pairs(work, hz, c)
+        log_cost(work, hz, c)
     cpu(work, hz)
 
 

@@ -27,6 +27,9 @@
 #   --compare-event-log M  what the compared build's event log keeps (default: its default).
 #   --pairs N        with --compare: then N more runs of each, alternating (hookgate first in odd
 #                    pairs, compare first in even ones); prints each pair's ratio and the median.
+#   --log-cost N     then N rounds of three more sync routes of the same gateway, alike but for
+#                    what the event log keeps of them (off, metadata, bodies), each round in
+#                    another order; prints each round's ratios to "off" and their medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +43,7 @@ filter=""
 event_log=bodies
 compare_event_log=""
 pairs=0
+log_cost=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --sweep) connections=(1 64 256) ;;
@@ -53,6 +57,7 @@ while [ $# -gt 0 ]; do
     --compare) compare=$(realpath "$2"); shift ;;
     --compare-event-log) compare_event_log=$2; shift ;;
     --pairs) pairs=$2; shift ;;
+    --log-cost) log_cost=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -168,6 +173,27 @@ secret = "bench-secret"
 [store]
 path = "$store/hookgate.db"
 CONF
+# --log-cost: three sync routes alike but for what the log keeps of them.
+if [ "$log_cost" -gt 0 ]; then
+  for mode in off metadata bodies; do
+    case "$mode" in
+      off) log='{ enabled = false }' ;;
+      metadata) log='{ bodies = false }' ;;
+      bodies) log='{ bodies = true }' ;;
+    esac
+    cat >> "$conf/routes.toml" <<CONF
+[routes.cost-$mode]
+path = "/api/webhooks/cost-$mode"
+downstream = "http://127.0.0.1:$stub_port/webhooks/chatwoot"
+timeout = "4s"
+max_in_flight = 4096
+log = $log
+[routes.cost-$mode.signature]
+scheme = "chatwoot"
+secret = "bench-secret"
+CONF
+  done
+fi
 
 "$NGINX" -c "$work/stub.conf" -p "$work" & pids+=($!)
 "$NGINX" -c "$work/proxy.conf" -p "$work" & pids+=($!)
@@ -272,6 +298,20 @@ pair_runs() { # connections
   done
 }
 
+# --log-cost: rounds of the three routes of the same gateway, each round in
+# another order (off first, then metadata first, then bodies first, ...), so
+# that each mode runs as often in each place of a round.
+log_cost_runs() { # connections
+  local i modes=(off metadata bodies)
+  for i in $(seq "$log_cost"); do
+    local k
+    for k in 0 1 2; do
+      local mode=${modes[$(( (i - 1 + k) % 3 ))]}
+      run "cost$i-$mode" "http://127.0.0.1:$gate_port/api/webhooks/cost-$mode" "$1" "$gate"
+    done
+  done
+}
+
 for c in "${connections[@]}"; do
   run direct "http://127.0.0.1:$stub_port/webhooks/chatwoot" "$c"
   run nginx "http://127.0.0.1:$proxy_port/webhooks/chatwoot" "$c"
@@ -280,6 +320,7 @@ for c in "${connections[@]}"; do
   sync_dropped=$(log_dropped)
   # Before the queued run: its backlog, and its records in the log, are not the sync route's cost.
   if [ -n "$compare" ]; then pair_runs "$c"; fi
+  if [ "$log_cost" -gt 0 ]; then log_cost_runs "$c"; fi
   # Right after hookgate, before the queued run's backlog and log: the ratio of two neighbours.
   if [ -n "$otlp" ]; then
     run otlp "http://127.0.0.1:$otlp_port/api/webhooks/chatwoot" "$c" "$otlp_pid"
