@@ -73,6 +73,9 @@ def log_cost(work, hz, c):
             throughput.append(rps[mode] / rps["off"])
             cpu_ratio.append(us[mode] / us["off"])
             line.append(f"{mode} {rps[mode]:.0f} ({throughput[-1]:.2f}x), {us[mode]:.1f} us ({cpu_ratio[-1]:.2f}x)")
+            dropped, shed = (work / f"{runs[mode]}.lost").read_text().split()
+            if dropped != "0" or shed != "0":
+                line[-1] += f" [{dropped} dropped, {shed} bodies shed]"
         print("; ".join(line))
         i += 1
     for mode, (throughput, cpu_ratio) in ratios.items():

@@ -261,9 +261,13 @@ run() { # name url connections [pid whose CPU time per request to report]
 
 # Records the gateway's event log dropped so far (a full writer drops, never waits):
 # a throughput bought by dropping records would not be the log's cost.
-log_dropped() {
+log_dropped() { log_counter hookgate_event_log_dropped_total; }
+# Records kept without their bodies (the writer behind by 8 MiB): a
+# throughput with bodies shed is not the cost of keeping them either.
+log_shed() { log_counter hookgate_event_log_bodies_shed_total; }
+log_counter() { # name
   curl -s "http://127.0.0.1:$gate_port/metrics" |
-    awk '/^hookgate_event_log_dropped_total / {n = $2} END {print n + 0}'
+    awk -v name="$1" '$1 == name {n = $2} END {print n + 0}'
 }
 
 # Waits (at most 5 minutes) until the queued route has delivered its backlog,
@@ -306,8 +310,11 @@ log_cost_runs() { # connections
   for i in $(seq "$log_cost"); do
     local k
     for k in 0 1 2; do
-      local mode=${modes[$(( (i - 1 + k) % 3 ))]}
+      local mode=${modes[$(( (i - 1 + k) % 3 ))]} dropped shed
+      dropped=$(log_dropped) shed=$(log_shed)
       run "cost$i-$mode" "http://127.0.0.1:$gate_port/api/webhooks/cost-$mode" "$1" "$gate"
+      # What the run cost the log: records dropped, bodies shed.
+      echo "$(( $(log_dropped) - dropped )) $(( $(log_shed) - shed ))" > "$work/cost$i-$mode-$1.lost"
     done
   done
 }
@@ -318,6 +325,7 @@ for c in "${connections[@]}"; do
   run hookgate "http://127.0.0.1:$gate_port/api/webhooks/chatwoot" "$c" "$gate"
   sync_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gate/status")
   sync_dropped=$(log_dropped)
+  sync_shed=$(log_shed)
   # Before the queued run: its backlog, and its records in the log, are not the sync route's cost.
   if [ -n "$compare" ]; then pair_runs "$c"; fi
   if [ "$log_cost" -gt 0 ]; then log_cost_runs "$c"; fi
@@ -347,6 +355,7 @@ python3 bench/report.py "$work" "$rss_kib" "$duration" "$(getconf CLK_TCK)" "${c
 # hookgate's before its queued route ran.
 awk -v k="$sync_rss_kib" 'BEGIN {printf "hookgate peak RSS after the sync runs: %.1f MiB\n", k / 1024}'
 echo "event log records dropped: $sync_dropped after the sync runs, $(log_dropped) in all"
+echo "event log bodies shed: $sync_shed after the sync runs, $(log_shed) in all"
 if [ -n "$compare" ]; then
   awk '/VmHWM/ {printf "compare peak RSS: %.1f MiB (sync route only)\n", $2 / 1024}' "/proc/$compare_pid/status"
 fi

@@ -3,14 +3,25 @@
 //! A count bounds the channel, but not what its records hold when a body
 //! may be megabytes: 4,096 waiting records of 1 MiB bodies are 4 GiB. So
 //! the bytes of every record sent and not yet written or given up are
-//! bounded too; a record past the budget is dropped and counted like one
-//! the channel could not take, never waited for.
+//! bounded too. Past [`BODIES`] a record waits without its body and
+//! headers (still found, no longer replayable); past [`BUDGET`] it is
+//! dropped and counted like one the channel could not take, never waited
+//! for.
 
 use prometheus_client::metrics::gauge::Gauge;
 
 /// The bytes waiting records may hold: a stalled writer (a checkpoint, a
 /// `sqlite3` shell holding a lock) costs at most this much memory.
 pub const BUDGET: usize = 16 * 1024 * 1024;
+
+/// The bytes waiting records may hold before a new one waits without its
+/// body and headers. Under a writer that falls behind, bodies are what the
+/// waiting memory is made of (a 2 KB body is most of its record); shed
+/// first, the records themselves are kept: the channel's 4,096 records
+/// without bodies take about 2 MiB more, and the writer, given rows a
+/// third of the work of one with a body (bench/README.md), catches up
+/// sooner.
+pub const BODIES: usize = 8 * 1024 * 1024;
 
 /// Bytes claimed by waiting records, out of a limit; the claimed bytes are
 /// `hookgate_event_log_waiting_bytes`, how far behind the writer is.
@@ -32,9 +43,15 @@ impl Budget {
     /// `bytes` of the budget, given back when the claim is dropped; `None`
     /// when they would take it past its limit.
     pub fn claim(&self, bytes: usize) -> Option<Claim> {
+        self.claim_within(bytes, self.limit)
+    }
+
+    /// `bytes` of the budget, as [`Budget::claim`], if all claims together
+    /// stay within `limit` (lower than the budget's own).
+    pub fn claim_within(&self, bytes: usize, limit: i64) -> Option<Claim> {
         let bytes = bytes as i64;
         let before = self.claimed.inc_by(bytes);
-        if before + bytes > self.limit {
+        if before + bytes > limit.min(self.limit) {
             self.claimed.dec_by(bytes);
             return None;
         }

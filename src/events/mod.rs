@@ -88,6 +88,9 @@ pub struct LogMetrics {
     /// `hookgate_event_log_waiting_bytes`: what the records waiting for the
     /// writer hold, out of [`budget::BUDGET`].
     pub waiting_bytes: Gauge,
+    /// `hookgate_event_log_bodies_shed_total`: records that waited for the
+    /// writer without their body and headers (past [`budget::BODIES`]).
+    pub bodies_shed: Counter,
 }
 
 /// The handle requests and delivery record through; cheap to clone.
@@ -95,6 +98,7 @@ pub struct LogMetrics {
 pub struct EventLog {
     entries: SyncSender<Entry>,
     dropped: Counter,
+    bodies_shed: Counter,
     budget: Budget,
 }
 
@@ -150,14 +154,25 @@ impl EventLog {
         Self {
             entries,
             dropped: metrics.dropped,
+            bodies_shed: metrics.bodies_shed,
             budget: Budget::new(budget::BUDGET, metrics.waiting_bytes),
         }
     }
 
-    /// Records one request, unless the records waiting already hold
-    /// [`budget::BUDGET`] bytes.
-    pub fn record(&self, record: RequestRecord) {
-        let Some(claim) = self.budget.claim(record.weight()) else {
+    /// Records one request: without its body and headers once the records
+    /// waiting hold [`budget::BODIES`] bytes, not at all once they hold
+    /// [`budget::BUDGET`].
+    pub fn record(&self, mut record: RequestRecord) {
+        let within_bodies = self
+            .budget
+            .claim_within(record.weight(), budget::BODIES as i64);
+        let claim = within_bodies.or_else(|| {
+            if record.shed_body() {
+                self.bodies_shed.inc();
+            }
+            self.budget.claim(record.weight())
+        });
+        let Some(claim) = claim else {
             self.dropped.inc();
             return;
         };
@@ -234,12 +249,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn records_waiting_for_a_stalled_writer_hold_at_most_the_budget_the_rest_are_counted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hookgate-events.db");
+    /// A log whose writer waits on a lock held for as long as the returned
+    /// connection is: every record sent waits.
+    fn stalled_log(dir: &Path) -> (EventLog, LogMetrics, Connection) {
+        let path = dir.join("hookgate-events.db");
         drop(writer::open(&path).unwrap());
-        // The writer's first batch waits on this lock: every record waits.
+        // The writer's first batch waits on this lock.
         let holder = Connection::open(&path).unwrap();
         holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
         let metrics = LogMetrics::default();
@@ -248,15 +263,48 @@ mod tests {
             max_bytes: u64::MAX,
         };
         let log = EventLog::open(&path, metrics.clone(), limits).unwrap();
+        (log, metrics, holder)
+    }
+
+    #[test]
+    fn past_8_mib_of_waiting_records_a_record_waits_without_its_body_and_none_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, metrics, _holder) = stalled_log(dir.path());
         let (route, body) = (route(), vec![b'x'; 1024 * 1024]);
 
         for _ in 0..40 {
             log.record(with_body(&route, &body));
         }
 
+        // 8 MiB hold 7 records of a little over 1 MiB; the 33 others
+        // wait without their bodies, which leaves them a few hundred bytes.
+        assert_eq!(metrics.bodies_shed.get(), 33);
+        assert_eq!(metrics.dropped.get(), 0);
+        let waiting = metrics.waiting_bytes.get();
+        assert!(waiting >= 7 * 1024 * 1024, "{waiting}");
+        assert!(waiting <= budget::BODIES as i64 + 33 * 1024, "{waiting}");
+    }
+
+    #[test]
+    fn records_waiting_for_a_stalled_writer_hold_at_most_the_budget_the_rest_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, metrics, _holder) = stalled_log(dir.path());
+        let route = route();
+        // Nothing to shed: what a record holds beside a body (a reason here).
+        let refused = || RequestRecord {
+            reason: Some("x".repeat(1024 * 1024)),
+            body: None,
+            ..with_body(&route, b"")
+        };
+
+        for _ in 0..40 {
+            log.record(refused());
+        }
+
         // 16 MiB hold 15 records of a little over 1 MiB: the channel
         // (4,096 records) would have taken all 40.
         assert_eq!(metrics.dropped.get(), 25);
+        assert_eq!(metrics.bodies_shed.get(), 0);
         assert!(metrics.waiting_bytes.get() <= budget::BUDGET as i64);
         assert!(metrics.waiting_bytes.get() >= 15 * 1024 * 1024);
     }

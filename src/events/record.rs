@@ -67,6 +67,15 @@ impl RequestRecord {
     }
 }
 
+impl RequestRecord {
+    /// Lets go of the body and headers; whether there were any.
+    pub fn shed_body(&mut self) -> bool {
+        let had = self.body.is_some() || self.headers.is_some();
+        (self.body, self.headers) = (None, None);
+        had
+    }
+}
+
 /// One call to the downstream.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {

@@ -171,6 +171,9 @@ pub struct Metrics {
     /// `hookgate_event_log_waiting_bytes`: what the records waiting for the
     /// log's writer hold.
     pub event_log_waiting_bytes: Gauge,
+    /// `hookgate_event_log_bodies_shed_total`: records logged without their
+    /// body and headers, the writer being behind.
+    pub event_log_bodies_shed: Counter,
     /// `hookgate_store_errors_total{operation}`.
     pub store_errors: Family<StoreErrorLabel, Counter>,
     /// `hookgate_destination_breaker_open{route,destination}`: 1 while the
@@ -352,8 +355,14 @@ impl Metrics {
             event_log_waiting_bytes: add(
                 r,
                 "event_log_waiting_bytes",
-                "Bytes held by event log records waiting for the writer (past the log's budget, records are dropped)",
+                "Bytes held by event log records waiting for the writer (past 8 MiB without bodies, past 16 MiB dropped)",
                 Gauge::default(),
+            ),
+            event_log_bodies_shed: add(
+                r,
+                "event_log_bodies_shed",
+                "Event log records kept without their body and headers: the writer fell behind (they cannot be replayed)",
+                Counter::default(),
             ),
             registry,
         }

@@ -60,6 +60,7 @@ impl Context {
         let log_metrics = events::LogMetrics {
             dropped: live.metrics().event_log_dropped.clone(),
             waiting_bytes: live.metrics().event_log_waiting_bytes.clone(),
+            bodies_shed: live.metrics().event_log_bodies_shed.clone(),
         };
         let events = EventLog::for_store(store, log_metrics, configured_bounds(&live))
             .inspect_err(|error| tracing::error!(%error, "running without an event log"))

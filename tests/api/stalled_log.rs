@@ -46,10 +46,23 @@ async fn waiting_bytes(app: &TestApp) -> f64 {
 
 /// Posts a signed event whose delivery id is `id`.
 async fn post_with_delivery_id(app: &TestApp, id: &str) {
-    let mut headers = chatwoot_headers(SECRET, now_secs(), EVENT);
+    post_body_with_delivery_id(app, id, EVENT).await;
+}
+
+/// Posts `body`, signed, with the delivery id `id`.
+async fn post_body_with_delivery_id(app: &TestApp, id: &str, body: &[u8]) {
+    let mut headers = chatwoot_headers(SECRET, now_secs(), body);
     headers.retain(|(name, _)| !name.eq_ignore_ascii_case("x-chatwoot-delivery"));
     headers.push(("X-Chatwoot-Delivery", id.to_string()));
-    assert_eq!(app.post(CHATWOOT_PATH, &headers, EVENT).await.status(), 200);
+    assert_eq!(app.post(CHATWOOT_PATH, &headers, body).await.status(), 200);
+}
+
+/// The listed record carrying the delivery id `id`.
+async fn listed(app: &TestApp, id: &str) -> Value {
+    let url = app.admin_url(&format!("/admin/events?delivery_id={id}"));
+    let response = app.client.get(url).bearer_auth(TOKEN).send().await.unwrap();
+    let page: Value = response.json().await.unwrap();
+    page["events"][0].clone()
 }
 
 /// Posts events with the delivery id `id` until one is in the log: one
@@ -128,5 +141,48 @@ async fn a_stalled_event_log_drops_and_counts_records_without_slowing_a_request(
         waiting_bytes(&app).await == 0.0
     })
     .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn past_8_mib_waiting_a_record_is_logged_without_its_body_rather_than_dropped() {
+    let downstream = Downstream::start().await;
+    let app = spawn_app(&config(&downstream)).await;
+    post_until_logged(&app, "before-the-stall").await;
+    let holder = rusqlite::Connection::open(log_file(&app)).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    // JSON of 1,000 KiB: eight such records fit in 8 MiB, the ninth does not.
+    let mut body = br#"{"event":"message_created","padding":""#.to_vec();
+    body.resize(1000 * 1024 - 2, b'x');
+    body.extend_from_slice(b"\"}");
+
+    let mut posted = 0;
+    while app.metric("hookgate_event_log_bodies_shed_total").await == 0.0 {
+        assert!(
+            posted < 12,
+            "no body shed after {posted} records of 1,000 KiB"
+        );
+        post_body_with_delivery_id(&app, &format!("big-{posted}"), &body).await;
+        posted += 1;
+    }
+    // Released well within the writer's BUSY_TIMEOUT: none of its batches is given up.
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+
+    assert_eq!(posted, 9);
+    let last = format!("big-{}", posted - 1);
+    eventually(
+        "the records are written once the lock is released",
+        || async { logged(&app, &last).await == 1 },
+    )
+    .await;
+    assert_eq!(listed(&app, "big-0").await["replayable"], true);
+    let shed = listed(&app, &last).await;
+    assert_eq!(
+        (&shed["replayable"], &shed["status"]),
+        (&false.into(), &200.into()),
+        "{shed}"
+    );
+    assert_eq!(dropped(&app).await, 0.0);
     app.stop().await;
 }
