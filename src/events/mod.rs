@@ -223,7 +223,8 @@ mod tests {
     use crate::config;
     use crate::routes::Route;
 
-    fn route() -> Arc<Route> {
+    /// A route `hook` of the scheme `none` (also for `record`'s tests).
+    pub(super) fn route() -> Arc<Route> {
         let text = "[routes.hook]\npath = \"/hook\"\ndownstream = \"http://127.0.0.1:9/x\"\n\
                     [routes.hook.signature]\nscheme = \"none\"\n";
         let config =

@@ -258,21 +258,10 @@ pub fn unix_ms(at: SystemTime) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use poem::http::HeaderValue;
 
     use super::*;
-    use crate::config;
-
-    fn route() -> Arc<Route> {
-        let text = "[routes.hook]\npath = \"/hook\"\ndownstream = \"http://127.0.0.1:9/x\"\n\
-                    [routes.hook.signature]\nscheme = \"none\"\n";
-        let config =
-            config::from_text(text, Path::new("t.toml"), &config::Vars::default()).unwrap();
-        config.routes.by_name("hook").unwrap().clone()
-    }
-
+    use crate::events::tests::route;
     #[test]
     fn a_header_value_that_is_not_utf8_is_logged_as_text_and_read_back_as_its_bytes() {
         let mut headers = HeaderMap::new();

@@ -75,6 +75,15 @@ async fn post_until_logged(app: &TestApp, id: &str) {
     .await;
 }
 
+/// Logs a first record, then takes the log's write lock, on which the
+/// writer waits as long as the returned connection holds it.
+async fn stall(app: &TestApp) -> rusqlite::Connection {
+    post_until_logged(app, "before-the-stall").await;
+    let holder = rusqlite::Connection::open(log_file(app)).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    holder
+}
+
 /// Sends [`REQUESTS`] refused (wrongly signed) events, [`CLIENTS`] at a
 /// time, and returns the longest any took to be answered.
 async fn flood(app: &TestApp) -> Duration {
@@ -107,9 +116,7 @@ async fn flood(app: &TestApp) -> Duration {
 async fn a_stalled_event_log_drops_and_counts_records_without_slowing_a_request() {
     let downstream = Downstream::start().await;
     let app = spawn_app(&config(&downstream)).await;
-    post_until_logged(&app, "before-the-stall").await;
-    let holder = rusqlite::Connection::open(log_file(&app)).unwrap();
-    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let holder = stall(&app).await;
 
     let slowest = flood(&app).await;
 
@@ -148,9 +155,7 @@ async fn a_stalled_event_log_drops_and_counts_records_without_slowing_a_request(
 async fn past_8_mib_waiting_a_record_is_logged_without_its_body_rather_than_dropped() {
     let downstream = Downstream::start().await;
     let app = spawn_app(&config(&downstream)).await;
-    post_until_logged(&app, "before-the-stall").await;
-    let holder = rusqlite::Connection::open(log_file(&app)).unwrap();
-    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let holder = stall(&app).await;
     // JSON of 1,000 KiB: eight such records fit in 8 MiB, the ninth does not.
     let mut body = br#"{"event":"message_created","padding":""#.to_vec();
     body.resize(1000 * 1024 - 2, b'x');
