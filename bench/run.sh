@@ -57,7 +57,8 @@ while [ $# -gt 0 ]; do
     --compare) compare=$(realpath "$2"); shift ;;
     --compare-event-log) compare_event_log=$2; shift ;;
     --pairs) pairs=$2; shift ;;
-    --log-cost) log_cost=$2; shift ;;
+    --log-cost) log_cost=$2; shift
+      [[ "$log_cost" =~ ^[0-9]+$ ]] || { echo "--log-cost takes a number of rounds" >&2; exit 2; } ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -311,7 +312,8 @@ log_cost_runs() { # connections
     local k
     for k in 0 1 2; do
       local mode=${modes[$(( (i - 1 + k) % 3 ))]} dropped shed
-      dropped=$(log_dropped) shed=$(log_shed)
+      dropped=$(log_dropped)
+      shed=$(log_shed)
       run "cost$i-$mode" "http://127.0.0.1:$gate_port/api/webhooks/cost-$mode" "$1" "$gate"
       # What the run cost the log: records dropped, bodies shed.
       echo "$(( $(log_dropped) - dropped )) $(( $(log_shed) - shed ))" > "$work/cost$i-$mode-$1.lost"

@@ -160,13 +160,11 @@ impl EventLog {
     }
 
     /// Records one request: without its body and headers once the records
-    /// waiting hold [`budget::BODIES`] bytes, not at all once they hold
-    /// [`budget::BUDGET`].
+    /// waiting hold [`budget::BODIES`] bytes, not at all when it would take
+    /// them past [`budget::BUDGET`].
     pub fn record(&self, mut record: RequestRecord) {
-        let within_bodies = self
-            .budget
-            .claim_within(record.weight(), budget::BODIES as i64);
-        let claim = within_bodies.or_else(|| {
+        let whole = (self.budget).claim_below(record.weight(), budget::BODIES);
+        let claim = whole.or_else(|| {
             if record.shed_body() {
                 self.bodies_shed.inc();
             }
@@ -268,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn past_8_mib_of_waiting_records_a_record_waits_without_its_body_and_none_is_dropped() {
+    fn once_8_mib_of_records_wait_a_record_waits_without_its_body_and_none_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let (log, metrics, _holder) = stalled_log(dir.path());
         let (route, body) = (route(), vec![b'x'; 1024 * 1024]);
@@ -277,13 +275,28 @@ mod tests {
             log.record(with_body(&route, &body));
         }
 
-        // 8 MiB hold 7 records of a little over 1 MiB; the 33 others
-        // wait without their bodies, which leaves them a few hundred bytes.
-        assert_eq!(metrics.bodies_shed.get(), 33);
+        // Records of a little over 1 MiB: once 8 of them wait (a little
+        // over 8 MiB), the 32 others wait without their bodies, which
+        // leaves them a few hundred bytes.
+        assert_eq!(metrics.bodies_shed.get(), 32);
         assert_eq!(metrics.dropped.get(), 0);
         let waiting = metrics.waiting_bytes.get();
-        assert!(waiting >= 7 * 1024 * 1024, "{waiting}");
-        assert!(waiting <= budget::BODIES as i64 + 33 * 1024, "{waiting}");
+        assert!(waiting >= budget::BODIES as i64, "{waiting}");
+        assert!(waiting <= 9 * 1024 * 1024 + 32 * 1024, "{waiting}");
+    }
+
+    #[test]
+    fn a_body_of_more_than_8_mib_is_kept_when_no_record_waits_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, metrics, _holder) = stalled_log(dir.path());
+        let route = route();
+
+        log.record(with_body(&route, &vec![b'x'; 10 * 1024 * 1024]));
+        assert_eq!(metrics.bodies_shed.get(), 0);
+        log.record(with_body(&route, b"{}"));
+
+        assert_eq!(metrics.bodies_shed.get(), 1, "10 MiB wait before it");
+        assert_eq!(metrics.dropped.get(), 0);
     }
 
     #[test]

@@ -152,11 +152,12 @@ async fn a_stalled_event_log_drops_and_counts_records_without_slowing_a_request(
 }
 
 #[tokio::test]
-async fn past_8_mib_waiting_a_record_is_logged_without_its_body_rather_than_dropped() {
+async fn once_8_mib_of_records_wait_a_record_is_logged_without_its_body_rather_than_dropped() {
     let downstream = Downstream::start().await;
     let app = spawn_app(&config(&downstream)).await;
     let holder = stall(&app).await;
-    // JSON of 1,000 KiB: eight such records fit in 8 MiB, the ninth does not.
+    // JSON of 1,000 KiB: nine such records wait with their bodies (the
+    // eight before the ninth hold less than 8 MiB), the tenth without.
     let mut body = br#"{"event":"message_created","padding":""#.to_vec();
     body.resize(1000 * 1024 - 2, b'x');
     body.extend_from_slice(b"\"}");
@@ -174,7 +175,7 @@ async fn past_8_mib_waiting_a_record_is_logged_without_its_body_rather_than_drop
     holder.execute_batch("ROLLBACK").unwrap();
     drop(holder);
 
-    assert_eq!(posted, 9);
+    assert_eq!(posted, 10);
     let last = format!("big-{}", posted - 1);
     eventually(
         "the records are written once the lock is released",

@@ -114,7 +114,8 @@ pub struct EventDetail {
     summary: EventSummary,
     /// The headers as received (`name`, `value`), secrets as `<redacted>`;
     /// a value that is not UTF-8 as (`name`, text with U+FFFD for each such
-    /// byte, its bytes in base64); absent when the route keeps no bodies.
+    /// byte, its bytes in base64); absent when the route keeps no bodies,
+    /// or when the record was kept without them (its writer behind).
     headers: Option<Vec<Vec<String>>>,
     /// The kept body: UTF-8 text, or base64 (see `body_encoding`).
     body: Option<String>,
