@@ -147,12 +147,10 @@ pub fn open(path: &Path) -> rusqlite::Result<Option<Connection>> {
     Connection::open_with_flags(path, flags).map(Some)
 }
 
-/// What a list reads of each record: no headers, no body.
-const SUMMARY: &str = "SELECT id, received_at, route, request_id, delivery_id, status, outcome, \
-     reason, body_size, duration_ms, body IS NOT NULL FROM events";
-/// What [`get`] reads: the summary, then the headers and the body.
-const RECORD: &str = "SELECT id, received_at, route, request_id, delivery_id, status, outcome, \
-     reason, body_size, duration_ms, body IS NOT NULL, headers, body FROM events";
+/// What a list reads of each record ([`summary`]'s columns): no headers,
+/// no body.
+const SUMMARY_COLUMNS: &str = "id, received_at, route, request_id, delivery_id, status, \
+     outcome, reason, body_size, duration_ms, body IS NOT NULL";
 
 /// The records `filter` selects, newest first (or oldest first).
 ///
@@ -266,7 +264,7 @@ fn select(route: &str, filter: &Filter) -> (String, Vec<Value>) {
     }
     let order = if filter.oldest_first { "ASC" } else { "DESC" };
     let sql = format!(
-        "{SUMMARY} WHERE {} ORDER BY id {order} LIMIT {}",
+        "SELECT {SUMMARY_COLUMNS} FROM events WHERE {} ORDER BY id {order} LIMIT {}",
         conditions.join(" AND "),
         filter.limit
     );
@@ -276,7 +274,9 @@ fn select(route: &str, filter: &Filter) -> (String, Vec<Value>) {
 /// The record `id`, with its headers, body and attempts: looked for in
 /// each route's part of the route index (ids have no index of their own).
 pub fn get(connection: &Connection, id: &str) -> rusqlite::Result<Option<Record>> {
-    let sql = format!("{RECORD} WHERE route = ?1 AND id = ?2");
+    // The summary, then the headers and the body.
+    let sql =
+        format!("SELECT {SUMMARY_COLUMNS}, headers, body FROM events WHERE route = ?1 AND id = ?2");
     let mut statement = connection.prepare_cached(&sql)?;
     for route in routes_in_log(connection)? {
         let found = statement.query_row(params![route, id], |row| {
@@ -550,7 +550,8 @@ mod tests {
         );
         let steps: Vec<String> = connection
             .prepare(&format!(
-                "EXPLAIN QUERY PLAN {RECORD} WHERE route = ?1 AND id = ?2"
+                "EXPLAIN QUERY PLAN SELECT {SUMMARY_COLUMNS}, headers, body FROM events \
+                 WHERE route = ?1 AND id = ?2"
             ))
             .unwrap()
             .query_map(params!["github", &ids[0]], |row| row.get(3))
