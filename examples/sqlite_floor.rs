@@ -19,7 +19,7 @@ const BATCH: usize = 1_000;
 const KEPT: usize = 100_000;
 const CHECKPOINT_EVERY: usize = 5_000;
 
-const INSERT: &str = "INSERT OR REPLACE INTO events (id, received_at, route, request_id, \
+const INSERT: &str = "INSERT INTO events (id, received_at, route, request_id, \
      delivery_id, status, outcome, reason, body_size, duration_ms, headers, body, delivery_key, \
      attempt_at, attempt_status, attempt_duration_ms, attempt_answer, attempt_destination) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";

@@ -17,13 +17,13 @@ use prometheus_client::metrics::gauge::Gauge;
 pub const BUDGET: usize = 16 * 1024 * 1024;
 
 /// The bytes waiting records may hold before a new one waits without its
-/// body and headers (a single body of more is kept while the writer keeps
-/// up: what the records before it hold is what counts). Under a writer that falls behind, bodies are what the
-/// waiting memory is made of (a 2 KB body is most of its record); shed
-/// first, the records themselves are kept: the channel's 4,096 records
-/// without bodies take about 2 MiB more, and the writer, given rows a
-/// third of the work of one with a body (bench/README.md), catches up
-/// sooner.
+/// body and headers (what the records before it hold counts, so a single
+/// body of more is kept while the writer keeps up). Under a writer that
+/// falls behind, bodies are what the waiting memory is made of (a 2 KB
+/// body is most of its record); shed first, the records themselves are
+/// kept: the channel's 4,096 records without bodies take about 2 MiB
+/// more, and the writer, given rows a third of the work of one with a
+/// body (bench/README.md), catches up sooner.
 pub const BODIES: usize = 8 * 1024 * 1024;
 
 /// Bytes claimed by waiting records, out of a limit; the claimed bytes are

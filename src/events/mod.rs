@@ -163,7 +163,7 @@ impl EventLog {
     /// waiting hold [`budget::BODIES`] bytes, not at all when it would take
     /// them past [`budget::BUDGET`].
     pub fn record(&self, mut record: RequestRecord) {
-        let whole = (self.budget).claim_below(record.weight(), budget::BODIES);
+        let whole = self.budget.claim_below(record.weight(), budget::BODIES);
         let claim = whole.or_else(|| {
             if record.shed_body() {
                 self.bodies_shed.inc();

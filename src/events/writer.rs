@@ -221,10 +221,7 @@ fn gather(first: Entry, entries: &Receiver<Entry>, pause: &Pause) -> Vec<Entry> 
     }
 }
 
-/// `OR REPLACE` could act only on a log made before version 2, whose ids
-/// are a primary key; ids are unique (a UUIDv7 per request), so it never
-/// replaces a record.
-const INSERT_REQUEST: &str = "INSERT OR REPLACE INTO events (id, received_at, route, \
+const INSERT_REQUEST: &str = "INSERT INTO events (id, received_at, route, \
      request_id, delivery_id, status, outcome, reason, body_size, duration_ms, headers, body, \
      delivery_key, attempt_at, attempt_status, attempt_duration_ms, attempt_answer, \
      attempt_destination) \
