@@ -56,7 +56,7 @@ pub fn spawn(path: &Path, writer_alive: Receiver<()>, pause: Pause) {
         }
     };
     let spawned = std::thread::Builder::new()
-        .name("hookgate-event-log-checkpoint".into())
+        .name("hookgate-log-ckpt".into())
         .spawn(move || {
             // A log keeps the page size it was made with (4 KiB before 16 KiB).
             let page_size: i64 = connection
