@@ -65,9 +65,7 @@ impl RequestRecord {
             + self.headers.as_ref().map_or(0, |h| h.0.len())
             + self.body.as_ref().map_or(0, Bytes::len)
     }
-}
 
-impl RequestRecord {
     /// Lets go of the body and headers; whether there were any.
     pub fn shed_body(&mut self) -> bool {
         let had = self.body.is_some() || self.headers.is_some();
@@ -262,6 +260,7 @@ mod tests {
 
     use super::*;
     use crate::events::tests::route;
+
     #[test]
     fn a_header_value_that_is_not_utf8_is_logged_as_text_and_read_back_as_its_bytes() {
         let mut headers = HeaderMap::new();
