@@ -26,12 +26,17 @@ fn log_file(app: &TestApp) -> std::path::PathBuf {
     app.config_path.with_file_name("hookgate-events.db")
 }
 
-/// The records carrying the source's delivery id `id`.
-async fn logged(app: &TestApp, id: &str) -> usize {
+/// The listed records carrying the source's delivery id `id`.
+async fn listing(app: &TestApp, id: &str) -> Value {
     let url = app.admin_url(&format!("/admin/events?delivery_id={id}"));
     let response = app.client.get(url).bearer_auth(TOKEN).send().await.unwrap();
     let page: Value = response.json().await.unwrap();
-    page["events"].as_array().map_or(0, Vec::len)
+    page["events"].clone()
+}
+
+/// How many records carry the source's delivery id `id`.
+async fn logged(app: &TestApp, id: &str) -> usize {
+    listing(app, id).await.as_array().map_or(0, Vec::len)
 }
 
 /// `hookgate_event_log_dropped_total`.
@@ -59,10 +64,7 @@ async fn post_body_with_delivery_id(app: &TestApp, id: &str, body: &[u8]) {
 
 /// The listed record carrying the delivery id `id`.
 async fn listed(app: &TestApp, id: &str) -> Value {
-    let url = app.admin_url(&format!("/admin/events?delivery_id={id}"));
-    let response = app.client.get(url).bearer_auth(TOKEN).send().await.unwrap();
-    let page: Value = response.json().await.unwrap();
-    page["events"][0].clone()
+    listing(app, id).await[0].clone()
 }
 
 /// Posts events with the delivery id `id` until one is in the log: one
