@@ -141,10 +141,16 @@ CONF
 # The sync routes alone, for --compare (a build without queued delivery, and no shared store).
 cp "$conf/routes.toml" "$conf/sync.toml"
 # What the event log keeps of the sync route (not in sync.toml: an older build may not know the key).
-keep() { # mode file
+log_table() { # mode: the route's `log` for it
   case "$1" in
-    off) sed -i '0,/^max_in_flight = 4096$/s//&\nlog = { enabled = false }/' "$2" ;;
-    metadata) sed -i '0,/^max_in_flight = 4096$/s//&\nlog = { bodies = false }/' "$2" ;;
+    off) echo '{ enabled = false }' ;;
+    metadata) echo '{ bodies = false }' ;;
+    *) echo '{ bodies = true }' ;;
+  esac
+}
+keep() { # mode file; bodies (the default) or none leaves the route as it is
+  case "$1" in
+    off | metadata) sed -i "0,/^max_in_flight = 4096\$/s//&\nlog = $(log_table "$1")/" "$2" ;;
   esac
 }
 keep "$event_log" "$conf/routes.toml"
@@ -177,18 +183,13 @@ CONF
 # --log-cost: three sync routes alike but for what the log keeps of them.
 if [ "$log_cost" -gt 0 ]; then
   for mode in off metadata bodies; do
-    case "$mode" in
-      off) log='{ enabled = false }' ;;
-      metadata) log='{ bodies = false }' ;;
-      bodies) log='{ bodies = true }' ;;
-    esac
     cat >> "$conf/routes.toml" <<CONF
 [routes.cost-$mode]
 path = "/api/webhooks/cost-$mode"
 downstream = "http://127.0.0.1:$stub_port/webhooks/chatwoot"
 timeout = "4s"
 max_in_flight = 4096
-log = $log
+log = $(log_table "$mode")
 [routes.cost-$mode.signature]
 scheme = "chatwoot"
 secret = "bench-secret"
